@@ -1,0 +1,1 @@
+"""Backends talk to the world; ``backends.base`` holds the contracts they implement."""

@@ -1,0 +1,527 @@
+"""Contracts between the console and the world, and the plain data that crosses them.
+
+Everything here is plain Python: frozen dataclasses, enums and typing Protocols. Backends
+(``backends/local``, ``backends/prometheus``, ``backends/kubernetes``) implement the
+Protocols; the engine, driver and UI only ever see these types. Nothing in this module does
+I/O, and it imports nothing from ``console`` or ``widgets``.
+
+Units: times are POSIX seconds (float), durations and latencies are seconds (float), ratios
+are 0..1, weights are integer percents. Missing data is ``None``, never 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+# --------------------------------------------------------------------------- errors
+
+
+class BackendError(Exception):
+    """A backend could not do what was asked (unreachable, refused, timed out).
+
+    ``rollout auto`` exits 4 on these. Messages must be safe to show: no secrets.
+    """
+
+
+class BackendUnavailable(BackendError):
+    """The backend could not be reached at all (connection refused, DNS, timeout)."""
+
+
+class NotFound(BackendError):
+    """A named service, version or object does not exist."""
+
+
+class Forbidden(BackendError):
+    """The backend refused for lack of permission; the message names what is missing."""
+
+
+class Unsupported(BackendError):
+    """The backend cannot do this at all (e.g. a latency metric from HAProxy counters)."""
+
+
+class ConflictError(BackendError):
+    """A compare-and-swap write lost: someone else wrote first. Reload and retry."""
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class Strategy(StrEnum):
+    CANARY = "canary"
+    BLUEGREEN = "bluegreen"
+    ROLLING = "rolling"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    COMPLETED = "Completed"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.COMPLETED, Phase.ROLLED_BACK, Phase.ABORTED)
+
+
+class CommandKind(StrEnum):
+    PROMOTE = "promote"
+    PROMOTE_FULL = "promote-full"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ABORT = "abort"
+    RETRY = "retry"
+
+
+# --------------------------------------------------------------------------- traffic
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """Requests matching every given header and cookie go to the rule's version.
+
+    ``headers`` and ``cookies`` map a name to an exact value (header names are
+    case-insensitive).
+    """
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    cookies: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"headers": dict(self.headers), "cookies": dict(self.cookies)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MatchRule:
+        return cls(headers=dict(d.get("headers", {})), cookies=dict(d.get("cookies", {})))
+
+
+@dataclass(frozen=True)
+class TrafficSplit:
+    """How a service's traffic is routed right now.
+
+    ``weights`` maps version -> integer percent, summing to 100 over the versions that take
+    traffic. ``match_version`` receives requests matching any of ``match`` regardless of the
+    weights. ``mirror_version`` gets a copy of ``mirror_percent`` % of requests, answers
+    dropped. ``approximate`` is true where the backend can only split by replica ratio.
+    """
+
+    weights: Mapping[str, int]
+    match: tuple[MatchRule, ...] = ()
+    match_version: str | None = None
+    mirror_version: str | None = None
+    mirror_percent: int = 0
+    approximate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weights": dict(self.weights),
+            "match": [m.to_dict() for m in self.match],
+            "match_version": self.match_version,
+            "mirror_version": self.mirror_version,
+            "mirror_percent": self.mirror_percent,
+            "approximate": self.approximate,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrafficSplit:
+        return cls(
+            weights={str(k): int(v) for k, v in d.get("weights", {}).items()},
+            match=tuple(MatchRule.from_dict(m) for m in d.get("match", [])),
+            match_version=d.get("match_version"),
+            mirror_version=d.get("mirror_version"),
+            mirror_percent=int(d.get("mirror_percent", 0)),
+            approximate=bool(d.get("approximate", False)),
+        )
+
+
+@dataclass(frozen=True)
+class VersionHealth:
+    """Instances (processes or pods) of one version: how many exist and how many are ready."""
+
+    version: str
+    ready: int
+    total: int
+    restarts: int = 0
+    reasons: tuple[str, ...] = ()  # e.g. ("CrashLoopBackOff: courses-v2-7f9 exit 1",)
+    desired: int | None = None  # what the backend was asked for, when it knows
+
+    @property
+    def all_ready(self) -> bool:
+        return self.total > 0 and self.ready >= self.total
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    """One version's traffic over a window ending at ``at``.
+
+    ``error_ratio`` is 5xx / all; it is 0.0 for a version with traffic and no errors and
+    ``None`` for a version with no traffic. Latencies are seconds.
+    """
+
+    version: str
+    at: float
+    window: float
+    requests: float | None  # requests counted in the window
+    request_rate: float | None  # per second
+    error_ratio: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+# --------------------------------------------------------------------------- commands, events, audit
+
+
+@dataclass(frozen=True)
+class Command:
+    """An operator's wish, posted to the store and applied by the driver on its next tick."""
+
+    kind: CommandKind
+    service: str
+    user: str = ""
+    host: str = ""
+    at: float = 0.0
+    id: str = ""
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["kind"] = str(self.kind)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Command:
+        return cls(
+            kind=CommandKind(d["kind"]),
+            service=str(d["service"]),
+            user=str(d.get("user", "")),
+            host=str(d.get("host", "")),
+            at=float(d.get("at", 0.0)),
+            id=str(d.get("id", "")),
+            reason=str(d.get("reason", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a rollout, with a reason a person can read.
+
+    ``kind`` is one of: started, step, weight, pause, resume, analysis, breach, inconclusive,
+    metrics-error, health, rollback, aborted, completed, promoted, command, notify-failed,
+    driver, lease. ``data`` holds the numbers behind ``message`` (JSON-serializable).
+    """
+
+    at: float
+    service: str
+    kind: str
+    message: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "service": self.service,
+            "kind": self.kind,
+            "message": self.message,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Event:
+        return cls(
+            at=float(d["at"]),
+            service=str(d["service"]),
+            kind=str(d["kind"]),
+            message=str(d["message"]),
+            data=dict(d.get("data", {})),
+        )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what to which rollout, and why. Operator commands and automatic decisions."""
+
+    at: float
+    service: str
+    actor: str  # "alice@laptop" for an operator, "engine" for an automatic decision
+    action: str  # the command or rule, e.g. "promote", "rollback", "set-split"
+    reason: str
+    user: str = ""
+    host: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["data"] = dict(self.data)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AuditEntry:
+        return cls(
+            at=float(d["at"]),
+            service=str(d["service"]),
+            actor=str(d.get("actor", "")),
+            action=str(d.get("action", "")),
+            reason=str(d.get("reason", "")),
+            user=str(d.get("user", "")),
+            host=str(d.get("host", "")),
+            data=dict(d.get("data", {})),
+        )
+
+
+# --------------------------------------------------------------------------- engine I/O
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the driver saw this tick; the engine's only view of the world.
+
+    ``metrics`` is ``None`` when the metrics source could not be reached (``metrics_error``
+    says why); a version missing from the mapping has no data. ``custom`` holds custom
+    query results: metric name -> version -> value (``None`` for no data).
+    """
+
+    at: float
+    health: Mapping[str, VersionHealth]
+    split: TrafficSplit | None = None
+    metrics: Mapping[str, MetricSample] | None = None
+    custom: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    metrics_error: str | None = None
+    traffic_error: str | None = None
+
+
+# Actions the engine asks the driver to apply to the TrafficBackend, in order.
+
+
+@dataclass(frozen=True)
+class SetSplit:
+    weights: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class SetMatch:
+    rules: tuple[MatchRule, ...]
+    version: str | None  # None clears the routes
+
+
+@dataclass(frozen=True)
+class SetMirror:
+    version: str | None
+    percent: int
+
+
+@dataclass(frozen=True)
+class Deploy:
+    version: str
+    instances: int
+
+
+@dataclass(frozen=True)
+class Scale:
+    version: str
+    instances: int
+
+
+@dataclass(frozen=True)
+class Retire:
+    version: str
+
+
+Action = SetSplit | SetMatch | SetMirror | Deploy | Scale | Retire
+
+
+def action_to_dict(action: Action) -> dict[str, Any]:
+    """A JSON-friendly form of an action, for logs and the record."""
+    d: dict[str, Any] = {"action": type(action).__name__}
+    for f in dataclasses.fields(action):
+        v = getattr(action, f.name)
+        if isinstance(v, Mapping):
+            v = dict(v)
+        elif isinstance(v, tuple):
+            v = [m.to_dict() if isinstance(m, MatchRule) else m for m in v]
+        d[f.name] = v
+    return d
+
+
+# --------------------------------------------------------------------------- the persisted record
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """The durable state of one rollout: everything needed to resume it after a crash.
+
+    ``plan`` is the validated plan in its plain-dict form (``Plan.to_dict()``), so a
+    resumed driver runs exactly the plan that was started. ``engine`` is engine-owned,
+    JSON-serializable bookkeeping (analysis counters, blue/green and rolling progress).
+    ``revision`` is bumped by the store on every successful save (compare-and-swap).
+    """
+
+    service: str
+    strategy: Strategy
+    stable: str
+    candidate: str
+    phase: Phase
+    plan: Mapping[str, Any]
+    step_index: int = 0  # index into the plan's steps (canary) or batches (rolling)
+    step_started_at: float = 0.0
+    weights: Mapping[str, int] = field(default_factory=dict)  # what the engine last set
+    message: str = ""  # the reason for the current phase, in words and numbers
+    started_at: float = 0.0
+    updated_at: float = 0.0
+    revision: int = 0
+    engine: Mapping[str, Any] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()  # the most recent events (bounded by the engine)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "strategy": str(self.strategy),
+            "stable": self.stable,
+            "candidate": self.candidate,
+            "phase": str(self.phase),
+            "plan": dict(self.plan),
+            "step_index": self.step_index,
+            "step_started_at": self.step_started_at,
+            "weights": dict(self.weights),
+            "message": self.message,
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+            "revision": self.revision,
+            "engine": dict(self.engine),
+            "events": [e.to_dict() for e in self.events],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RolloutRecord:
+        return cls(
+            service=str(d["service"]),
+            strategy=Strategy(d["strategy"]),
+            stable=str(d["stable"]),
+            candidate=str(d["candidate"]),
+            phase=Phase(d["phase"]),
+            plan=dict(d.get("plan", {})),
+            step_index=int(d.get("step_index", 0)),
+            step_started_at=float(d.get("step_started_at", 0.0)),
+            weights={str(k): int(v) for k, v in d.get("weights", {}).items()},
+            message=str(d.get("message", "")),
+            started_at=float(d.get("started_at", 0.0)),
+            updated_at=float(d.get("updated_at", 0.0)),
+            revision=int(d.get("revision", 0)),
+            engine=dict(d.get("engine", {})),
+            events=tuple(Event.from_dict(e) for e in d.get("events", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Lease:
+    service: str
+    holder: str
+    expires_at: float
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+@runtime_checkable
+class TrafficBackend(Protocol):
+    """Routes a service's traffic between versions and manages their instances."""
+
+    name: str  # "demo", "kubernetes prod-eu/lms", shown in the header
+
+    def services(self) -> list[str]: ...
+
+    def versions(self, service: str) -> list[str]: ...
+
+    def get_split(self, service: str) -> TrafficSplit: ...
+
+    def set_split(self, service: str, weights: Mapping[str, int]) -> None:
+        """Weights are integers summing to 100. Raises NotFound, BackendError."""
+        ...
+
+    def set_match(self, service: str, rules: Sequence[MatchRule], version: str | None) -> None: ...
+
+    def set_mirror(self, service: str, version: str | None, percent: int) -> None: ...
+
+    def health(self, service: str) -> dict[str, VersionHealth]: ...
+
+    def deploy(self, service: str, version: str, instances: int) -> None: ...
+
+    def scale(self, service: str, version: str, instances: int) -> None: ...
+
+    def retire(self, service: str, version: str) -> None: ...
+
+
+@runtime_checkable
+class MetricsBackend(Protocol):
+    """Per-version traffic metrics. Raises BackendUnavailable when the source is down."""
+
+    def sample(
+        self, service: str, versions: Sequence[str], window: float
+    ) -> dict[str, MetricSample]: ...
+
+    def history(
+        self, service: str, versions: Sequence[str], since: float, step: float
+    ) -> dict[str, list[MetricSample]]: ...
+
+    def query(
+        self, service: str, versions: Sequence[str], template: str, window: float
+    ) -> dict[str, float | None]:
+        """Evaluate a custom query per version. Raises Unsupported where there is no
+        query language (the in-process demo metrics)."""
+        ...
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Durable rollout records, the audit log, the driver lease and the command queue."""
+
+    def services(self) -> list[str]:
+        """Services that have a record."""
+        ...
+
+    def load(self, service: str) -> RolloutRecord | None: ...
+
+    def save(self, record: RolloutRecord, expected_revision: int) -> RolloutRecord:
+        """Write if the stored revision equals ``expected_revision`` (0: no record yet).
+        Returns the record with its new revision. Raises ConflictError otherwise."""
+        ...
+
+    def append_audit(self, entry: AuditEntry) -> None: ...
+
+    def read_audit(self, service: str, limit: int | None = None) -> list[AuditEntry]: ...
+
+    def acquire_lease(self, service: str, holder: str, ttl: float) -> bool: ...
+
+    def renew(self, service: str, holder: str, ttl: float) -> bool: ...
+
+    def release(self, service: str, holder: str) -> None: ...
+
+    def lease(self, service: str) -> Lease | None:
+        """The current unexpired lease, if any."""
+        ...
+
+    def post_command(self, command: Command) -> None: ...
+
+    def take_commands(self, service: str) -> list[Command]:
+        """Remove and return the pending commands, oldest first."""
+        ...
+
+
+@dataclass
+class Environment:
+    """What one environment gives the console: where traffic, metrics and state live."""
+
+    name: str
+    traffic: TrafficBackend | None
+    metrics: MetricsBackend | None
+    store: StateStore | None
+    description: str = ""  # "demo", "kube prod-eu / lms"
+    extras: dict[str, Any] = field(default_factory=dict)  # e.g. the demo control client

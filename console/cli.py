@@ -1,0 +1,144 @@
+"""The ``rollout`` command line: parses arguments and hands off to one command module.
+
+Each subcommand lives in ``console/commands/<name>.py`` with ``run(args) -> int`` and is
+imported only when used, so ``rollout auto`` never loads Textual and ``rollout --help``
+starts instantly. Exit codes follow DESIGN.md: 0 ok, 1 rolled back / would fail,
+2 bad input, 3 timed out or left paused, 4 a backend could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from console import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_STOPPED = 3
+EXIT_BACKEND = 4
+
+EPILOG = """\
+examples:
+  rollout demo                         start the demo LMS on loopback and open the console
+  rollout validate examples/canary.yaml
+  rollout auto examples/canary.yaml --json --timeout 10m
+  rollout status --json
+  rollout promote courses --full
+
+exit codes (auto): 0 completed, 1 rolled back or aborted, 2 bad input,
+                   3 timed out or left paused, 4 a backend could not be reached
+"""
+
+
+def _add_env(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", metavar="NAME", help="environment from the config file (default: the config's default, else demo)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rollout",
+        description="A terminal console for progressive delivery: canary, blue/green and "
+        "rolling releases, watched live and rolled back automatically.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rollout {__version__}")
+    _add_env(parser)
+    parser.add_argument("--read-only", action="store_true", help="hide and refuse keys that change a rollout")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the embedded demo LMS environment (and the console)")
+    p.add_argument("--headless", action="store_true", help="no UI: keep the environment running until Ctrl-C or SIGTERM")
+    p.add_argument("--rps", type=float, default=200.0, help="load generator rate, requests per second (default 200)")
+    p.add_argument("--fault", action="append", default=[], metavar="VERSION:errors=R,latency=MS", help="inject a fault at start, e.g. v2:errors=0.3,latency=300ms (service/version to target one service)")
+    p.add_argument("--metrics", choices=["local", "prometheus"], default="local", help="where the console reads metrics (default: in-process)")
+    p.add_argument("--instances", type=int, default=3, help="instances per version (default 3)")
+    p.add_argument("--read-only", action="store_true", help="hide and refuse keys that change a rollout")
+
+    p = sub.add_parser("auto", help="drive a rollout to its end with no UI (for CI/CD and tmux)")
+    p.add_argument("plan", help="plan file (YAML)")
+    _add_env(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    p.add_argument("--timeout", default="30m", help="give up (exit 3) after this long, e.g. 30m (default 30m)")
+
+    p = sub.add_parser("validate", help="check a plan file and summarize it")
+    p.add_argument("plan", nargs="+", help="plan file(s) (YAML)")
+
+    p = sub.add_parser("analyze", help="what-if: would this plan's analysis have passed over a past window?")
+    p.add_argument("plan", help="plan file (YAML)")
+    _add_env(p)
+    p.add_argument("--since", default="30m", help="how far back to look (default 30m)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("status", help="show rollouts")
+    p.add_argument("service", nargs="?", help="one service (default: all)")
+    _add_env(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    for name, text in [
+        ("promote", "leave the current pause or step (--full: go straight to 100%%)"),
+        ("pause", "hold the rollout where it is"),
+        ("resume", "continue a paused rollout"),
+        ("abort", "roll back now: 100%% to stable, skipping analysis"),
+        ("retry", "restart an aborted or rolled-back rollout"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("service")
+        _add_env(p)
+        if name == "promote":
+            p.add_argument("--full", action="store_true", help="skip the remaining steps")
+        p.add_argument("--reason", default="", help="recorded in the audit log")
+
+    p = sub.add_parser("history", help="the audit log of a service's rollouts")
+    p.add_argument("service")
+    _add_env(p)
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+    p.add_argument("--limit", type=int, default=None, help="show only the last N entries")
+
+    return parser
+
+
+# subcommand -> module under console.commands
+_MODULES = {
+    None: "console_ui",
+    "demo": "demo",
+    "auto": "auto",
+    "validate": "validate",
+    "analyze": "analyze",
+    "status": "status",
+    "promote": "control",
+    "pause": "control",
+    "resume": "control",
+    "abort": "control",
+    "retry": "control",
+    "history": "history",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rollout`` console script."""
+    # A closed pipe (``rollout status | head``) is not an error worth a traceback.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    args = build_parser().parse_args(argv)
+    module_name = _MODULES[args.command]
+    try:
+        module = importlib.import_module(f"console.commands.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"console.commands.{module_name}":
+            raise
+        print(f"rollout: '{args.command or 'console'}' is not available in this build", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return int(module.run(args))
+    except KeyboardInterrupt:
+        print("rollout: interrupted", file=sys.stderr)
+        return EXIT_STOPPED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The user's configuration: environments and key bindings, from XDG config.yaml.
+
+``demo`` always exists and needs no configuration. Errors name the file and the field and
+raise ``ConfigError``; callers turn that into exit code 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from console.paths import config_file
+
+DEMO = "demo"
+CLUSTER_KINDS = ("kubernetes", "demo")
+METRICS_KINDS = ("prometheus", "demo")
+
+
+class ConfigError(Exception):
+    """The config file is unreadable or wrong; the message says where and what to do."""
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    cluster: Mapping[str, Any] | None = None  # {kind: kubernetes, context, namespace}
+    metrics: Mapping[str, Any] | None = None  # {kind: prometheus, url, provider, ...}
+
+
+@dataclass(frozen=True)
+class Config:
+    default: str = DEMO
+    environments: Mapping[str, EnvironmentConfig] = field(default_factory=dict)
+    keys: Mapping[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def environment(self, name: str | None) -> EnvironmentConfig:
+        """The named environment, else the default one. Raises ConfigError if unknown."""
+        chosen = name or self.default
+        if chosen == DEMO and DEMO not in self.environments:
+            return EnvironmentConfig(name=DEMO, cluster={"kind": "demo"}, metrics={"kind": "demo"})
+        if chosen not in self.environments:
+            known = ", ".join(sorted({DEMO, *self.environments})) or DEMO
+            where = f" in {self.path}" if self.path else ""
+            raise ConfigError(f"unknown environment '{chosen}'{where}; known: {known}")
+        return self.environments[chosen]
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config file; a missing file is an empty config (demo only)."""
+    path = path or config_file()
+    if not path.exists():
+        return Config(path=None)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    if raw is None:
+        return Config(path=path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping (default, environments, keys)")
+    envs: dict[str, EnvironmentConfig] = {}
+    raw_envs = raw.get("environments") or {}
+    if not isinstance(raw_envs, dict):
+        raise ConfigError(f"{path}: 'environments' must be a mapping of name -> settings")
+    for name, body in raw_envs.items():
+        body = body or {}
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: environments.{name} must be a mapping")
+        cluster, metrics = body.get("cluster"), body.get("metrics")
+        for part, value, kinds in (("cluster", cluster, CLUSTER_KINDS), ("metrics", metrics, METRICS_KINDS)):
+            if value is None:
+                continue
+            if not isinstance(value, dict) or value.get("kind") not in kinds:
+                raise ConfigError(
+                    f"{path}: environments.{name}.{part}.kind must be one of {', '.join(kinds)}"
+                )
+        envs[str(name)] = EnvironmentConfig(name=str(name), cluster=cluster, metrics=metrics)
+    default = str(raw.get("default") or DEMO)
+    if default != DEMO and default not in envs:
+        raise ConfigError(f"{path}: default '{default}' is not one of the environments")
+    keys = raw.get("keys") or {}
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        raise ConfigError(f"{path}: 'keys' must map an action to a key, e.g. promote: a")
+    return Config(default=default, environments=envs, keys=dict(keys), path=path)

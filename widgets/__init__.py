@@ -1,0 +1,1 @@
+"""Reusable Textual widgets that render plain data (no backend calls)."""
