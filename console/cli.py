@@ -36,7 +36,11 @@ exit codes (auto): 0 completed, 1 rolled back or aborted, 2 bad input,
 
 
 def _add_env(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", metavar="NAME", help="environment from the config file (default: the config's default, else demo)")
+    p.add_argument(
+        "--env",
+        metavar="NAME",
+        help="environment from the config file (default: the config's default, else demo)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,27 +53,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rollout {__version__}")
     _add_env(parser)
-    parser.add_argument("--read-only", action="store_true", help="hide and refuse keys that change a rollout")
+    parser.add_argument(
+        "--read-only", action="store_true", help="hide and refuse keys that change a rollout"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run the embedded demo LMS environment (and the console)")
-    p.add_argument("--headless", action="store_true", help="no UI: keep the environment running until Ctrl-C or SIGTERM")
-    p.add_argument("--rps", type=float, default=200.0, help="load generator rate, requests per second (default 200)")
-    p.add_argument("--fault", action="append", default=[], metavar="VERSION:errors=R,latency=MS", help="inject a fault at start, e.g. v2:errors=0.3,latency=300ms (service/version to target one service)")
-    p.add_argument("--metrics", choices=["local", "prometheus"], default="local", help="where the console reads metrics (default: in-process)")
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="no UI: keep the environment running until Ctrl-C or SIGTERM",
+    )
+    p.add_argument(
+        "--rps",
+        type=float,
+        default=200.0,
+        help="load generator rate, requests per second (default 200)",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="VERSION:errors=R,latency=MS",
+        help="inject a fault at start, e.g. v2:errors=0.3,latency=300ms (service/version to target one service)",
+    )
+    p.add_argument(
+        "--metrics",
+        choices=["local", "prometheus"],
+        default="local",
+        help="where the console reads metrics (default: in-process)",
+    )
     p.add_argument("--instances", type=int, default=3, help="instances per version (default 3)")
-    p.add_argument("--read-only", action="store_true", help="hide and refuse keys that change a rollout")
+    p.add_argument(
+        "--read-only", action="store_true", help="hide and refuse keys that change a rollout"
+    )
 
     p = sub.add_parser("auto", help="drive a rollout to its end with no UI (for CI/CD and tmux)")
     p.add_argument("plan", help="plan file (YAML)")
     _add_env(p)
     p.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
-    p.add_argument("--timeout", default="30m", help="give up (exit 3) after this long, e.g. 30m (default 30m)")
+    p.add_argument(
+        "--timeout", default="30m", help="give up (exit 3) after this long, e.g. 30m (default 30m)"
+    )
 
     p = sub.add_parser("validate", help="check a plan file and summarize it")
     p.add_argument("plan", nargs="+", help="plan file(s) (YAML)")
 
-    p = sub.add_parser("analyze", help="what-if: would this plan's analysis have passed over a past window?")
+    p = sub.add_parser(
+        "analyze", help="what-if: would this plan's analysis have passed over a past window?"
+    )
     p.add_argument("plan", help="plan file (YAML)")
     _add_env(p)
     p.add_argument("--since", default="30m", help="how far back to look (default 30m)")
@@ -131,7 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         if exc.name != f"console.commands.{module_name}":
             raise
-        print(f"rollout: '{args.command or 'console'}' is not available in this build", file=sys.stderr)
+        print(
+            f"rollout: '{args.command or 'console'}' is not available in this build",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     try:
         return int(module.run(args))

@@ -72,7 +72,10 @@ def load_config(path: Path | None = None) -> Config:
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: environments.{name} must be a mapping")
         cluster, metrics = body.get("cluster"), body.get("metrics")
-        for part, value, kinds in (("cluster", cluster, CLUSTER_KINDS), ("metrics", metrics, METRICS_KINDS)):
+        for part, value, kinds in (
+            ("cluster", cluster, CLUSTER_KINDS),
+            ("metrics", metrics, METRICS_KINDS),
+        ):
             if value is None:
                 continue
             if not isinstance(value, dict) or value.get("kind") not in kinds:
