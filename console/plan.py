@@ -151,7 +151,12 @@ def _compose(text: str, source: str) -> Node:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        what = " ".join(p for p in (exc.context, exc.problem) if p)
+        what = exc.problem or exc.context or "syntax error"
+        if exc.context and exc.problem:
+            started = exc.context_mark.line + 1 if exc.context_mark else line
+            what += f" ({exc.context}" + (
+                f" started on line {started})" if started != line else ")"
+            )
         raise PlanError([FieldError(source, line, "", f"not valid YAML: {what}")]) from None
     except yaml.YAMLError as exc:  # e.g. ReaderError: control characters, binary junk
         raise PlanError([FieldError(source, 1, "", f"not valid YAML: {exc}")]) from None
@@ -223,8 +228,9 @@ def _plan(ctx: Ctx, root: Node) -> Plan | None:
             ctx.error(
                 root,
                 key,
-                f"required: the {key} to roll out"
-                + (" (like courses)" if key == "service" else " version (like v2)"),
+                "required: the service to roll out (like courses)"
+                if key == "service"
+                else "required: the version (or image) to roll out (like v2)",
             )
             continue
         value = name_field(ctx, node, key, image_ok=key == "candidate")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from console.plan_model import (
     LATENCY_METRICS,
     AnalysisSpec,
+    BlueGreenSpec,
     MetricSpec,
     OnFailure,
     PauseStep,
@@ -72,44 +73,24 @@ def summarize(plan: Plan) -> str:
             )
         lines.append(f"      done      {plan.candidate} serves 100%; {old} is retired")
     if plan.bluegreen is not None:
-        bg = plan.bluegreen
-        lines.append(f"preview: {plan.candidate} runs as a full pool beside {old}, no user traffic")
-        if bg.preview_analysis is not None:
-            lines.append(f"  analysis for {format_duration(bg.preview_duration)} (see below)")
-        if bg.auto_promote is None:
-            lines.append("switch:  waits for promote, then 100% to " + plan.candidate)
-        elif bg.auto_promote == 0:
-            lines.append(f"switch:  100% to {plan.candidate} as soon as the preview passes")
-        else:
-            lines.append(
-                f"switch:  100% to {plan.candidate} {format_duration(bg.auto_promote)} "
-                "after the preview passes (or on promote)"
-            )
-        lines.append(f"then:    {old} scaled down {format_duration(bg.scale_down_delay)} later")
+        lines.extend(_bluegreen_lines(plan, plan.bluegreen))
     if plan.rolling is not None:
         r = plan.rolling
         count = str(r.instances) if r.instances is not None else f"as many as {old} runs"
         lines.append(
-            f"rolling: {count} instances, up to {r.max_surge} extra and {r.max_unavailable} "
-            f"unavailable at a time; each new instance ready for {format_duration(r.min_ready)}"
+            f"rolling: {count} instances of {plan.candidate} replace {old}; at most "
+            f"{r.max_surge} extra, {r.max_unavailable} unavailable"
         )
-        if r.pause_between_batches:
-            lines.append(
-                f"         wait {format_duration(r.pause_between_batches)} between batches"
-            )
-    specs = [("analysis", plan.analysis)]
-    if plan.bluegreen is not None:
-        specs = [
-            ("preview analysis", plan.bluegreen.preview_analysis),
-            ("post-promotion analysis", plan.bluegreen.post_promotion_analysis),
-        ]
-    for title, spec in specs:
-        if spec is None:
-            lines.append(
-                f"{title}: off" + ("  (nothing rolls back automatically)" * (title == "analysis"))
-            )
+        wait = f"; wait {format_duration(r.pause_between_batches)} between batches"
+        lines.append(
+            f"         a new instance counts once ready for {format_duration(r.min_ready)}"
+            + (wait if r.pause_between_batches else "")
+        )
+    if plan.bluegreen is None:
+        if plan.analysis is None:
+            lines.append("analysis: off  (nothing rolls back automatically)")
         else:
-            lines.extend(_analysis_lines(title, spec, plan))
+            lines.extend(_analysis_lines("analysis", plan.analysis, f"roll back to {old}"))
     if plan.match:
         rules = "; ".join(
             " and ".join(
@@ -129,19 +110,52 @@ def summarize(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _analysis_lines(title: str, a: AnalysisSpec, plan: Plan) -> list[str]:
-    old = plan.stable or "stable"
+def _bluegreen_lines(plan: Plan, bg: BlueGreenSpec) -> list[str]:
+    old, new = plan.stable or "stable", plan.candidate
+    lines = [f"preview: {new} runs as a full pool beside {old}, which keeps all user traffic"]
+    if bg.preview_analysis is None:
+        lines.append(f"  no preview analysis: the preview passes once {new} is ready")
+    else:
+        lines.extend(
+            _analysis_lines(
+                f"  preview analysis for {format_duration(bg.preview_duration)}",
+                bg.preview_analysis,
+                f"reject {new} ({old} keeps serving)",
+            )
+        )
+    if bg.auto_promote is None:
+        lines.append(f"switch:  waits for promote, then 100% to {new}")
+    elif bg.auto_promote == 0:
+        lines.append(f"switch:  100% to {new} as soon as the preview passes")
+    else:
+        lines.append(
+            f"switch:  100% to {new} {format_duration(bg.auto_promote)} "
+            "after the preview passes (or on promote)"
+        )
+    if bg.post_promotion_analysis is not None:
+        lines.extend(
+            _analysis_lines(
+                "  post-promotion analysis",
+                bg.post_promotion_analysis,
+                f"switch back to {old}",
+            )
+        )
+    lines.append(f"then:    {old} retired {format_duration(bg.scale_down_delay)} after the switch")
+    return lines
+
+
+def _analysis_lines(title: str, a: AnalysisSpec, on_rollback: str) -> list[str]:
+    pad = " " * (len(title) - len(title.lstrip()) + 2)
     lines = [
         f"{title}: every {format_duration(a.interval)} over the last "
-        f"{format_duration(a.effective_window)}; fewer than {a.min_requests} requests "
-        "is inconclusive"
+        f"{format_duration(a.effective_window)}"
     ]
-    lines.extend(f"  {m.name:<14} {_threshold(m)}" for m in a.metrics)
-    act = f"roll back to {old}" if a.on_failure is OnFailure.ROLLBACK else "pause and alert"
-    lines.append(f"  on failure: {act} at failed measurement {a.failure_limit + 1}")
+    lines.extend(f"{pad}{m.name:<14} {_threshold(m)}" for m in a.metrics)
+    act = on_rollback if a.on_failure is OnFailure.ROLLBACK else "pause and alert"
+    lines.append(f"{pad}on failure: {act} at failed measurement {a.failure_limit + 1}")
     lines.append(
-        f"  pause for a human after {a.inconclusive_limit + 1} inconclusive or "
-        f"{a.consecutive_error_limit + 1} metric errors in a row"
+        f"{pad}pause after {a.inconclusive_limit + 1} inconclusive (< {a.min_requests} "
+        f"requests) or {a.consecutive_error_limit + 1} metric errors in a row"
     )
     return lines
 
