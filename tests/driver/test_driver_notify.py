@@ -1,0 +1,151 @@
+"""Notifier against a real HTTP receiver on loopback: order, retries, hangs, no blocking."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from backends.base import Event
+from console.notify import Notifier
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: records bodies; behaviour set per test."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.attempts = 0
+        self.status = 200
+        self.release = threading.Event()  # set: a hanging receiver lets requests go
+        self.hang = False
+        self.entered = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length))
+                outer.attempts += 1
+                outer.entered.set()
+                if outer.hang:
+                    outer.release.wait(10)
+                outer.bodies.append(body)
+                self.send_response(outer.status)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                try:
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass  # the client gave up on a hanging request
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/SECRET"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def kinds(self) -> list[str]:
+        return [b["attachments"][0]["fields"][1]["value"] for b in self.bodies]
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def _ev(kind: str, msg: str = "") -> Event:
+    return Event(at=time.time(), service="courses", kind=kind, message=msg or kind)
+
+
+def _wait_for(cond: Callable[[], bool], limit: float = 10.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def test_notified_events_arrive_in_order_as_slack_json(receiver: Receiver) -> None:
+    n = Notifier([receiver.url], timeout=2.0)
+    try:
+        for kind in ["started", "analysis", "weight", "health", "pause", "breach", "rollback"]:
+            n.send(_ev(kind, f"{kind} happened"))
+    finally:
+        n.close(wait=10)
+    assert receiver.kinds() == ["started", "weight", "pause", "breach", "rollback"]
+    first = receiver.bodies[0]
+    assert first["text"] == "rollout courses: started: started happened"
+    assert n.drain_failures() == []
+    assert n.sent == 5
+
+
+def test_receiver_returning_500_is_retried_then_reported(receiver: Receiver) -> None:
+    receiver.status = 500
+    n = Notifier([receiver.url], timeout=2.0, retries=2, backoff=0.01)
+    n.send(_ev("completed"))
+    assert _wait_for(lambda: receiver.attempts >= 3)
+    failures: list[Event] = []
+    assert _wait_for(lambda: bool(failures.extend(n.drain_failures()) or failures))
+    n.close(wait=5)
+    assert receiver.attempts == 3
+    assert [f.kind for f in failures] == ["notify-failed"]
+    assert "HTTP 500 after 3 attempts" in failures[0].message
+    assert "SECRET" not in failures[0].message  # webhook paths are secrets
+
+
+def test_hanging_receiver_never_blocks_send(receiver: Receiver) -> None:
+    receiver.hang = True
+    n = Notifier([receiver.url], timeout=0.3, retries=1, backoff=0.01, queue_size=2)
+    n.send(_ev("started"))
+    assert _wait_for(receiver.entered.is_set)
+    # The receiver is still holding the first request; sends return without waiting and
+    # overflow of the bounded queue is dropped and reported, not queued forever.
+    for _ in range(5):
+        n.send(_ev("weight"))
+    assert not receiver.release.is_set()
+    failures: list[Event] = []
+    assert _wait_for(
+        lambda: (
+            bool(failures.extend(n.drain_failures()))
+            or any("ReadTimeout" in f.message for f in failures)
+        )
+    )
+    receiver.release.set()
+    n.close(wait=5)
+    failures.extend(n.drain_failures())
+    assert all(f.kind == "notify-failed" for f in failures)
+    assert any("queue full" in f.message for f in failures)
+    assert any("started not delivered: ReadTimeout" in f.message for f in failures)
+
+
+def test_unreachable_webhook_becomes_a_failure_event() -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens here now
+    n = Notifier([f"http://127.0.0.1:{port}/x"], timeout=0.5, retries=0)
+    n.send(_ev("rollback"))
+    failures: list[Event] = []
+    assert _wait_for(lambda: bool(failures.extend(n.drain_failures()) or failures))
+    n.close(wait=2)
+    assert "rollback not delivered: ConnectError" in failures[0].message
