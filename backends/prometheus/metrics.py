@@ -1,0 +1,245 @@
+"""``PrometheusMetrics``: the MetricsBackend that reads per-version metrics through PromQL.
+
+One query per built-in metric per call, each answering for every version at once. Missing
+data is ``None``: a version without traffic has no rate, no error ratio and no latencies, and
+the analysis treats that as inconclusive, never as a pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from backends.base import BackendError, MetricSample
+from backends.prometheus.client import PromClient, value, values
+from backends.prometheus.config import PrometheusConfig
+from backends.prometheus.promql import placeholders
+from backends.prometheus.providers import QUANTILES, VERSION, Queries
+
+# Timestamps before 2001 cannot be "since" times; the caller meant seconds ago.
+_EPOCH_2001 = 1e9
+
+Series = dict[str, list[tuple[float, float | None]]]
+
+
+class PrometheusMetrics:
+    """Per-version request rate, error ratio and latency quantiles from one Prometheus."""
+
+    def __init__(
+        self,
+        cfg: PrometheusConfig,
+        *,
+        client: PromClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.client = client or PromClient(cfg)
+        self.clock = clock
+        self.name = f"prometheus {cfg.url} ({cfg.provider.name})"
+
+    def __repr__(self) -> str:
+        return f"PrometheusMetrics(url={self.cfg.url!r}, provider={self.cfg.provider.name!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def queries(self, service: str) -> Queries:
+        """The PromQL builder for one service."""
+        return Queries(self.cfg.provider, service, self.cfg.namespace)
+
+    def supports(self, metric: str) -> bool:
+        """Whether a built-in metric can be measured with this provider."""
+        return metric not in QUANTILES or self.cfg.provider.buckets is not None
+
+    def require(self, metrics: Iterable[str]) -> None:
+        """Raise Unsupported, with the reason, if any of these built-in metrics cannot be
+        measured (a latency metric from HAProxy's counters)."""
+        for metric in metrics:
+            if not self.supports(metric):
+                self.queries("service").latency(metric, 60.0)  # raises with the reason
+
+    # ------------------------------------------------------------------ instant
+
+    def sample(
+        self, service: str, versions: Sequence[str], window: float
+    ) -> dict[str, MetricSample]:
+        """Every version's metrics over the ``window`` seconds up to now."""
+        at = self.clock()
+        q = self.queries(service)
+        rates = self._vector(q.request_rate(window), at)
+        errors = self._vector(q.error_ratio(window), at)
+        latencies = {
+            m: self._vector(q.latency(m, window), at) for m in QUANTILES if self.supports(m)
+        }
+        names = list(versions) or sorted(set(rates) | set(errors))
+        out = {}
+        for v in names:
+            rate = rates.get(v)
+            out[v] = MetricSample(
+                version=v,
+                at=at,
+                window=window,
+                requests=_times(rate, window),
+                request_rate=rate,
+                error_ratio=errors.get(v),
+                p50=latencies.get("latency-p50", {}).get(v),
+                p95=latencies.get("latency-p95", {}).get(v),
+                p99=latencies.get("latency-p99", {}).get(v),
+            )
+        return out
+
+    def query(
+        self, service: str, versions: Sequence[str], template: str, window: float
+    ) -> dict[str, float | None]:
+        """A custom query per version. With ``{{version}}`` in the template it runs once per
+        version; without, it runs once and must return a ``version`` label."""
+        at = self.clock()
+        q = self.queries(service)
+        if "version" in placeholders(template):
+            out: dict[str, float | None] = {}
+            for v in versions:
+                result = self._instant(q.custom(template, window, v), at)
+                out[v] = _single(result, v, template)
+            return out
+        by_version = _by_version(self._instant(q.custom(template, window, None), at), template)
+        return {v: by_version.get(v) for v in versions}
+
+    # ------------------------------------------------------------------ range
+
+    def history(
+        self,
+        service: str,
+        versions: Sequence[str],
+        since: float,
+        step: float,
+        *,
+        window: float | None = None,
+        until: float | None = None,
+    ) -> dict[str, list[MetricSample]]:
+        """Samples every ``step`` seconds from ``since`` (a POSIX time) to ``until`` (default:
+        now), each over ``window`` seconds (default: ``step``), for charts and what-if."""
+        end = self.clock() if until is None else until
+        start = end - since if since < _EPOCH_2001 else since
+        window = window or step
+        q = self.queries(service)
+        rates = self._matrix(q.request_rate(window), start, end, step)
+        errors = self._matrix(q.error_ratio(window), start, end, step)
+        latencies = {
+            m: self._matrix(q.latency(m, window), start, end, step)
+            for m in QUANTILES
+            if self.supports(m)
+        }
+        names = list(versions) or sorted(set(rates) | set(errors))
+        out: dict[str, list[MetricSample]] = {}
+        for v in names:
+            columns = {"rate": dict(rates.get(v, [])), "errors": dict(errors.get(v, []))}
+            for m, series in latencies.items():
+                columns[m] = dict(series.get(v, []))
+            times = sorted({t for col in columns.values() for t in col})
+            out[v] = [
+                MetricSample(
+                    version=v,
+                    at=t,
+                    window=window,
+                    requests=_times(columns["rate"].get(t), window),
+                    request_rate=columns["rate"].get(t),
+                    error_ratio=columns["errors"].get(t),
+                    p50=columns.get("latency-p50", {}).get(t),
+                    p95=columns.get("latency-p95", {}).get(t),
+                    p99=columns.get("latency-p99", {}).get(t),
+                )
+                for t in times
+            ]
+        return out
+
+    def query_range(
+        self,
+        service: str,
+        versions: Sequence[str],
+        template: str,
+        window: float,
+        start: float,
+        end: float,
+        step: float,
+    ) -> Series:
+        """A custom query evaluated every ``step`` seconds: version -> [(time, value)]."""
+        q = self.queries(service)
+        if "version" in placeholders(template):
+            out: Series = {}
+            for v in versions:
+                result = self.client.range(q.custom(template, window, v), start, end, step)
+                if len(result) > 1:
+                    raise BackendError(_many(template, v, len(result)))
+                out[v] = values(result[0]) if result else []
+            return out
+        result = self.client.range(q.custom(template, window, None), start, end, step)
+        series: Series = {}
+        for s in result:
+            v = s.get("metric", {}).get(VERSION)
+            if v is None:
+                raise BackendError(_no_version(template))
+            series[v] = values(s)
+        return {v: series.get(v, []) for v in versions}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _instant(self, query: str, at: float) -> list[dict[str, Any]]:
+        return self.client.instant(query, at)
+
+    def _vector(self, query: str, at: float) -> dict[str, float | None]:
+        """version -> value of a ``sum by (version)`` query."""
+        out: dict[str, float | None] = {}
+        for series in self._instant(query, at):
+            v = series.get("metric", {}).get(VERSION)
+            if v:
+                out[v] = value(series)
+        return out
+
+    def _matrix(self, query: str, start: float, end: float, step: float) -> Series:
+        out: Series = {}
+        for series in self.client.range(query, start, end, step):
+            v = series.get("metric", {}).get(VERSION)
+            if v:
+                out[v] = values(series)
+        return out
+
+
+def _times(rate: float | None, window: float) -> float | None:
+    # rate() is increase() / window, so this is the request count Prometheus estimates.
+    return None if rate is None else rate * window
+
+
+def _single(result: list[dict[str, Any]], version: str, template: str) -> float | None:
+    if not result:
+        return None
+    if len(result) == 1:
+        return value(result[0])
+    tagged = [s for s in result if s.get("metric", {}).get(VERSION) == version]
+    if len(tagged) == 1:
+        return value(tagged[0])
+    raise BackendError(_many(template, version, len(result)))
+
+
+def _by_version(result: list[dict[str, Any]], template: str) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for series in result:
+        v = series.get("metric", {}).get(VERSION)
+        if v is None:
+            raise BackendError(_no_version(template))
+        out[v] = value(series)
+    return out
+
+
+def _many(template: str, version: str, n: int) -> str:
+    return (
+        f"custom query returned {n} series for version {version}; aggregate it to one "
+        f"(e.g. sum(...)): {template}"
+    )
+
+
+def _no_version(template: str) -> str:
+    return (
+        "custom query has no {{version}} placeholder, so its result needs a 'version' label "
+        f"(e.g. sum by (version) (...)): {template}"
+    )

@@ -1,0 +1,43 @@
+"""Fixtures for the Prometheus backend tests: a real Prometheus, started per module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from backends.prometheus_runner import (
+    PrometheusHandle,
+    PrometheusNotInstalled,
+    find_binary,
+    start_prometheus,
+)
+
+
+def prometheus_or_skip() -> str:
+    try:
+        return find_binary()
+    except PrometheusNotInstalled as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def start_prom(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., PrometheusHandle]]:
+    """``start_prom(targets, **kw)`` starts a Prometheus that is stopped when the module ends."""
+    prometheus_or_skip()
+    handles: list[PrometheusHandle] = []
+
+    def start(targets: list[str], **kw: object) -> PrometheusHandle:
+        workdir: Path = tmp_path_factory.mktemp("prometheus")
+        handle = start_prometheus(targets, workdir, "1s", **kw)  # type: ignore[arg-type]
+        handles.append(handle)
+        return handle
+
+    try:
+        yield start
+    finally:
+        for h in handles:
+            h.stop()
