@@ -1,0 +1,250 @@
+"""Rolling update: instances are replaced a batch at a time, readiness-gated.
+
+Bookkeeping in ``record.engine["rolling"]``: ``stable_start`` (the stable's instance count
+at the start, restored on rollback), ``target`` (candidate instances at the end), ``batch``
+(``maxSurge + maxUnavailable``, at least 1), ``s`` (what the stable is scaled to now), ``c``
+(candidate instances counted as ready: finished batches) and ``c_next``.
+``record.step_index`` counts finished batches. Sub-phases in ``record.engine["sub"]``:
+
+- ``batch``: scale the stable down by up to ``maxUnavailable`` and the candidate up by the
+  batch (so at most ``maxSurge`` extra instances run, at most ``maxUnavailable`` are gone).
+- ``wait-ready``: wait until the candidate has ``c_next`` ready instances and they stayed
+  ready for ``minReady`` (``engine["ready_since"]``). Then shift weights to the new
+  instances, scale the stable down by the rest of the batch.
+- ``between``: ``pauseBetweenBatches``, and a passing measurement if analysis is on.
+- ``final``: 100% candidate, the stable retired, Completed.
+
+Weights always follow the ready instances that count (every tick): stable
+``min(ready, s)``, candidate ``min(ready, c)``, as integer percents summing to 100.
+
+Rollback: scale the stable back to ``stable_start`` first and wait until it is ready again
+(as ready as it was at the start), then 100% stable, then the candidate to 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from backends.base import Phase, Retire, Scale
+from console.engine_common import Ctx, health_text
+from console.plan_model import RollingSpec
+
+
+def spec_of(ctx: Ctx) -> RollingSpec:
+    return ctx.plan.rolling or RollingSpec()
+
+
+def proportional(stable: str, s_ready: int, cand: str, c_ready: int) -> dict[str, int] | None:
+    """Integer weights summing to 100 in proportion to ready instances; None if none is."""
+    s_ready, c_ready = max(0, s_ready), max(0, c_ready)
+    total = s_ready + c_ready
+    if total <= 0:
+        return None
+    cw = round(100 * c_ready / total)
+    return {stable: 100 - cw, cand: cw}
+
+
+def init(ctx: Ctx, previous: dict[str, Any] | None = None) -> None:
+    """Size the update from the stable's instances now (or the previous attempt's)."""
+    rs = spec_of(ctx)
+    if previous:
+        s0 = int(previous["stable_start"])
+        ready0 = int(previous["stable_ready_start"])
+    else:
+        h = ctx.health(ctx.stable)
+        s0 = h.total if h is not None and h.total > 0 else (rs.instances or 1)
+        ready0 = h.ready if h is not None else 0
+    target = rs.instances or s0
+    unavailable = max(0, rs.max_unavailable)
+    batch = max(1, max(0, rs.max_surge) + unavailable)
+    ctx.eng["sub"] = "batch"
+    ctx.eng["rolling"] = {
+        "stable_start": s0,
+        "stable_ready_start": ready0,
+        "target": target,
+        "batch": batch,
+        "unavailable": unavailable,
+        "batches": math.ceil(max(target, s0) / batch),
+        "s": s0,
+        "s_end": s0,
+        "c": 0,
+        "c_next": 0,
+        "c_scaled": None,  # the candidate's last Scale target, None if never touched
+    }
+
+
+def _label(ctx: Ctx) -> str:
+    r = ctx.eng["rolling"]
+    return f"batch {min(ctx.step_index + 1, r['batches'])}/{r['batches']}"
+
+
+def advance(ctx: Ctx) -> None:
+    """Analysis, weights that follow readiness, then transitions as far as health allows."""
+    ctx.run_analysis(ctx.plan.analysis, "rolling", ctx.exposed())
+    if ctx.eng.get("rollback"):
+        _finish_rollback(ctx)
+        return
+    if ctx.phase.terminal:
+        return
+    _rebalance(ctx)
+    for _ in range(8):
+        if ctx.phase is Phase.PAUSED or ctx.phase.terminal or not _once(ctx):
+            return
+
+
+def _rebalance(ctx: Ctx) -> None:
+    if ctx.obs is None or ctx.eng.get("sub") == "final":
+        return
+    r = ctx.eng["rolling"]
+    s_r = min(ctx.ready(ctx.stable), int(r["s"]))
+    c_r = min(ctx.ready(ctx.candidate), int(r["c"]))
+    w = proportional(ctx.stable, s_r, ctx.candidate, c_r)
+    if w is None:
+        ctx.notice("health", "health", f"no ready instance to send traffic to: {_health(ctx)}")
+        return
+    ctx.try_split(w, f"following ready instances ({ctx.stable} {s_r}, {ctx.candidate} {c_r})")
+
+
+def _health(ctx: Ctx) -> str:
+    return ", ".join(health_text(ctx.health(v), v) for v in (ctx.stable, ctx.candidate))
+
+
+def _once(ctx: Ctx) -> bool:
+    r = ctx.eng["rolling"]
+    sub = ctx.eng.get("sub")
+    cand, stable = ctx.candidate, ctx.stable
+    done = int(r["c"]) >= int(r["target"]) and int(r["s"]) <= 0
+    if sub == "batch":
+        if done:
+            ctx.eng["sub"] = "final"
+            return True
+        s, c = int(r["s"]), int(r["c"])
+        b = int(r["batch"])
+        if ctx.eng.get("full"):
+            # Everything at once: the candidate comes up in full before the stable goes.
+            c_next, d, s_end = int(r["target"]), 0, 0
+        else:
+            c_next = min(int(r["target"]), c + b)
+            d = min(int(r["unavailable"]), b, s)
+            s_end = max(0, s - b)
+        if d:
+            ctx.actions.append(Scale(stable, s - d))
+        ctx.actions.append(Scale(cand, c_next))
+        r.update(s=s - d, s_end=s_end, c_next=c_next, c_scaled=c_next)
+        ctx.eng["traffic_started"] = True
+        ctx.phase = Phase.PROGRESSING
+        why = f"{_label(ctx)}: {cand} to {c_next} instances" + (
+            f", {stable} to {s - d}" if d else ""
+        )
+        ctx.message = why
+        ctx.event("step", why, stable=s - d, candidate=c_next)
+        ctx.engine_audit("scale", why, stable=s - d, candidate=c_next)
+        ctx.eng["sub"] = "wait-ready"
+        ctx.eng["ready_since"] = None
+        ctx.step_started_at = ctx.now
+        return True
+    if sub == "wait-ready":
+        if ctx.obs is None:
+            return False
+        need = int(r["c_next"])
+        if ctx.ready(cand) < need:
+            ctx.eng["ready_since"] = None
+            ctx.notice(
+                "health",
+                "health",
+                f"{_label(ctx)}: waiting for {need} ready {cand} instances: "
+                f"{health_text(ctx.health(cand), cand)}",
+            )
+            return False
+        ctx.clear_notice("health")
+        if ctx.eng.get("ready_since") is None:
+            ctx.eng["ready_since"] = ctx.now
+        if ctx.now < float(ctx.eng["ready_since"]) + spec_of(ctx).min_ready:
+            return False
+        # The batch counts: traffic moves to the new instances before the old ones go.
+        s_end = int(r["s_end"])
+        r["c"] = need
+        w = proportional(stable, min(ctx.ready(stable), s_end), cand, min(ctx.ready(cand), need))
+        if w is not None:
+            ctx.try_split(w, f"{_label(ctx)} ready")
+        if s_end < int(r["s"]):
+            ctx.actions.append(Scale(stable, s_end))
+        r["s"] = s_end
+        ctx.event("step", f"{_label(ctx)} done: {cand} {need}/{r['target']}, {stable} {s_end}")
+        ctx.step_index += 1
+        ctx.eng["sub"] = "between"
+        ctx.eng["ready_since"] = None
+        ctx.step_started_at = ctx.now
+        return True
+    if sub == "between":
+        waived = bool(ctx.eng.get("waive")) or bool(ctx.eng.get("full"))
+        if not waived:
+            if ctx.now < ctx.step_started_at + spec_of(ctx).pause_between_batches:
+                return False
+            ok, why = ctx.evidence(ctx.plan.analysis, ctx.exposed())
+            if not ok:
+                ctx.notice("evidence", "step", f"{_label(ctx)} holds: {why}")
+                return False
+        ctx.eng.pop("waive", None)
+        ctx.clear_notice("evidence")
+        ctx.eng["sub"] = "final" if done else "batch"
+        return True
+    if sub == "final":
+        if not ctx.try_split(ctx.full_split(cand), "rolling update done"):
+            return False
+        ctx.actions.append(Retire(stable))
+        why = f"all {r['target']} {cand} instances ready; {stable} retired"
+        ctx.engine_audit("complete", why)
+        ctx.finish(Phase.COMPLETED, f"{cand} takes 100% of {ctx.service}: {why}", "completed")
+        return False
+    return False
+
+
+def _finish_rollback(ctx: Ctx) -> None:
+    r = ctx.eng["rolling"]
+    rb = ctx.eng["rollback"]
+    s0 = int(r["stable_start"])
+    if r.get("c_scaled") is None and int(r["s"]) == s0 and ctx.on_version(ctx.stable):
+        ctx.finish_rollback_split()  # nothing was changed yet
+        return
+    if int(r["s"]) != s0:
+        ctx.actions.append(Scale(ctx.stable, s0))
+        ctx.engine_audit("scale", f"rollback: {ctx.stable} back to {s0} instances")
+        r["s"] = s0
+    if ctx.obs is None:
+        return
+    need = max(1, min(s0, int(r["stable_ready_start"])))
+    if ctx.ready(ctx.stable) < need:
+        ctx.notice(
+            "health",
+            "health",
+            f"rollback: waiting for {ctx.stable} to be ready again "
+            f"({health_text(ctx.health(ctx.stable), ctx.stable)}, need {need})",
+        )
+        return
+    if not ctx.on_version(ctx.stable) and not ctx.try_split(
+        ctx.full_split(ctx.stable), f"rollback: {rb['reason']}"
+    ):
+        return
+    if r.get("c_scaled"):
+        ctx.actions.append(Scale(ctx.candidate, 0))
+    r.update(c=0, c_next=0, c_scaled=0 if r.get("c_scaled") is not None else None)
+    ctx.finish_rollback_split()
+
+
+def promote(ctx: Ctx, full: bool, who: str) -> str | None:
+    """promote: skip the wait between batches; promote-full: the rest in one batch."""
+    if ctx.phase is Phase.PAUSED:
+        ctx.unpause()
+    if full:
+        ctx.eng["full"] = True
+        ctx.event("promoted", f"promote-full by {who}: all {ctx.candidate} instances at once")
+    else:
+        ctx.eng["waive"] = True
+        ctx.event("promoted", f"promote by {who}: next batch without waiting")
+    return None
+
+
+def resume_hint(ctx: Ctx) -> str:
+    return "resume ignored: nothing to resume"
