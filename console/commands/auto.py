@@ -1,0 +1,181 @@
+"""``rollout auto PLAN``: drive a rollout to its end with no terminal UI (CI/CD, tmux).
+
+Prints one line per event (``--json``: one JSON object per event and a final summary
+object). Exit codes: 0 completed; 1 rolled back or aborted; 2 bad input (plan, config,
+unknown service, another rollout in progress); 3 timed out, left paused, or stopped by
+SIGINT/SIGTERM; 4 a backend could not be reached (at start, persistently while driving, or
+the metrics source while the rollout sits paused for it).
+
+A paused rollout (a manual gate, an operator's pause, or a rule with ``onFailure: pause``
+or the inconclusive/error limits) is not given up on early: ``auto`` keeps driving, so
+``rollout resume``/``promote`` from anywhere lets it continue, until ``--timeout``; then it
+exits 3 ("left paused"), leaving traffic where it is. When another driver holds the lease,
+``auto`` watches that rollout's events and takes over if the lease expires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+from backends.base import BackendError, Event, Phase, RolloutRecord
+from console import output
+from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
+from console.config import ConfigError
+from console.driver import Driver, DriverError, make_holder
+from console.notify import Notifier
+
+
+class _Printer:
+    """Writes events and the final summary to stdout, human or JSON lines."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.lock = threading.Lock()
+
+    def event(self, e: Event) -> None:
+        line = output.event_json(e) if self.as_json else output.event_line(e)
+        with self.lock:
+            print(line, flush=True)
+
+    def summary(
+        self, service: str, code: int, reason: str, record: RolloutRecord | None = None
+    ) -> None:
+        if self.as_json:
+            d = {
+                "type": "summary",
+                "time": output.iso_time(time.time()),
+                "service": service,
+                "phase": str(record.phase) if record else None,
+                "exit_code": code,
+                "reason": reason,
+                "weights": dict(record.weights) if record else None,
+                "step": output.step_label(record) if record else None,
+            }
+            line = json.dumps(d)
+        else:
+            phase = f"{record.phase}: " if record else ""
+            line = (
+                f"{output.clock_time(time.time())} {service}  result  {phase}{reason} (exit {code})"
+            )
+        with self.lock:
+            print(line, flush=True)
+
+
+def _error(msg: str) -> None:
+    print(f"rollout auto: {msg}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the plan, open the environment, begin or resume, drive to the end."""
+    from console.environments import open_environment
+    from console.plan import PlanError, load_plan, parse_duration
+
+    printer = _Printer(bool(getattr(args, "json", False)))
+
+    def fail(code: int, msg: str, service: str = "") -> int:
+        # Humans read stderr; scripts using --json still get their summary object.
+        print(msg if msg.startswith(str(args.plan)) else f"rollout auto: {msg}", file=sys.stderr)
+        if printer.as_json:
+            printer.summary(service, code, msg)
+        return code
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        return fail(EXIT_BAD_INPUT, str(exc))
+    except OSError as exc:
+        return fail(EXIT_BAD_INPUT, f"{args.plan}: cannot read: {exc.strerror or exc}")
+    service = plan.service
+    try:
+        timeout = parse_duration(str(args.timeout))
+    except (PlanError, ValueError) as exc:
+        return fail(EXIT_BAD_INPUT, f"--timeout {args.timeout!r}: {exc}", service)
+    try:
+        env = open_environment(args.env)
+    except ConfigError as exc:
+        return fail(EXIT_BAD_INPUT, str(exc), service)
+    except BackendError as exc:
+        where = args.env or "default"
+        return fail(EXIT_BACKEND, f"cannot reach environment '{where}': {exc}", service)
+    if env.traffic is None or env.store is None:
+        msg = f"environment '{env.name}' has no traffic backend; it cannot run rollouts"
+        return fail(EXIT_BAD_INPUT, msg, service)
+    try:
+        known = env.traffic.services()
+    except BackendError as exc:
+        return fail(EXIT_BACKEND, f"{env.name}: cannot list services: {exc}", service)
+    if service not in known:
+        msg = (
+            f"{plan.source or args.plan}: service '{service}' not found in environment "
+            f"'{env.name}'; known: {', '.join(sorted(known)) or 'none'}"
+        )
+        return fail(EXIT_BAD_INPUT, msg, service)
+
+    notifier = Notifier(plan.webhooks) if plan.webhooks else None
+    driver = Driver(env, service, holder=make_holder(), notifier=notifier, on_event=printer.event)
+    stop = threading.Event()
+    caught: list[str] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        caught.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code, reason = _drive(driver, plan, timeout, stop, caught)
+    except DriverError as exc:
+        _error(str(exc))
+        code, reason = EXIT_BAD_INPUT, str(exc)
+    except BackendError as exc:
+        _error(str(exc))
+        driver.record_stop(f"backend unreachable: {exc}")
+        code, reason = EXIT_BACKEND, str(exc)
+    finally:
+        driver.close()
+        if notifier is not None:
+            notifier.close(wait=5.0)
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if notifier is not None:
+        for e in notifier.drain_failures():
+            printer.event(e)
+    printer.summary(service, code, reason, driver.record)
+    return code
+
+
+def _drive(
+    driver: Driver,
+    plan: object,
+    timeout: float,
+    stop: threading.Event,
+    caught: list[str],
+) -> tuple[int, str]:
+    from console.plan_model import Plan
+
+    assert isinstance(plan, Plan)
+    driver.begin(plan)
+    rec = driver.run(timeout=timeout, stop=stop)
+    if caught:
+        driver.record_stop(caught[0])
+        return (
+            EXIT_STOPPED,
+            f"stopped by {caught[0]}; traffic left at {output.weights_text(rec.weights)}",
+        )
+    if rec.phase == Phase.COMPLETED:
+        return EXIT_OK, rec.message or "completed"
+    if rec.phase in (Phase.ROLLED_BACK, Phase.ABORTED):
+        return EXIT_FAILED, rec.message or str(rec.phase)
+    obs = driver.last_observation
+    if rec.phase == Phase.PAUSED:
+        driver.record_stop("timeout while paused")
+        if driver.driving and obs is not None and obs.metrics_error:
+            return EXIT_BACKEND, f"left paused; metrics unreachable: {obs.metrics_error}"
+        return EXIT_STOPPED, f"left paused after {timeout:g} s: {rec.message}"
+    driver.record_stop("timeout")
+    return EXIT_STOPPED, f"timed out after {timeout:g} s at step {output.step_label(rec)}"

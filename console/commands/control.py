@@ -1,0 +1,41 @@
+"""``rollout promote|pause|resume|abort|retry SERVICE``: one module for the five commands.
+
+The command is posted to the environment's store; a running driver applies it within about
+a second, and with no driver running it is applied here at once (console/control.py).
+Exit codes: 0 posted or applied, 2 unknown service or no rollout to act on, 4 a backend
+could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from backends.base import BackendError, CommandKind
+from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.config import ConfigError
+
+
+def run(args: argparse.Namespace) -> int:
+    """Post (and, with no driver running, apply) one operator command."""
+    from console.control import ControlError, send_command
+    from console.environments import open_environment
+
+    kind = CommandKind(args.command)
+    if kind == CommandKind.PROMOTE and getattr(args, "full", False):
+        kind = CommandKind.PROMOTE_FULL
+    prog = f"rollout {args.command}"
+    try:
+        env = open_environment(args.env)
+        message = send_command(env, args.service, kind, reason=getattr(args, "reason", "") or "")
+    except (ConfigError, ControlError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:  # an invalid service name (path characters)
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BackendError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_BACKEND
+    print(message)
+    return EXIT_OK

@@ -1,0 +1,54 @@
+"""``rollout history SERVICE [--json] [--limit N]``: the audit log, oldest first.
+
+Every operator command and automatic decision: time, who (OS user and host), the command
+or rule, and the reason. Exit codes: 0, 2 unknown service, 4 a backend could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from backends.base import BackendError
+from console import output
+from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.config import ConfigError
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the service's audit entries (human lines or JSON lines)."""
+    from console.environments import open_environment
+
+    if args.limit is not None and args.limit < 0:
+        print("rollout history: --limit must be 0 or more", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        env = open_environment(args.env)
+        if env.store is None:
+            print(
+                f"rollout history: environment '{env.name}' keeps no rollout state", file=sys.stderr
+            )
+            return EXIT_BAD_INPUT
+        entries = env.store.read_audit(args.service, args.limit)
+        if not entries and env.store.load(args.service) is None:
+            known = set(env.store.services())
+            if env.traffic is not None:
+                known.update(env.traffic.services())
+            if args.service not in known:
+                print(
+                    f"rollout history: unknown service '{args.service}'; "
+                    f"known: {', '.join(sorted(known)) or 'none'}",
+                    file=sys.stderr,
+                )
+                return EXIT_BAD_INPUT
+    except (ConfigError, ValueError) as exc:
+        print(f"rollout history: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BackendError as exc:
+        print(f"rollout history: {exc}", file=sys.stderr)
+        return EXIT_BACKEND
+    for a in entries:
+        print(output.audit_json(a) if args.json else output.audit_line(a))
+    if not entries and not args.json:
+        print(f"no audit entries for {args.service}")
+    return EXIT_OK

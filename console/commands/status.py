@@ -1,0 +1,94 @@
+"""``rollout status [SERVICE] [--json]``: every service's rollout at a glance.
+
+Columns: service, phase, strategy, step k/n, weights, driver (lease holder or none) and the
+message. ``--json`` prints ``{"environment": ..., "services": [...]}`` for scripts.
+Exit codes: 0, 2 unknown service or bad config, 4 a backend could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from backends.base import BackendError, Environment
+from console import output
+from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.config import ConfigError
+from console.driver import holder_display
+
+
+def collect(env: Environment, only: str | None = None) -> list[dict[str, Any]]:
+    """One dict per service: its record (if any), lease holder and actual split."""
+    names: set[str] = set()
+    if env.traffic is not None:
+        names.update(env.traffic.services())
+    if env.store is not None:
+        names.update(env.store.services())
+    if only is not None:
+        if only not in names:
+            raise LookupError(
+                f"unknown service '{only}' in environment '{env.name}'; "
+                f"known: {', '.join(sorted(names)) or 'none'}"
+            )
+        names = {only}
+    rows = []
+    for name in sorted(names):
+        rec = env.store.load(name) if env.store is not None else None
+        lease = env.store.lease(name) if env.store is not None else None
+        actual: dict[str, int] | None = None
+        if env.traffic is not None:
+            try:
+                actual = dict(env.traffic.get_split(name).weights)
+            except BackendError:
+                actual = None
+        row: dict[str, Any] = {
+            "service": name,
+            "phase": str(rec.phase) if rec else None,
+            "strategy": str(rec.strategy) if rec else None,
+            "stable": rec.stable if rec else None,
+            "candidate": rec.candidate if rec else None,
+            "step": output.step_label(rec) if rec else None,
+            "weights": dict(rec.weights) if rec else actual,
+            "actual_weights": actual,
+            "message": rec.message if rec else "",
+            "driver": holder_display(lease.holder) if lease else None,
+            "updated_at": rec.updated_at if rec else None,
+            "revision": rec.revision if rec else None,
+        }
+        rows.append(row)
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status table (or JSON)."""
+    from console.environments import open_environment
+
+    try:
+        env = open_environment(args.env)
+        rows = collect(env, args.service)
+    except (ConfigError, LookupError, ValueError) as exc:
+        print(f"rollout status: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BackendError as exc:
+        print(f"rollout status: {exc}", file=sys.stderr)
+        return EXIT_BACKEND
+    if args.json:
+        print(json.dumps({"environment": env.name, "services": rows}, indent=2))
+        return EXIT_OK
+    header = ["SERVICE", "PHASE", "STRATEGY", "STEP", "WEIGHTS", "DRIVER", "MESSAGE"]
+    table_rows = [
+        [
+            r["service"],
+            r["phase"] or "-",
+            r["strategy"] or "-",
+            r["step"] or "-",
+            output.weights_text(r["weights"] or {}),
+            r["driver"] or "none",
+            r["message"] or "",
+        ]
+        for r in rows
+    ]
+    print(output.table(table_rows, header))
+    return EXIT_OK

@@ -1,0 +1,105 @@
+"""Operator commands from anywhere: post to the store; apply at once if no driver runs.
+
+A console or ``rollout promote`` that is not the driver posts its command to the store and
+the driver applies it on its next tick (about a second). When no driver holds the lease,
+the command is applied here and now: take the lease, run one driver tick, release it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from backends.base import Command, CommandKind, Environment, Event
+from console.driver import Driver, holder_display, make_holder, whoami
+
+# Commands that make sense only while a rollout is in progress.
+_NEEDS_ACTIVE = {
+    CommandKind.PROMOTE,
+    CommandKind.PROMOTE_FULL,
+    CommandKind.PAUSE,
+    CommandKind.RESUME,
+    CommandKind.ABORT,
+}
+
+_DONE = {
+    CommandKind.PROMOTE: "promoted",
+    CommandKind.PROMOTE_FULL: "promoted fully",
+    CommandKind.PAUSE: "paused",
+    CommandKind.RESUME: "resumed",
+    CommandKind.ABORT: "aborted",
+    CommandKind.RETRY: "retried",
+}
+
+
+class ControlError(Exception):
+    """The command cannot be posted (unknown service, no rollout); exit code 2."""
+
+
+def send_command(
+    env: Environment,
+    service: str,
+    kind: CommandKind | str,
+    *,
+    reason: str = "",
+    user: str | None = None,
+) -> str:
+    """Post ``kind`` for ``service``; apply it now if no driver holds the lease.
+
+    Returns a one-line message for the operator. Raises ControlError for an unknown
+    service or a rollout the command cannot apply to; BackendError if a backend fails.
+    """
+    kind = CommandKind(kind)
+    if env.store is None or env.traffic is None:
+        raise ControlError(f"environment '{env.name}' has no rollouts (no traffic backend)")
+    store = env.store
+    known = env.traffic.services()
+    if service not in known:
+        raise ControlError(
+            f"unknown service '{service}' in environment '{env.name}'; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
+    record = store.load(service)
+    if record is None:
+        raise ControlError(f"{service}: no rollout recorded; start one with 'rollout auto PLAN'")
+    if kind in _NEEDS_ACTIVE and record.phase.terminal:
+        raise ControlError(
+            f"{service}: the rollout to {record.candidate} already ended ({record.phase}); "
+            f"nothing to {kind}" + ("; 'rollout retry' restarts it" if kind != "abort" else "")
+        )
+    if kind == CommandKind.RETRY and not record.phase.terminal:
+        raise ControlError(
+            f"{service}: the rollout is {record.phase}; retry restarts only an ended one"
+        )
+    os_user, host = whoami()
+    cmd = Command(
+        kind=kind,
+        service=service,
+        user=user or os_user,
+        host=host,
+        at=time.time(),
+        id=secrets.token_hex(6),
+        reason=reason,
+    )
+    store.post_command(cmd)
+    lease = store.lease(service)
+    if lease is not None:
+        return (
+            f"{kind} posted; the driver ({holder_display(lease.holder)}) will apply it within ~1 s"
+        )
+    events: list[Event] = []
+    driver = Driver(env, service, holder=make_holder(), on_event=events.append)
+    rec = driver.tick()
+    driver.close()
+    if rec is None:
+        lease = store.lease(service)
+        who = holder_display(lease.holder) if lease else "the next driver"
+        return f"{kind} posted; {who} will apply it"
+    said = "; ".join(e.message for e in events if e.kind not in ("lease", "driver"))
+    msg = f"{_DONE[kind]}: {said or rec.message or rec.phase}"
+    if not rec.phase.terminal and kind != CommandKind.PAUSE:
+        msg += (
+            f"\nno driver is running for {service}: 'rollout auto PLAN' or the console "
+            "continues the rollout"
+        )
+    return msg

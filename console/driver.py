@@ -1,0 +1,612 @@
+"""The driver: the only loop that changes a rollout (docs/internals.md, "Driver contract").
+
+One driver per rollout holds the store's lease (TTL ~10 s, renewed every tick). Each tick:
+renew or take the lease -> take posted commands -> observe (health, split, metrics; backend
+errors become fields of the Observation) -> ``engine.step`` once per command and once for
+time -> save the record with compare-and-swap -> apply the actions to the traffic backend
+-> append audit entries -> emit events (callback and webhooks).
+
+The record is saved before any action is applied, and actions are idempotent "set to"
+operations, so a driver killed at any instant leaves a record the next driver resumes from:
+it observes the actual split and the engine re-issues whatever is missing. A driver that
+cannot get the lease is a viewer: it reads the record and reports its new events, and takes
+over once the holder's lease expires.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from backends.base import (
+    Action,
+    AuditEntry,
+    BackendError,
+    BackendUnavailable,
+    Command,
+    ConflictError,
+    Deploy,
+    Environment,
+    Event,
+    MetricSample,
+    Observation,
+    Retire,
+    RolloutRecord,
+    Scale,
+    SetMatch,
+    SetMirror,
+    SetSplit,
+    StateStore,
+    TrafficBackend,
+    TrafficSplit,
+    VersionHealth,
+    action_to_dict,
+)
+from console import engine
+from console.notify import Notifier
+from console.plan_model import AnalysisSpec, Plan
+
+_CAS_ATTEMPTS = 3
+
+
+class DriverError(Exception):
+    """The driver refused to start: the message says why and what to do (exit 2)."""
+
+
+def whoami() -> tuple[str, str]:
+    """The OS user and host name, for audit entries and the lease holder."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return user, socket.gethostname()
+
+
+def make_holder() -> str:
+    """A lease holder id unique to this process: ``user@host:pid:random``."""
+    user, host = whoami()
+    return f"{user}@{host}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def holder_display(holder: str) -> str:
+    """``alice@laptop`` from ``alice@laptop:1234:ab12cd``."""
+    return holder.split(":", 1)[0]
+
+
+def event_key(e: Event) -> tuple[float, str, str]:
+    return (e.at, e.kind, e.message)
+
+
+def analysis_spec(plan: Plan, record: RolloutRecord | None) -> AnalysisSpec | None:
+    """The analysis block in force: the plan's, or blue/green preview vs post-promotion."""
+    if plan.analysis is not None:
+        return plan.analysis
+    bg = plan.bluegreen
+    if bg is None:
+        return None
+    stage = (record.engine.get("analysis") or {}).get("stage") if record is not None else None
+    if stage is not None:
+        return bg.preview_analysis if stage == "preview" else bg.post_promotion_analysis
+    promoted = record is not None and record.weights.get(record.candidate, 0) >= 100
+    if promoted and bg.post_promotion_analysis is not None:
+        return bg.post_promotion_analysis
+    return bg.preview_analysis or bg.post_promotion_analysis
+
+
+class Driver:
+    """Drives one service's rollout: lease, observe, engine, save, apply, audit, notify."""
+
+    def __init__(
+        self,
+        env: Environment,
+        service: str,
+        *,
+        holder: str,
+        clock: Callable[[], float] = time.time,
+        lease_ttl: float = 10.0,
+        notifier: Notifier | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        tick_interval: float = 1.0,
+        backend_grace: float | None = None,
+    ) -> None:
+        if env.store is None or env.traffic is None:
+            raise DriverError(
+                f"environment '{env.name}' has no traffic backend or state store; "
+                "it can only be used for analysis"
+            )
+        self.env = env
+        self.store: StateStore = env.store
+        self.traffic: TrafficBackend = env.traffic
+        self.service = service
+        self.holder = holder
+        self.actor = holder_display(holder)
+        user, _, host = self.actor.partition("@")
+        self.user, self.host = user, host
+        self.clock = clock
+        self.lease_ttl = lease_ttl
+        self.notifier = notifier
+        self.on_event = on_event
+        self.tick_interval = tick_interval
+        # How long the traffic backend may fail on every tick before run() gives up (exit 4).
+        self.backend_grace = lease_ttl if backend_grace is None else backend_grace
+        self.backend_down_since: float | None = None
+        self.backend_error: str = ""
+        self.last_observation: Observation | None = None
+        self._record: RolloutRecord | None = None
+        self._driving = False
+        self._seen: set[tuple[float, str, str]] = set()
+        self._pending: list[Command] = []
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def driving(self) -> bool:
+        """True while this driver holds the lease."""
+        return self._driving
+
+    @property
+    def record(self) -> RolloutRecord | None:
+        """The last record this driver saved or read."""
+        return self._record
+
+    # ------------------------------------------------------------------ begin
+
+    def begin(self, plan: Plan) -> RolloutRecord:
+        """Start the plan's rollout, or resume the recorded one for the same candidate.
+
+        If another driver holds the lease, wait (up to the lease TTL) for its record and
+        return it: this driver is then a viewer until the lease frees up.
+        """
+        if plan.service != self.service:
+            raise DriverError(f"plan is for '{plan.service}', driver for '{self.service}'")
+        if not self._take_lease():
+            return self._begin_as_viewer(plan)
+        try:
+            return self._begin_driving(plan)
+        except DriverError:
+            self.close()
+            raise
+
+    def _begin_as_viewer(self, plan: Plan) -> RolloutRecord:
+        deadline = time.monotonic() + self.lease_ttl + 1.0
+        while time.monotonic() < deadline:
+            rec = self.store.load(self.service)
+            if rec is not None and not rec.phase.terminal:
+                self._check_candidate(rec, plan)
+                self._record = rec
+                self._seen.update(event_key(e) for e in rec.events)
+                lease = self.store.lease(self.service)
+                who = holder_display(lease.holder) if lease else "another driver"
+                self._emit([self._driver_event("lease", f"{who} drives {self.service}; watching")])
+                return rec
+            if self._take_lease():
+                return self._begin_driving(plan)
+            time.sleep(0.2)
+        lease = self.store.lease(self.service)
+        who = holder_display(lease.holder) if lease else "another driver"
+        raise DriverError(
+            f"{self.service}: {who} holds the driver lease but no rollout is in progress; "
+            "try again in a few seconds"
+        )
+
+    def _check_candidate(self, rec: RolloutRecord, plan: Plan) -> None:
+        if rec.candidate != plan.candidate:
+            raise DriverError(
+                f"{self.service}: a rollout to {rec.candidate} is in progress ({rec.phase}); "
+                f"it is not this plan's candidate {plan.candidate}. Finish it, or "
+                f"'rollout abort {self.service}', before starting another."
+            )
+
+    def _begin_driving(self, plan: Plan) -> RolloutRecord:
+        existing = self.store.load(self.service)
+        if existing is not None and not existing.phase.terminal:
+            self._check_candidate(existing, plan)
+            self._record = existing
+            self._seen.update(event_key(e) for e in existing.events)
+            note = ""
+            recorded = dict(existing.plan)
+            if {k: v for k, v in recorded.items() if k != "source"} != {
+                k: v for k, v in plan.to_dict().items() if k != "source"
+            }:
+                note = "; the plan file changed since it started: continuing the recorded plan"
+            msg = f"resuming {existing.phase} rollout to {existing.candidate}{note}"
+            self.store.append_audit(self._audit("resume-driver", msg))
+            self._emit([self._driver_event("driver", msg)])
+            return existing
+        now = self.clock()
+        obs = self._observe(None, plan, now)
+        try:
+            t = engine.start(plan, obs, now, actor=self.actor)
+        except engine.EngineError as exc:
+            raise DriverError(str(exc)) from None
+        try:
+            saved = self.store.save(t.record, existing.revision if existing else 0)
+        except ConflictError as exc:
+            raise DriverError(
+                f"{self.service}: another process wrote the record while starting ({exc}); "
+                "try again"
+            ) from None
+        self._record = saved
+        self._finish(t.actions, list(t.events), list(t.audit))
+        return saved
+
+    # ------------------------------------------------------------------ tick
+
+    def tick(self) -> RolloutRecord | None:
+        """One iteration; None if another driver holds the lease (or there is no rollout)."""
+        if not self._take_lease():
+            return None
+        if not self._pending:
+            try:
+                self._pending = self.store.take_commands(self.service)
+            except BackendError as exc:
+                self._emit([self._driver_event("driver", f"cannot read commands: {exc}")])
+        for _ in range(_CAS_ATTEMPTS):
+            try:
+                record = self.store.load(self.service)
+            except BackendError as exc:
+                self._mark_down(f"state store: {exc}")
+                return self._record
+            if record is None:
+                self._drop_pending("no rollout recorded")
+                return None
+            plan = Plan.from_dict(record.plan)
+            now = self.clock()
+            obs = self._observe(record, plan, now)
+            actions: list[Action] = []
+            events: list[Event] = []
+            audit: list[AuditEntry] = []
+            rec = record
+            for cmd in self._pending:
+                t = engine.step(rec, plan, obs, cmd, now)
+                rec = self._collect(t, actions, events, audit)
+            if not rec.phase.terminal:
+                t = engine.step(rec, plan, obs, None, now)
+                rec = self._collect(t, actions, events, audit)
+            if rec != record:
+                try:
+                    rec = self.store.save(rec, record.revision)
+                except ConflictError:
+                    continue  # someone wrote under us: reload and redo the tick
+                except BackendError as exc:
+                    self._mark_down(f"state store: {exc}")
+                    return self._record
+            self._pending = []
+            self._record = rec
+            self._finish(actions, events, audit, obs)
+            return rec
+        self._emit([self._driver_event("driver", "record kept changing under the driver")])
+        return self._record
+
+    @staticmethod
+    def _collect(
+        t: engine.Transition,
+        actions: list[Action],
+        events: list[Event],
+        audit: list[AuditEntry],
+    ) -> RolloutRecord:
+        actions.extend(t.actions)
+        events.extend(t.events)
+        audit.extend(t.audit)
+        return t.record
+
+    def _finish(
+        self,
+        actions: Sequence[Action],
+        events: list[Event],
+        audit: list[AuditEntry],
+        obs: Observation | None = None,
+    ) -> None:
+        """After the record is saved: apply actions, append audit, emit events."""
+        applied_ok = self._apply(actions, events)
+        if obs is not None and obs.traffic_error is None and applied_ok:
+            self.backend_down_since = None
+        for entry in audit:
+            if not entry.user:
+                entry = dataclasses.replace(entry, user=self.user, host=self.host)
+            entry = dataclasses.replace(entry, data={**entry.data, "driver": self.holder})
+            try:
+                self.store.append_audit(entry)
+            except BackendError as exc:
+                events.append(self._driver_event("driver", f"audit not written: {exc}"))
+        if self.notifier is not None:
+            events.extend(self.notifier.drain_failures())
+        self._emit(events)
+
+    # ------------------------------------------------------------------ lease
+
+    def _take_lease(self) -> bool:
+        try:
+            if self._driving:
+                if self.store.renew(self.service, self.holder, self.lease_ttl):
+                    return True
+                self._driving = False
+                lease = self.store.lease(self.service)
+                who = holder_display(lease.holder) if lease else "another driver"
+                self._emit([self._driver_event("lease", f"lost the driver lease to {who}")])
+                return False
+            if not self.store.acquire_lease(self.service, self.holder, self.lease_ttl):
+                if not self._release_dead_holder():
+                    return False
+                if not self.store.acquire_lease(self.service, self.holder, self.lease_ttl):
+                    return False
+        except BackendError as exc:
+            self._mark_down(f"state store: {exc}")
+            return False
+        self._driving = True
+        rec = self._record
+        if rec is not None and not rec.phase.terminal:
+            # We were watching someone else's rollout and their lease ran out.
+            msg = f"took over driving {self.service} (the previous driver's lease expired)"
+            self.store.append_audit(self._audit("take-over", msg))
+            self._emit([self._driver_event("lease", msg)])
+        return True
+
+    def _release_dead_holder(self) -> bool:
+        """Free a lease whose holder ran on this host and whose process is gone.
+
+        Saves waiting out the TTL after a crash on the same machine (a killed ``rollout
+        auto`` restarted by its supervisor). A holder on another host is never second-guessed.
+        """
+        lease = self.store.lease(self.service)
+        if lease is None:
+            return True
+        parts = lease.holder.split(":")
+        if len(parts) != 4 or parts[0] != f"{self.user}@{self.host}" or not parts[1].isdigit():
+            return False
+        pid = int(parts[1])
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+            return False  # alive (or not ours to signal): a real driver
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return False
+        self.store.release(self.service, lease.holder)
+        return True
+
+    def close(self) -> None:
+        """Release the lease if held; traffic stays where it is."""
+        if self._driving:
+            try:
+                self.store.release(self.service, self.holder)
+            except BackendError:
+                pass  # it expires on its own
+            self._driving = False
+
+    # ------------------------------------------------------------------ observe and apply
+
+    def _observe(self, record: RolloutRecord | None, plan: Plan, now: float) -> Observation:
+        """Everything the engine may look at; backend failures become error fields."""
+        svc = self.service
+        health: dict[str, VersionHealth] = {}
+        split: TrafficSplit | None = None
+        traffic_error: str | None = None
+        try:
+            health = dict(self.traffic.health(svc))
+        except Exception as exc:  # any backend failure is data for the engine, not a crash
+            traffic_error = f"health: {_describe(exc)}"
+        try:
+            split = self.traffic.get_split(svc)
+        except Exception as exc:
+            traffic_error = traffic_error or f"split: {_describe(exc)}"
+        if traffic_error:
+            self._mark_down(traffic_error)
+        versions = self._versions(record, plan, split)
+        metrics: Mapping[str, MetricSample] | None = None
+        custom: dict[str, Mapping[str, float | None]] = {}
+        metrics_error: str | None = None
+        spec = analysis_spec(plan, record)
+        window = spec.effective_window if spec else 30.0
+        if self.env.metrics is None:
+            metrics_error = f"environment '{self.env.name}' has no metrics source"
+        else:
+            try:
+                metrics = self.env.metrics.sample(svc, versions, window)
+            except Exception as exc:
+                metrics_error = _describe(exc)
+            for m in spec.metrics if spec else ():
+                if m.query is None:
+                    continue
+                try:
+                    custom[m.name] = self.env.metrics.query(svc, versions, m.query, window)
+                except Exception as exc:
+                    metrics_error = metrics_error or f"{m.name}: {_describe(exc)}"
+        obs = Observation(
+            at=now,
+            health=health,
+            split=split,
+            metrics=metrics,
+            custom=custom,
+            metrics_error=metrics_error,
+            traffic_error=traffic_error,
+        )
+        self.last_observation = obs
+        return obs
+
+    @staticmethod
+    def _versions(
+        record: RolloutRecord | None, plan: Plan, split: TrafficSplit | None
+    ) -> list[str]:
+        if record is not None:
+            return [record.stable, record.candidate]
+        out: list[str] = []
+        if plan.stable:
+            out.append(plan.stable)
+        for v, w in (split.weights if split else {}).items():
+            if w > 0 and v not in out:
+                out.append(v)
+        if plan.candidate not in out:
+            out.append(plan.candidate)
+        return out
+
+    def _apply(self, actions: Sequence[Action], events: list[Event]) -> bool:
+        """Apply in order; stop at the first failure (the next tick re-issues the rest)."""
+        svc, tr = self.service, self.traffic
+        for a in actions:
+            try:
+                if isinstance(a, SetSplit):
+                    tr.set_split(svc, dict(a.weights))
+                elif isinstance(a, SetMatch):
+                    tr.set_match(svc, list(a.rules), a.version)
+                elif isinstance(a, SetMirror):
+                    tr.set_mirror(svc, a.version, a.percent)
+                elif isinstance(a, Deploy):
+                    tr.deploy(svc, a.version, a.instances)
+                elif isinstance(a, Scale):
+                    tr.scale(svc, a.version, a.instances)
+                elif isinstance(a, Retire):
+                    tr.retire(svc, a.version)
+            except Exception as exc:
+                why = _describe(exc)
+                self._mark_down(why)
+                events.append(
+                    self._driver_event(
+                        "driver",
+                        f"could not apply {type(a).__name__}: {why}; retrying next tick",
+                        {"action": action_to_dict(a), "error": why},
+                    )
+                )
+                return False
+        return True
+
+    def _mark_down(self, why: str) -> None:
+        if self.backend_down_since is None:
+            self.backend_down_since = self.clock()
+        self.backend_error = why
+
+    # ------------------------------------------------------------------ run
+
+    def run(
+        self, *, timeout: float | None = None, stop: threading.Event | None = None
+    ) -> RolloutRecord:
+        """Tick until the rollout ends, ``timeout`` seconds pass or ``stop`` is set.
+
+        While another driver holds the lease this one watches the record and reports its
+        events. Raises BackendUnavailable when the traffic backend or the store keeps failing
+        for longer than ``backend_grace`` seconds.
+        """
+        start = time.monotonic()
+        while True:
+            if stop is not None and stop.is_set():
+                break
+            rec = self.tick()
+            if rec is None:
+                rec = self._watch()
+            if rec is not None and rec.phase.terminal and not self._pending:
+                break
+            if (
+                self.backend_down_since is not None
+                and self.clock() - self.backend_down_since > self.backend_grace
+            ):
+                raise BackendUnavailable(
+                    f"backend unreachable for more than {self.backend_grace:g} s: "
+                    f"{self.backend_error}"
+                )
+            if timeout is not None and time.monotonic() - start >= timeout:
+                break
+            wait = self.tick_interval
+            if rec is not None and self._driving and not rec.phase.terminal:
+                plan = Plan.from_dict(rec.plan)
+                now = self.clock()
+                wait = min(wait, max(0.05, engine.next_tick(rec, plan, now) - now))
+            if timeout is not None:
+                wait = min(wait, max(0.0, timeout - (time.monotonic() - start)))
+            if stop is not None:
+                stop.wait(wait)
+            else:
+                time.sleep(wait)
+        if self._record is None:
+            self._record = self.store.load(self.service)
+        if self._record is None:
+            raise DriverError(f"{self.service}: no rollout recorded")
+        return self._record
+
+    def _watch(self) -> RolloutRecord | None:
+        """Viewer: reload the record and report events the driver added since last time."""
+        try:
+            rec = self.store.load(self.service)
+        except BackendError as exc:
+            self._mark_down(f"state store: {exc}")
+            return self._record
+        if rec is None:
+            return self._record
+        new = [e for e in rec.events if event_key(e) not in self._seen]
+        self._record = rec
+        # The driver already notified these; the viewer only shows them.
+        for e in new:
+            self._seen.add(event_key(e))
+            if self.on_event is not None:
+                self.on_event(e)
+        return rec
+
+    # ------------------------------------------------------------------ events and audit
+
+    def _emit(self, events: Sequence[Event]) -> None:
+        for e in events:
+            key = event_key(e)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            if self.on_event is not None:
+                self.on_event(e)
+            if self.notifier is not None:
+                self.notifier.send(e)
+
+    def _driver_event(
+        self, kind: str, message: str, data: Mapping[str, Any] | None = None
+    ) -> Event:
+        return Event(
+            at=self.clock(),
+            service=self.service,
+            kind=kind,
+            message=message,
+            data=dict(data or {"holder": self.actor}),
+        )
+
+    def _audit(self, action: str, reason: str) -> AuditEntry:
+        return AuditEntry(
+            at=self.clock(),
+            service=self.service,
+            actor=self.actor,
+            action=action,
+            reason=reason,
+            user=self.user,
+            host=self.host,
+            data={"driver": self.holder},
+        )
+
+    def record_stop(self, reason: str) -> None:
+        """Audit and report that this driver stops (signal, timeout); traffic stays put."""
+        rec = self._record
+        where = f" at {rec.phase}, weights {dict(rec.weights)}" if rec else ""
+        msg = f"driver stopped ({reason}){where}; traffic left where it is"
+        if self._driving:
+            try:
+                self.store.append_audit(self._audit("stop-driver", msg))
+            except BackendError:
+                pass
+        self._emit([self._driver_event("driver", msg)])
+
+    def _drop_pending(self, why: str) -> None:
+        for cmd in self._pending:
+            self._emit(
+                [self._driver_event("command", f"{cmd.kind} from {cmd.user or '?'} ignored: {why}")]
+            )
+        self._pending = []
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if not isinstance(exc, BackendError):
+        text = f"{type(exc).__name__}: {text}"
+    return text

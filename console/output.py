@@ -1,0 +1,82 @@
+"""Plain-text and JSON-lines rendering for the headless commands (auto, status, history).
+
+Pure functions from records, events and audit entries to strings; the commands print them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from backends.base import AuditEntry, Event, Phase, RolloutRecord, Strategy
+
+
+def clock_time(at: float) -> str:
+    """``12:00:03`` in local time."""
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def iso_time(at: float) -> str:
+    """``2026-11-26T12:00:03.250Z`` (UTC), for JSON."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_line(e: Event) -> str:
+    """One human line per event: ``12:00:03 courses  weight  v2 10% (step 1/5)``."""
+    return f"{clock_time(e.at)} {e.service}  {e.kind}  {e.message}"
+
+
+def event_json(e: Event) -> str:
+    """One JSON object per event (``type: event``)."""
+    d: dict[str, Any] = {"type": "event", "time": iso_time(e.at), **e.to_dict()}
+    return json.dumps(d, sort_keys=False, default=str)
+
+
+def weights_text(weights: Mapping[str, int]) -> str:
+    """``v1 90% / v2 10%``; versions with 0% are left out unless nothing has traffic."""
+    shown = [(v, w) for v, w in weights.items() if w > 0] or list(weights.items())
+    return " / ".join(f"{v} {w}%" for v, w in shown) or "-"
+
+
+def step_label(record: RolloutRecord) -> str:
+    """``k/n`` for canary (plan steps) and rolling (batches if known), ``-`` otherwise."""
+    if record.strategy == Strategy.CANARY:
+        n = len(record.plan.get("steps") or [])
+        if n == 0:
+            return "-"
+        if record.phase == Phase.COMPLETED:
+            return f"{n}/{n}"
+        return f"{min(record.step_index + 1, n)}/{n}"
+    if record.strategy == Strategy.ROLLING:
+        batches = record.engine.get("batches") if isinstance(record.engine, Mapping) else None
+        if isinstance(batches, int) and batches > 0:
+            return f"{min(record.step_index + 1, batches)}/{batches}"
+        return str(record.step_index + 1)
+    return "-"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """Left-aligned columns separated by two spaces; the last column is not padded."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for r in [header, *rows]:
+        cells = [c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def audit_line(a: AuditEntry) -> str:
+    """``2026-11-26 12:00:03  alice@laptop  promote  reason``."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(a.at))
+    who = a.actor
+    if a.actor == "engine" and a.user:
+        who = f"engine ({a.user}@{a.host})" if a.host else f"engine ({a.user})"
+    return f"{when}  {who}  {a.action}  {a.reason}".rstrip()
+
+
+def audit_json(a: AuditEntry) -> str:
+    """One JSON object per audit entry, with an ISO time next to the POSIX one."""
+    return json.dumps({"time": iso_time(a.at), **a.to_dict()}, default=str)
