@@ -1,0 +1,603 @@
+"""The console: a Textual app that shows rollouts live and drives them from the keyboard.
+
+Data flow (one direction): a one-second timer starts a backend poll in a background thread
+(skipped while the previous one runs), the poll posts a ``SnapshotReady`` message, and the
+same timer repaints the visible screen from the latest snapshot. Live data therefore repaints
+at most once a second, and a slow or dead backend only makes the header say "stale Ns".
+Keys are ``BINDINGS`` with ids (remappable through ``keys:`` in config.yaml); commands go
+through ``console.control.send_command``; a rollout this console started, or opened with a
+free lease, is driven here by a ``console.driver.Driver`` ticked once a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from backends.base import CommandKind, Environment, Phase
+from console import viewmodel as vm
+from console.config import Config
+from console.paths import config_dir
+from console.screens.detail import DetailScreen
+from console.screens.dialogs import ConfirmDialog, HelpScreen
+from console.screens.overview import OverviewScreen
+from console.screens.palette import RolloutCommands
+from console.snapshot import collect_snapshot, fetch_history
+from widgets.status_bar import FlashLine, HeaderLine
+
+# Actions that change a rollout or the environment: hidden and refused with --read-only.
+DANGEROUS = frozenset(
+    {
+        "promote",
+        "promote_full",
+        "pause",
+        "rollback",
+        "retry",
+        "start",
+        "inject_fault",
+        "clear_fault",
+    }
+)
+DEMO_ONLY = frozenset({"inject_fault", "clear_fault"})
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "escape": "esc", "enter": "enter"}
+
+
+def key_label(key: str) -> str:
+    return ",".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
+
+
+def default_plan_dirs() -> list[Path]:
+    """Where `s` looks for plans: ./examples, then $XDG_CONFIG_HOME/rollout/plans."""
+    return [Path.cwd() / "examples", config_dir() / "plans"]
+
+
+class SnapshotReady(Message):
+    """A poll finished. Only the newest matters, so queued ones replace each other."""
+
+    def __init__(self, snapshot: vm.Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)
+
+
+class HistoryReady(Message):
+    def __init__(self, service: str, history: dict[str, list[Any]]) -> None:
+        super().__init__()
+        self.service = service
+        self.history = history
+
+
+class Flash(Message):
+    """Text for the flash line, from any thread."""
+
+    def __init__(self, text: str, severity: str = "info") -> None:
+        super().__init__()
+        self.text = text
+        self.severity = severity
+
+
+class Background:
+    """One blocking job at a time in a daemon thread; ``start`` skips while one still runs.
+
+    Daemon threads rather than Textual thread workers: a backend call that hangs (a dead
+    API server without a timeout) must not keep the console from quitting.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    def start(self, fn: Callable[..., Any], *args: Any) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return False
+
+        def run() -> None:
+            try:
+                fn(*args)
+            finally:
+                self._lock.release()
+
+        threading.Thread(target=run, name=f"rollout-{self.name}", daemon=True).start()
+        return True
+
+
+def _bindings(cls: type[Any]) -> list[Binding]:
+    return [b for b in cls.BINDINGS if isinstance(b, Binding)]
+
+
+def _spawn(fn: Callable[..., Any], *args: Any) -> None:
+    threading.Thread(target=fn, args=args, daemon=True).start()
+
+
+class RolloutApp(App[int]):
+    """The rollout console. ``env`` is any Environment; ``clock`` is injectable for tests."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "rollout"
+    COMMAND_PALETTE_BINDING = "colon"
+    COMMANDS = {RolloutCommands}
+    BINDINGS = [
+        Binding("a", "promote", "Promote", id="promote", tooltip="Leave the current step or pause"),
+        Binding("P", "promote_full", "Promote fully", id="promote_full", tooltip="Skip to 100%"),
+        Binding("p", "pause", "Pause/resume", id="pause", tooltip="Hold or continue the rollout"),
+        Binding("r", "rollback", "Roll back", id="rollback", tooltip="All traffic to stable now"),
+        Binding("R", "retry", "Retry", id="retry", tooltip="Restart a rolled-back rollout"),
+        Binding("s", "start", "Start", id="start", tooltip="Start a rollout from a plan file"),
+        Binding(
+            "x", "inject_fault", "Fault", id="inject_fault", tooltip="Demo: break the candidate"
+        ),
+        Binding("X", "clear_fault", "Clear fault", id="clear_fault", tooltip="Demo: heal it"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
+        Binding("escape", "go_back", "Back", id="back", tooltip="Back to the overview"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit (rollouts keep their traffic)"),
+    ]
+
+    def __init__(
+        self,
+        env: Environment,
+        config: Config | None = None,
+        *,
+        read_only: bool = False,
+        clock: Callable[[], float] = time.time,
+        holder: str | None = None,
+        plan_dirs: list[Path] | None = None,
+        sender: Callable[..., Any] | None = None,
+        driver_factory: Callable[[str], Any] | None = None,
+        poll_interval: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.env = env
+        self.config = config or Config()
+        self.read_only = read_only
+        self.clock = clock
+        self.user = f"{getpass.getuser()}@{socket.gethostname()}"
+        self.holder = holder or f"{self.user}:console:{os.getpid()}"
+        self.plan_dirs = plan_dirs if plan_dirs is not None else default_plan_dirs()
+        self._sender = sender
+        self._driver_factory = driver_factory
+        self.poll_interval = poll_interval
+        self.snapshot: vm.Snapshot | None = None
+        self.last_ok_at: float | None = None
+        self.buffer = vm.SampleBuffer()
+        self.alerts: dict[str, vm.Alert] = {}
+        self.drivers: dict[str, Any] = {}
+        self.detail_service: str | None = None
+        self.last_flash = ("", "info")
+        self.started_at = clock()
+        self._poll = Background("poll")
+        self._ticks = Background("drive")
+        if read_only:
+            self._hide_dangerous()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _hide_dangerous(self) -> None:
+        # Hidden from footer, help and palette; the keys still reach the actions, which
+        # refuse with a flash that says why (a silent key is worse than a refusal).
+        bmap = self._bindings.key_to_bindings
+        for key, bindings in bmap.items():
+            bmap[key] = [
+                dataclasses.replace(b, show=False) if b.id in DANGEROUS else b for b in bindings
+            ]
+
+    def on_mount(self) -> None:
+        known = {b.id for b in self._all_bindings()}
+        unknown = sorted(set(self.config.keys) - known)
+        if self.config.keys:
+            self.set_keymap(dict(self.config.keys))
+        self.push_screen(OverviewScreen())
+        if unknown:
+            self.flash(f"config keys: unknown action id(s) {', '.join(unknown)}", "warning")
+        else:
+            self.flash("? for help, : for commands")
+        self.set_interval(self.poll_interval, self._every_second)
+        self._every_second()
+
+    def on_unmount(self) -> None:
+        drivers = list(self.drivers.values())
+        if drivers:
+            # Release leases so another console can take over; traffic stays where it is.
+            t = threading.Thread(target=_close_all, args=(drivers,), daemon=True)
+            t.start()
+            t.join(3.0)
+
+    def _every_second(self) -> None:
+        self._poll.start(self._poll_once)
+        if self.drivers:
+            self._ticks.start(self._tick_drivers)
+        self.repaint()
+
+    # ------------------------------------------------------------------ background work
+
+    def _poll_once(self) -> None:
+        try:
+            snap = collect_snapshot(self.env, detail=self.detail_service, clock=self.clock)
+        except Exception as exc:  # collect_snapshot catches backend errors; this is a bug
+            snap = vm.Snapshot(taken_at=self.clock(), error=f"{type(exc).__name__}: {exc}")
+        self.post_message(SnapshotReady(snap))
+
+    def _tick_drivers(self) -> None:
+        for service, driver in list(self.drivers.items()):
+            try:
+                driver.tick()
+            except Exception as exc:
+                self.post_message(Flash(f"driver {service}: {exc}", "error"))
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        snap = message.snapshot
+        previous = self.snapshot
+        if snap.error and not snap.services and previous is not None:
+            # Nothing readable: keep showing the last data; the header turns stale.
+            snap = dataclasses.replace(previous, error=snap.error)
+        else:
+            self.last_ok_at = snap.taken_at if not snap.error else self.last_ok_at
+        self.snapshot = snap
+        for name, state in snap.services.items():
+            if name == self.detail_service or (state.record and not state.record.phase.terminal):
+                for sample in state.samples.values():
+                    self.buffer.add(name, sample)
+        for alert in vm.rollback_alerts(previous, snap, self.started_at):
+            self._alert(alert)
+        if previous is None:
+            self.repaint()  # the first data should not wait for the next tick
+
+    def on_history_ready(self, message: HistoryReady) -> None:
+        for samples in message.history.values():
+            self.buffer.extend(message.service, samples)
+
+    def on_flash(self, message: Flash) -> None:
+        self.flash(message.text, message.severity)
+
+    def _alert(self, alert: vm.Alert) -> None:
+        """Auto-revert you cannot miss: banner, notification and the terminal bell."""
+        self.alerts[alert.service] = alert
+        text = f"{alert.service} ROLLED BACK: {alert.reason}"
+        self.notify(text, title="Rollback", severity="error", timeout=30)
+        self.bell()
+        self.flash(text, "error")
+        self.repaint()
+
+    # ------------------------------------------------------------------ painting
+
+    def repaint(self) -> None:
+        """Redraw the topmost overview or detail screen from the current snapshot."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, OverviewScreen | DetailScreen):
+                if screen.is_mounted:
+                    screen.repaint()
+                return
+
+    def service_state(self, service: str) -> vm.ServiceState:
+        if self.snapshot and service in self.snapshot.services:
+            return self.snapshot.services[service]
+        return vm.ServiceState(service=service)
+
+    def paint_chrome(self, screen: Screen[Any], *, service: str | None) -> None:
+        """Header (environment, driving/viewing, staleness) and the rollback banner."""
+        now = self.clock()
+        if service is not None:
+            state = self.service_state(service)
+            driver = self.drivers.get(service)
+            mode = vm.mode_text(state.lease, self.holder, bool(driver and driver.driving), now)
+        else:
+            driving = sorted(s for s, d in self.drivers.items() if d.driving)
+            mode = f"driving {', '.join(driving)}" if driving else "viewing"
+        if self.read_only:
+            mode += " · read-only"
+        stale = vm.staleness(self.last_ok_at, now)
+        if stale and self.snapshot and self.snapshot.error:
+            stale += f" ({self.snapshot.error[:60]})"
+        env_name = self.env.description or self.env.name
+        screen.query_one("#header", HeaderLine).show(env_name, mode, stale, crumbs=service or "")
+        screen.query_one("#flash", FlashLine).flash(*self.last_flash)
+        banner = screen.query_one("#banner")
+        active = [
+            a
+            for s, a in sorted(self.alerts.items())
+            if (service is None or s == service)
+            and (rec := self.service_state(s).record) is not None
+            and rec.phase == Phase.ROLLED_BACK
+        ]
+        banner.display = bool(active)
+        if active:
+            banner.update("\n".join(f"ROLLED BACK {a.service}: {a.reason}" for a in active))  # type: ignore[attr-defined]
+
+    def flash(self, text: str, severity: str = "info") -> None:
+        """Show what just happened on the flash line (kept across screen changes)."""
+        self.last_flash = (text, severity)
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, OverviewScreen | DetailScreen) and screen.is_mounted:
+                screen.query_one("#flash", FlashLine).flash(text, severity)
+                return
+
+    # ------------------------------------------------------------------ navigation
+
+    def open_detail(self, service: str) -> None:
+        self.detail_service = service
+        self._maybe_drive(service)
+        self.push_screen(DetailScreen(service))
+        state = self.service_state(service)
+        versions = list(vm.versions_of(state))
+        now = self.clock()
+
+        def load() -> None:
+            self.post_message(
+                HistoryReady(service, fetch_history(self.env, service, versions, now=now))
+            )
+
+        _spawn(load)
+
+    def action_go_back(self) -> None:
+        if isinstance(self.screen, DetailScreen):
+            self.detail_service = None
+            self.pop_screen()
+            self.repaint()
+        elif isinstance(self.screen, OverviewScreen) and not self.screen.close_filter(keep=False):
+            self.flash("already at the overview")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_rows()))
+
+    def _all_bindings(self) -> list[Binding]:
+        return [*_bindings(RolloutApp), *_bindings(OverviewScreen), *_bindings(DetailScreen)]
+
+    def _key_for(self, binding: Binding) -> str:
+        key = self.config.keys.get(binding.id or "") or binding.key
+        return key_label(key)
+
+    def _available(self, ident: str | None) -> bool:
+        if ident in DEMO_ONLY and "control" not in self.env.extras:
+            return False
+        return not (self.read_only and ident in DANGEROUS)
+
+    def help_rows(self) -> list[tuple[str, str, str]]:
+        """(key, what it does, binding id) for every key the console answers to now."""
+        rows = [(":", "command palette: every action by name", "palette")]
+        for b in self._all_bindings():
+            if self._available(b.id):
+                rows.append((self._key_for(b), f"{b.description}: {b.tooltip}", b.id or ""))
+        return rows
+
+    def palette_commands(self, screen: Screen[Any]) -> list[tuple[str, str, str]]:
+        """(title, action, help) for the command palette, for the screen it opened over."""
+        bindings = [(b, f"app.{b.action}") for b in _bindings(RolloutApp)]
+        if isinstance(screen, OverviewScreen | DetailScreen):
+            bindings += [(b, f"screen.{b.action}") for b in _bindings(type(screen))]
+        return [
+            (f"{b.description} [{self._key_for(b)}]", action, b.tooltip)
+            for b, action in bindings
+            if self._available(b.id)
+        ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Demo-only keys are absent elsewhere; read-only keys stay live so they can refuse.
+        return not (action in DEMO_ONLY and "control" not in self.env.extras)
+
+    # ------------------------------------------------------------------ actions on a rollout
+
+    def target_service(self) -> str | None:
+        """The service the keys act on: the detail screen's, else the overview's cursor row."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DetailScreen):
+                return screen.service
+            if isinstance(screen, OverviewScreen):
+                return screen.selected_service()
+        return None
+
+    def _guard(self, ident: str, what: str, *, needs_rollout: bool = True) -> str | None:
+        if self.read_only:
+            self.flash(
+                f"read-only: {what} refused (the console was started with --read-only)", "warning"
+            )
+            self.bell()
+            return None
+        service = self.target_service()
+        if service is None:
+            self.flash(f"{what}: no service selected", "warning")
+            return None
+        if needs_rollout and self.service_state(service).record is None:
+            self.flash(f"{what}: {service} has no rollout; press s to start one", "warning")
+            return None
+        return service
+
+    def _send_command(self) -> Callable[..., Any]:
+        if self._sender is not None:
+            return self._sender
+        from console.control import send_command
+
+        return send_command
+
+    def _send(self, service: str, kind: CommandKind, what: str) -> None:
+        """Post a command through the store in the background; the flash says what happened."""
+
+        def run() -> None:
+            try:
+                result = self._send_command()(
+                    self.env, service, str(kind), reason=f"{what} from the console", user=self.user
+                )
+                self.post_message(Flash(str(result or f"{what} sent for {service}")))
+            except Exception as exc:
+                self.post_message(Flash(f"{what} {service} failed: {exc}", "error"))
+            self.call_from_thread(self._every_second)
+
+        _spawn(run)
+
+    def action_promote(self) -> None:
+        if service := self._guard("promote", "promote"):
+            self._send(service, CommandKind.PROMOTE, "promote")
+
+    def action_promote_full(self) -> None:
+        service = self._guard("promote_full", "promote fully")
+        if service is None:
+            return
+        rec = self.service_state(service).record
+        body = (
+            f"{rec.candidate if rec else 'the candidate'} of {service} gets 100% of traffic now. "
+            "The remaining steps and pauses are skipped; analysis no longer gates them."
+        )
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._send(service, CommandKind.PROMOTE_FULL, "promote fully")
+            else:
+                self.flash("promote fully cancelled: nothing sent")
+
+        self.push_screen(ConfirmDialog(f"Promote {service} fully?", body), done)
+
+    def action_pause(self) -> None:
+        service = self._guard("pause", "pause/resume")
+        if service is None:
+            return
+        rec = self.service_state(service).record
+        if rec is not None and rec.phase.terminal:
+            self.flash(f"{service} is {rec.phase}: nothing to pause", "warning")
+            return
+        if rec is not None and rec.phase == Phase.PAUSED:
+            self._send(service, CommandKind.RESUME, "resume")
+        else:
+            self._send(service, CommandKind.PAUSE, "pause")
+
+    def action_rollback(self) -> None:
+        service = self._guard("rollback", "roll back")
+        if service is None:
+            return
+        rec = self.service_state(service).record
+        stable = rec.stable if rec else "the stable version"
+        body = (
+            f"All traffic of {service} goes back to {stable} now, without waiting for analysis. "
+            "The rollout ends as Aborted; R retries it."
+        )
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._send(service, CommandKind.ABORT, "roll back")
+            else:
+                self.flash("roll back cancelled: nothing sent")
+
+        self.push_screen(ConfirmDialog(f"Roll back {service}?", body), done)
+
+    def action_retry(self) -> None:
+        if service := self._guard("retry", "retry"):
+            self.adopt(service)
+            self._send(service, CommandKind.RETRY, "retry")
+
+    # ------------------------------------------------------------------ starting and driving
+
+    def action_start(self) -> None:
+        if self.read_only:
+            self._guard("start", "start")  # refuses, and says why
+            return
+        from console.screens.plan_picker import PlanPicker
+
+        self.push_screen(PlanPicker(self.plan_dirs), self._start_plan)
+
+    def _make_driver(self, service: str) -> Any:
+        if self._driver_factory is not None:
+            return self._driver_factory(service)
+        from console.driver import Driver
+
+        return Driver(self.env, service, holder=self.holder)
+
+    def _start_plan(self, plan: Any) -> None:
+        if plan is None:
+            self.flash("start cancelled")
+            return
+        service = plan.service
+        self.flash(f"starting {plan.strategy} of {service} → {plan.candidate} …")
+
+        def run() -> None:
+            try:
+                driver = self.drivers.get(service) or self._make_driver(service)
+                rec = driver.begin(plan)
+                self.drivers[service] = driver
+                self.post_message(
+                    Flash(f"started {plan.strategy} of {service}: {rec.message or rec.phase}")
+                )
+            except Exception as exc:
+                self.post_message(Flash(f"cannot start {service}: {exc}", "error"))
+            self.call_from_thread(self._every_second)
+
+        _spawn(run)
+
+    def adopt(self, service: str) -> None:
+        """Drive ``service`` from this console if its rollout is live and nobody holds the lease."""
+        self._maybe_drive(service, force=True)
+
+    def _maybe_drive(self, service: str, force: bool = False) -> None:
+        if self.read_only or service in self.drivers:
+            return
+        state = self.service_state(service)
+        rec, lease = state.record, state.lease
+        if rec is None or (rec.phase.terminal and not force):
+            return
+        if lease is not None and lease.expires_at > self.clock() and lease.holder != self.holder:
+            return
+        try:
+            self.drivers[service] = self._make_driver(service)
+        except Exception as exc:
+            self.flash(f"cannot drive {service}: {exc}", "error")
+
+    # ------------------------------------------------------------------ demo faults
+
+    def _fault(self, inject: bool) -> None:
+        what = "inject fault" if inject else "clear fault"
+        service = self._guard(
+            "inject_fault" if inject else "clear_fault", what, needs_rollout=False
+        )
+        control = self.env.extras.get("control")
+        if service is None or control is None:
+            return
+        version = vm.candidate_version(self.service_state(service))
+        if version is None:
+            self.flash(f"{what}: {service} has no candidate version", "warning")
+            return
+
+        def run() -> None:
+            try:
+                if inject:
+                    control.inject_fault(service, version, errors=0.3, latency=0.3)
+                    self.post_message(
+                        Flash(
+                            f"fault injected into {service} {version}: 30% errors, +300ms",
+                            "warning",
+                        )
+                    )
+                else:
+                    control.clear_fault(service, version)
+                    self.post_message(Flash(f"fault cleared on {service} {version}"))
+            except Exception as exc:
+                self.post_message(Flash(f"{what} on {service} {version} failed: {exc}", "error"))
+
+        _spawn(run)
+
+    def action_inject_fault(self) -> None:
+        self._fault(True)
+
+    def action_clear_fault(self) -> None:
+        self._fault(False)
+
+
+def _close_all(drivers: list[Any]) -> None:
+    for driver in drivers:
+        try:
+            driver.close()
+        except Exception:
+            pass  # quitting: the lease expires on its own

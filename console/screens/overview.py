@@ -1,0 +1,142 @@
+"""The overview: one row per service, with filter (`/`), sort (`o`) and `enter` for detail."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console.viewmodel import COLUMNS, next_sort_key, overview_rows
+from widgets.status_bar import FlashLine, HeaderLine
+
+if TYPE_CHECKING:
+    from console.app import RolloutApp
+
+
+class OverviewScreen(Screen[None]):
+    """Every service in the environment; repainted by the app's one-second timer."""
+
+    BINDINGS = [
+        Binding("enter", "open_detail", "Detail", id="detail", tooltip="Open the selected service"),
+        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter rows by any text"),
+        Binding("o", "sort", "Sort", id="sort", tooltip="Cycle the sort column"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="overview")
+        self.filter_text = ""
+        self.sort_key = "service"
+        self._rows_drawn: object = None
+        self._crumbs = ""
+
+    @property
+    def rollout_app(self) -> RolloutApp:
+        return cast("RolloutApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield HeaderLine(id="header")
+        yield FlashLine(id="flash")
+        yield Static("", id="banner", classes="banner")
+        yield Input(placeholder="filter (enter keeps it, esc clears)", id="filter")
+        table: DataTable[str | Text] = DataTable(
+            id="services", cursor_type="row", zebra_stripes=True
+        )
+        yield table
+        yield Static("", id="crumbs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#services", DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        self.query_one("#filter", Input).display = False
+        table.focus()
+        self.repaint()
+
+    def selected_service(self) -> str | None:
+        table = self.query_one("#services", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return None if row_key.value is None else str(row_key.value)
+
+    def repaint(self) -> None:
+        """Redraw from the app's current snapshot (called at most once a second for live data)."""
+        app = self.rollout_app
+        now = app.clock()
+        app.paint_chrome(self, service=None)
+        rows = overview_rows(
+            app.snapshot,
+            holder=app.holder,
+            now=now,
+            filter_text=self.filter_text,
+            sort_key=self.sort_key,
+        )
+        crumbs = f"{len(rows)} services · sort: {self.sort_key}"
+        if self.filter_text:
+            crumbs += f" · filter: {self.filter_text}"
+        if crumbs != self._crumbs:
+            self._crumbs = crumbs
+            self.query_one("#crumbs", Static).update(Text(crumbs, style="dim"))
+        key = tuple(rows)
+        if key == self._rows_drawn:
+            return
+        self._rows_drawn = key
+        table = self.query_one("#services", DataTable)
+        selected = self.selected_service()
+        table.clear()
+        for row in rows:
+            cells: list[str | Text] = list(row.cells())
+            if row.alert:
+                cells[1] = Text(f"! {row.phase}", style="bold red")
+            table.add_row(*cells, key=row.service)
+        if selected is not None and selected in {r.service for r in rows}:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+    @on(DataTable.RowSelected, "#services")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_detail()
+
+    def action_open_detail(self) -> None:
+        service = self.selected_service()
+        if service is None:
+            self.rollout_app.flash("no service selected", "warning")
+            return
+        self.rollout_app.open_detail(service)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.repaint()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.close_filter(keep=True)
+
+    def close_filter(self, *, keep: bool) -> bool:
+        """Hide the filter box; returns True if there was something to close or clear."""
+        box = self.query_one("#filter", Input)
+        had = bool(box.display or self.filter_text)
+        if not keep:
+            self.filter_text = ""
+        box.display = False
+        self.query_one("#services", DataTable).focus()
+        self.repaint()
+        return had
+
+    def action_sort(self) -> None:
+        self.sort_key = next_sort_key(self.sort_key)
+        self.rollout_app.flash(f"sorted by {self.sort_key}")
+        self.repaint()

@@ -1,0 +1,611 @@
+"""What the console shows, computed from plain data: no Textual, no I/O, no clock of its own.
+
+The app polls the backends into a ``Snapshot`` (see ``console/snapshot.py``); the functions
+here turn a snapshot into overview rows, the detail screen's panels and alerts. Everything
+takes ``now`` as an argument so renders are deterministic in tests and snapshots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.base import (
+    AuditEntry,
+    Event,
+    Lease,
+    MetricSample,
+    Phase,
+    RolloutRecord,
+    TrafficSplit,
+    VersionHealth,
+)
+from console.analysis import (
+    BUILTIN_FIELDS,
+    Counters,
+    Measurement,
+    describe_next,
+    failures_text,
+    format_value,
+)
+from console.engine_common import stage_spec
+from console.plan_model import AnalysisSpec, Plan
+
+STALE_AFTER = 3.0  # seconds without a fresh snapshot before the header says "stale"
+WINDOWS = (60.0, 300.0, 900.0)  # chart windows the detail screen cycles through
+BUFFER_SECONDS = 900.0  # the longest window: keep this much history per version
+
+
+# --------------------------------------------------------------------------- snapshot data
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """Everything polled about one service at one moment. Missing parts are None/empty."""
+
+    service: str
+    versions: tuple[str, ...] = ()
+    record: RolloutRecord | None = None
+    split: TrafficSplit | None = None
+    health: Mapping[str, VersionHealth] = field(default_factory=dict)
+    samples: Mapping[str, MetricSample] = field(default_factory=dict)
+    lease: Lease | None = None
+    audit: tuple[AuditEntry, ...] = ()
+    errors: tuple[str, ...] = ()  # what could not be read, in words
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One poll of the environment. ``error`` is set when nothing could be read at all."""
+
+    taken_at: float
+    services: Mapping[str, ServiceState] = field(default_factory=dict)
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_pct(ratio: float | None, digits: int = 1) -> str:
+    """0.997 -> '99.7%'; None -> '-'."""
+    return "-" if ratio is None else f"{ratio * 100:.{digits}f}%"
+
+
+def fmt_latency(seconds: float | None) -> str:
+    """Seconds -> '12ms' or '1.20s'; None -> '-'."""
+    if seconds is None:
+        return "-"
+    if seconds < 1.0:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:.2f}s"
+
+
+def fmt_rate(rps: float | None) -> str:
+    return "-" if rps is None else f"{rps:.1f}/s"
+
+
+def fmt_duration(seconds: float) -> str:
+    """A short countdown: '42s', '3m05s', '1h02m'."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def fmt_clock(at: float) -> str:
+    """Wall-clock time of day (local time) for logs."""
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+# --------------------------------------------------------------------------- overview
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """One line of the overview table, already formatted, plus raw values to sort on."""
+
+    service: str
+    phase: str
+    strategy: str
+    step: str
+    weights: str
+    success: str
+    p99: str
+    ready: str
+    driver: str
+    success_value: float | None = None
+    p99_value: float | None = None
+    alert: bool = False  # rolled back, or not all instances ready
+
+    def cells(self) -> tuple[str, ...]:
+        return (
+            self.service,
+            self.phase,
+            self.strategy,
+            self.step,
+            self.weights,
+            self.success,
+            self.p99,
+            self.ready,
+            self.driver,
+        )
+
+
+COLUMNS = ("service", "phase", "strategy", "step", "weights", "success", "p99", "ready", "driver")
+SORT_KEYS = ("service", "phase", "success", "p99")
+
+
+def step_text(record: RolloutRecord | None) -> str:
+    """'k/n' for a canary (n = plan steps), 'k' where the plan has no step list."""
+    if record is None:
+        return "-"
+    steps = record.plan.get("steps") or []
+    if not steps:
+        return "-" if record.phase == Phase.PENDING else str(record.step_index + 1)
+    n = len(steps)
+    k = n if record.phase == Phase.COMPLETED else min(record.step_index + 1, n)
+    return f"{k}/{n}"
+
+
+def weights_text(weights: Mapping[str, int]) -> str:
+    return " ".join(f"{v} {w}" for v, w in sorted(weights.items())) or "-"
+
+
+def overall_success(samples: Mapping[str, MetricSample]) -> float | None:
+    """Share of non-5xx requests over all versions, weighted by request count."""
+    total = errors = 0.0
+    for s in samples.values():
+        if s.requests is None or s.error_ratio is None or s.requests <= 0:
+            continue
+        total += s.requests
+        errors += s.requests * s.error_ratio
+    return None if total <= 0 else 1.0 - errors / total
+
+
+def worst_p99(samples: Mapping[str, MetricSample]) -> float | None:
+    values = [s.p99 for s in samples.values() if s.p99 is not None]
+    return max(values) if values else None
+
+
+def ready_text(health: Mapping[str, VersionHealth]) -> tuple[str, bool]:
+    """'6/6' summed over versions, and whether any version is short of ready instances."""
+    if not health:
+        return "-", False
+    ready = sum(h.ready for h in health.values())
+    total = sum(h.total for h in health.values())
+    short = any(h.total > 0 and h.ready < h.total for h in health.values())
+    return f"{ready}/{total}", short
+
+
+def driver_text(lease: Lease | None, holder: str, now: float) -> str:
+    if lease is None or lease.expires_at <= now:
+        return "-"
+    return "me" if lease.holder == holder else lease.holder
+
+
+def service_row(state: ServiceState, *, holder: str, now: float) -> ServiceRow:
+    """Format one service for the overview table."""
+    rec = state.record
+    weights = dict(state.split.weights) if state.split else dict(rec.weights) if rec else {}
+    success = overall_success(state.samples)
+    p99 = worst_p99(state.samples)
+    ready, short = ready_text(state.health)
+    phase = str(rec.phase) if rec else "Idle"
+    return ServiceRow(
+        service=state.service,
+        phase=phase,
+        strategy=str(rec.strategy) if rec else "-",
+        step=step_text(rec),
+        weights=weights_text(weights),
+        success=fmt_pct(success),
+        p99=fmt_latency(p99),
+        ready=ready,
+        driver=driver_text(state.lease, holder, now),
+        success_value=success,
+        p99_value=p99,
+        alert=short or (rec is not None and rec.phase == Phase.ROLLED_BACK),
+    )
+
+
+def _sort_value(row: ServiceRow, key: str) -> tuple[Any, ...]:
+    # Missing numbers sort last in either direction of interest: worst success first is
+    # what an operator wants, so success sorts ascending, p99 descending.
+    if key == "success":
+        return (row.success_value is None, row.success_value or 0.0, row.service)
+    if key == "p99":
+        return (row.p99_value is None, -(row.p99_value or 0.0), row.service)
+    if key == "phase":
+        return (row.phase, row.service)
+    return (row.service,)
+
+
+def overview_rows(
+    snapshot: Snapshot | None,
+    *,
+    holder: str,
+    now: float,
+    filter_text: str = "",
+    sort_key: str = "service",
+) -> list[ServiceRow]:
+    """Rows for the overview: filtered (substring over every cell) and sorted."""
+    if snapshot is None:
+        return []
+    rows = [service_row(s, holder=holder, now=now) for s in snapshot.services.values()]
+    needle = filter_text.strip().lower()
+    if needle:
+        rows = [r for r in rows if any(needle in c.lower() for c in r.cells())]
+    return sorted(rows, key=lambda r: _sort_value(r, sort_key))
+
+
+def next_sort_key(current: str) -> str:
+    i = SORT_KEYS.index(current) if current in SORT_KEYS else -1
+    return SORT_KEYS[(i + 1) % len(SORT_KEYS)]
+
+
+# --------------------------------------------------------------------------- header
+
+
+def mode_text(lease: Lease | None, holder: str, driving: bool, now: float) -> str:
+    """'driving', 'viewing (driver: bob@host)' or 'viewing' for one service."""
+    if driving:
+        return "driving"
+    if lease is not None and lease.expires_at > now and lease.holder != holder:
+        return f"viewing (driver: {lease.holder})"
+    return "viewing"
+
+
+def staleness(last_ok_at: float | None, now: float) -> str | None:
+    """'stale 5s' when the last good snapshot is older than STALE_AFTER, else None."""
+    if last_ok_at is None:
+        return "waiting for data"
+    age = now - last_ok_at
+    return f"stale {int(age)}s" if age >= STALE_AFTER else None
+
+
+# --------------------------------------------------------------------------- traffic bar
+
+
+@dataclass(frozen=True)
+class SplitShare:
+    version: str
+    set_weight: int  # percent the router is told to send
+    measured: float | None  # share of measured requests, 0..1; None without traffic
+
+
+def split_shares(state: ServiceState) -> list[SplitShare]:
+    """Set weight against the measured share of requests, per version."""
+    weights = dict(state.split.weights) if state.split else {}
+    if not weights and state.record:
+        weights = dict(state.record.weights)
+    versions = list(dict.fromkeys([*state.versions, *weights, *state.samples]))
+    rates = {
+        v: state.samples[v].request_rate
+        for v in versions
+        if v in state.samples and state.samples[v].request_rate is not None
+    }
+    total = sum(r for r in rates.values() if r is not None)
+    return [
+        SplitShare(
+            version=v,
+            set_weight=int(weights.get(v, 0)),
+            measured=(rates[v] or 0.0) / total if total > 0 and v in rates else None,
+        )
+        for v in versions
+    ]
+
+
+# --------------------------------------------------------------------------- step timeline
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    label: str
+    state: str  # "done" | "current" | "todo"
+    note: str = ""
+
+
+def _step_label(step: Mapping[str, Any]) -> str:
+    if "setWeight" in step:
+        return f"set weight {step['setWeight']}%"
+    pause = step.get("pause") or {}
+    dur = pause.get("duration") if isinstance(pause, Mapping) else None
+    return "pause (manual gate)" if dur is None else f"pause {fmt_duration(float(dur))}"
+
+
+def timeline(record: RolloutRecord | None, now: float) -> list[TimelineItem]:
+    """Every plan step: done, current (with a countdown or 'waiting for promote'), to do."""
+    if record is None:
+        return []
+    steps = list(record.plan.get("steps") or [])
+    if not steps:
+        return [TimelineItem(f"{record.strategy}: {record.phase}", "current", record.message)]
+    items = []
+    finished = record.phase == Phase.COMPLETED
+    for i, step in enumerate(steps):
+        if finished or i < record.step_index:
+            items.append(TimelineItem(_step_label(step), "done"))
+            continue
+        if i > record.step_index:
+            items.append(TimelineItem(_step_label(step), "todo"))
+            continue
+        note = ""
+        pause = step.get("pause")
+        if record.phase.terminal:
+            note = str(record.phase)
+        elif record.phase == Phase.PAUSED and "pause" not in step:
+            note = "paused"
+        elif pause is not None:
+            dur = pause.get("duration") if isinstance(pause, Mapping) else None
+            if dur is None:
+                note = "waiting for promote"
+            elif record.phase == Phase.PAUSED:
+                note = "paused"
+            else:
+                left = record.step_started_at + float(dur) - now
+                note = f"{fmt_duration(left)} left"
+        items.append(TimelineItem(_step_label(step), "current", note))
+    return items
+
+
+# --------------------------------------------------------------------------- analysis panel
+
+
+@dataclass(frozen=True)
+class AnalysisRow:
+    metric: str
+    value: str
+    threshold: str
+    ok: bool | None  # None: no data or inconclusive (never a pass)
+    live: bool = False  # value from the live sample (no measurement taken yet)
+
+
+@dataclass(frozen=True)
+class AnalysisPanel:
+    rows: tuple[AnalysisRow, ...]
+    failures: str  # "1/2 failures": so far over the count that triggers onFailure
+    next_step: str  # what happens next, e.g. "one more failure rolls back"
+    measured_at: float | None = None
+    status: str = ""  # the last measurement's status and reason
+
+
+def _threshold_text(metric: str, lo: float | None, hi: float | None) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f"min {format_value(metric, lo)}")
+    if hi is not None:
+        parts.append(f"max {format_value(metric, hi)}")
+    return " ".join(parts) or "-"
+
+
+def analysis_spec(record: RolloutRecord | None) -> AnalysisSpec | None:
+    """The analysis block that applies now (canary/rolling, or blue/green's current stage)."""
+    if record is None:
+        return None
+    try:
+        plan = Plan.from_dict(record.plan)
+    except (KeyError, TypeError, ValueError):
+        return None
+    stage = str(((record.engine or {}).get("analysis") or {}).get("stage") or "preview")
+    return stage_spec(plan, stage)
+
+
+def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
+    """The last measurement on the candidate against each threshold, and the counters.
+
+    Before the engine has measured anything, the live sample stands in (marked live).
+    """
+    rec = state.record
+    spec = analysis_spec(rec)
+    if rec is None or spec is None:
+        return None
+    engine = rec.engine or {}
+    last = (engine.get("analysis") or {}).get("last")
+    measurement = Measurement.from_dict(last) if isinstance(last, Mapping) else None
+    verdicts = {v.name: v for v in measurement.verdicts} if measurement else {}
+    sample = state.samples.get(rec.candidate)
+    rows = []
+    for m in spec.metrics:
+        threshold = _threshold_text(m.name, m.min, m.max)
+        verdict = verdicts.get(m.name)
+        if verdict is not None:
+            ok = {"successful": True, "failed": False}.get(str(verdict.status))
+            rows.append(AnalysisRow(m.name, format_value(m.name, verdict.value), threshold, ok))
+            continue
+        value = None
+        if m.builtin and m.name in BUILTIN_FIELDS and sample is not None:
+            value = getattr(sample, BUILTIN_FIELDS[m.name])
+        ok = None
+        if value is not None:
+            ok = (m.min is None or value >= m.min) and (m.max is None or value <= m.max)
+        rows.append(AnalysisRow(m.name, format_value(m.name, value), threshold, ok, live=True))
+    counters = Counters.from_dict(engine.get("counters"))
+    next_step = f"rollout {rec.phase}" if rec.phase.terminal else describe_next(counters, spec)
+    return AnalysisPanel(
+        rows=tuple(rows),
+        failures=failures_text(counters, spec),
+        next_step=next_step,
+        measured_at=measurement.at if measurement else None,
+        status=f"{measurement.status}: {measurement.reason}" if measurement else "",
+    )
+
+
+# --------------------------------------------------------------------------- health panel
+
+
+@dataclass(frozen=True)
+class HealthRow:
+    version: str
+    ready: str
+    restarts: int
+    reasons: str
+    ok: bool
+
+
+def health_rows(state: ServiceState) -> list[HealthRow]:
+    return [
+        HealthRow(
+            version=v,
+            ready=f"{h.ready}/{h.total}",
+            restarts=h.restarts,
+            reasons="; ".join(h.reasons),
+            ok=h.all_ready,
+        )
+        for v, h in sorted(state.health.items())
+    ]
+
+
+# --------------------------------------------------------------------------- event and audit log
+
+
+@dataclass(frozen=True)
+class LogLine:
+    at: float
+    kind: str  # the event kind, or "audit"
+    text: str
+
+
+def log_lines(
+    events: Iterable[Event], audit: Iterable[AuditEntry], limit: int = 200
+) -> list[LogLine]:
+    """Events and audit entries merged by time, oldest first, at most ``limit``."""
+    lines = [LogLine(e.at, e.kind, e.message) for e in events]
+    for a in audit:
+        who = a.actor or a.user or "?"
+        reason = f": {a.reason}" if a.reason else ""
+        lines.append(LogLine(a.at, "audit", f"{who} {a.action}{reason}"))
+    lines.sort(key=lambda line: line.at)
+    return lines[-limit:]
+
+
+# --------------------------------------------------------------------------- rollback alerts
+
+
+@dataclass(frozen=True)
+class Alert:
+    service: str
+    reason: str
+
+
+def rollback_alerts(previous: Snapshot | None, current: Snapshot, since: float) -> list[Alert]:
+    """Services whose rollout rolled back between two snapshots (or after ``since``)."""
+    alerts = []
+    for name, state in current.services.items():
+        rec = state.record
+        if rec is None or rec.phase != Phase.ROLLED_BACK:
+            continue
+        before = previous.services.get(name) if previous else None
+        was = before.record.phase if before and before.record else None
+        fresh = was is not None and was != Phase.ROLLED_BACK
+        if was is None and rec.updated_at >= since:
+            fresh = True
+        if fresh:
+            alerts.append(Alert(name, rec.message or "rolled back"))
+    return alerts
+
+
+# --------------------------------------------------------------------------- chart buffer
+
+
+class SampleBuffer:
+    """A rolling window of metric samples per (service, version), for the live charts.
+
+    Samples are deduplicated by time, so re-adding the same poll or history is harmless.
+    """
+
+    def __init__(self, horizon: float = BUFFER_SECONDS) -> None:
+        self.horizon = horizon
+        self._data: dict[tuple[str, str], deque[MetricSample]] = {}
+
+    def add(self, service: str, sample: MetricSample) -> None:
+        buf = self._data.setdefault((service, sample.version), deque())
+        if buf and sample.at <= buf[-1].at:
+            if sample.at < buf[0].at:
+                return
+            # Out of order (history arriving after live samples): merge and re-sort.
+            merged = {s.at: s for s in buf}
+            merged.setdefault(sample.at, sample)
+            buf.clear()
+            buf.extend(merged[k] for k in sorted(merged))
+        else:
+            buf.append(sample)
+        while buf and buf[0].at < buf[-1].at - self.horizon:
+            buf.popleft()
+
+    def extend(self, service: str, samples: Iterable[MetricSample]) -> None:
+        for s in sorted(samples, key=lambda s: s.at):
+            self.add(service, s)
+
+    def versions(self, service: str) -> list[str]:
+        return sorted(v for (s, v) in self._data if s == service)
+
+    def series(
+        self, service: str, version: str, attr: str, window: float, now: float
+    ) -> tuple[list[float], list[float]]:
+        """(seconds relative to now, values) for one field; samples without data skipped."""
+        xs: list[float] = []
+        ys: list[float] = []
+        for s in self._data.get((service, version), ()):
+            if s.at < now - window:
+                continue
+            v = getattr(s, attr)
+            if v is None:
+                continue
+            xs.append(s.at - now)
+            ys.append(float(v))
+        return xs, ys
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """One chart of the detail screen: which sample fields, scale, and threshold line."""
+
+    title: str
+    fields: tuple[str, ...]
+    scale: float = 1.0  # multiply values (seconds -> ms)
+    threshold: float | None = None
+
+
+def chart_specs(record: RolloutRecord | None) -> list[ChartSpec]:
+    """Request rate, error rate and latency charts, with the plan's thresholds drawn."""
+    thresholds: dict[str, float] = {}
+    spec = analysis_spec(record)
+    for m in spec.metrics if spec else ():
+        if m.builtin and m.max is not None:
+            thresholds[m.name] = float(m.max)
+    latency = [
+        thresholds[k] for k in ("latency-p99", "latency-p95", "latency-p50") if k in thresholds
+    ]
+    return [
+        ChartSpec("requests/s", ("request_rate",)),
+        ChartSpec("error ratio", ("error_ratio",), threshold=thresholds.get("error-rate")),
+        ChartSpec(
+            "latency ms (p50 p95 p99)",
+            ("p50", "p95", "p99"),
+            scale=1000.0,
+            threshold=latency[0] * 1000.0 if latency else None,
+        ),
+    ]
+
+
+def candidate_version(state: ServiceState) -> str | None:
+    """The version a fault goes into: the rollout's candidate, else a version taking no traffic."""
+    if state.record is not None:
+        return state.record.candidate
+    weights = dict(state.split.weights) if state.split else {}
+    idle = [v for v in state.versions if weights.get(v, 0) == 0]
+    if idle:
+        return idle[-1]
+    return state.versions[-1] if state.versions else None
+
+
+def window_label(seconds: float) -> str:
+    return f"{int(seconds // 60)}m"
+
+
+def versions_of(state: ServiceState) -> Sequence[str]:
+    return list(dict.fromkeys([*state.versions, *state.samples, *state.health]))
