@@ -1,0 +1,47 @@
+"""Kubernetes backend: canary, blue/green and rolling on a cluster's API.
+
+Imported only when an environment has ``cluster: {kind: kubernetes, ...}``; nothing here
+imports the ``kubernetes`` package until ``from_config`` is called. See docs/kubernetes.md.
+
+Environment entry keys: ``context``, ``namespace``, ``kubeconfig`` (all optional), and the
+rarely needed ``gatewayApiVersion`` (skip discovery), ``mirrorField`` (``percent`` or
+``fraction``), ``watchTimeout`` (seconds each watch request lives, default 300).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backends.kubernetes.store import ConfigMapStore
+    from backends.kubernetes.traffic import KubernetesTraffic
+
+
+def from_config(
+    cluster_cfg: Mapping[str, Any], env_name: str
+) -> tuple[KubernetesTraffic, ConfigMapStore]:
+    """The traffic backend and state store for one environment (no request is made yet)."""
+    from backends.kubernetes.api import KubeApi
+    from backends.kubernetes.connection import connect
+    from backends.kubernetes.store import ConfigMapStore
+    from backends.kubernetes.traffic import KubernetesTraffic
+
+    conn = connect(cluster_cfg, env_name)
+    api = KubeApi(conn.api_client, conn.namespace)
+    watch_timeout = int(cluster_cfg.get("watchTimeout") or 300)
+    store = ConfigMapStore(api, watch_timeout=watch_timeout)
+
+    def strategy_hint(service: str) -> str | None:
+        record = store.load(service)
+        return str(record.strategy) if record is not None else None
+
+    traffic = KubernetesTraffic(
+        api,
+        context=conn.context,
+        gateway_version=cluster_cfg.get("gatewayApiVersion"),
+        mirror_field=cluster_cfg.get("mirrorField"),
+        watch_timeout=watch_timeout,
+        strategy_hint=strategy_hint,
+    )
+    return traffic, store

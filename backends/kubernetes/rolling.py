@@ -1,0 +1,159 @@
+"""The Deployment's own rolling update: start, pause/resume, status, and undo.
+
+For services run as ONE Deployment named after the service (the usual layout before any
+progressive delivery), the controller does the batching (maxSurge, maxUnavailable,
+minReadySeconds); we only change the template, flip ``spec.paused``, and roll back the way
+``kubectl rollout undo`` does: copy the previous revision's ReplicaSet template back into
+the Deployment (without its ``pod-template-hash`` label) in one compare-and-swap PUT.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from backends.base import BackendError, ConflictError, NotFound
+from backends.kubernetes import objects as o
+from backends.kubernetes.api import DEPLOYMENTS, REPLICASETS
+
+if TYPE_CHECKING:
+    from backends.kubernetes.api import KubeApi
+    from backends.kubernetes.cache import WatchCache
+
+# Annotations kubectl does not copy from a ReplicaSet back to its Deployment on undo.
+SKIP_ANNOTATIONS = (
+    o.REVISION,
+    "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas",
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
+
+
+class NativeRolling:
+    """Mixed into KubernetesTraffic; needs ``self.api`` and ``self.deployments``."""
+
+    api: KubeApi
+    deployments: WatchCache
+
+    def _native(self, service: str) -> dict[str, Any]:
+        self.deployments.ensure()
+        dep = self.deployments.get(service)
+        if dep is None:
+            dep = self.api.get(DEPLOYMENTS, service)  # raises NotFound naming it
+        return dep
+
+    def rolling_update(
+        self,
+        service: str,
+        version: str,
+        *,
+        max_surge: int = 1,
+        max_unavailable: int = 0,
+        min_ready: float = 0.0,
+    ) -> None:
+        """Start the Deployment's own rolling update to ``version`` (an image or a tag)."""
+        dep = self._native(service)
+        containers = (dep["spec"]["template"].get("spec") or {}).get("containers") or []
+        if not containers:
+            raise BackendError(f"Deployment '{service}' has no containers to update")
+        image = version if o.is_image(version) else o.retag(str(containers[0]["image"]), version)
+        patch = {
+            "metadata": {"annotations": {o.VERSION_ANNOTATION: version}},
+            "spec": {
+                "paused": None,
+                "minReadySeconds": int(min_ready),
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable},
+                },
+                "template": {
+                    "metadata": {"labels": {o.VERSION: o.version_label(version)}},
+                    "spec": {"containers": [{"name": containers[0]["name"], "image": image}]},
+                },
+            },
+        }
+        self.deployments.observe(self.api.patch(DEPLOYMENTS, service, patch))
+
+    def pause(self, service: str) -> None:
+        """``kubectl rollout pause``: the controller stops moving pods."""
+        self.deployments.observe(self.api.patch(DEPLOYMENTS, service, {"spec": {"paused": True}}))
+
+    def resume(self, service: str) -> None:
+        """``kubectl rollout resume``."""
+        self.deployments.observe(self.api.patch(DEPLOYMENTS, service, {"spec": {"paused": None}}))
+
+    def rollout_status(self, service: str) -> dict[str, Any]:
+        """Revision, replica counts, paused flag and the Progressing reason."""
+        dep = self._native(service)
+        st = dep.get("status") or {}
+        progressing: dict[str, Any] = next(
+            (c for c in st.get("conditions") or [] if c.get("type") == "Progressing"), {}
+        )
+        return {
+            "revision": int((dep["metadata"].get("annotations") or {}).get(o.REVISION, 0)),
+            "desired": int(dep["spec"].get("replicas", 1)),
+            "updated": int(st.get("updatedReplicas", 0)),
+            "ready": int(st.get("readyReplicas", 0)),
+            "paused": bool(dep["spec"].get("paused")),
+            "reason": progressing.get("reason", ""),
+            "version": o.version_of(dep),
+        }
+
+    def history(self, service: str) -> list[tuple[int, dict[str, Any]]]:
+        """(revision, ReplicaSet) owned by the Deployment, oldest first."""
+        dep = self._native(service)
+        selector = (dep["spec"].get("selector") or {}).get("matchLabels") or {}
+        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        uid = dep["metadata"].get("uid")
+        out = []
+        for rs in self.api.list(REPLICASETS, label_selector).get("items") or []:
+            owners = rs["metadata"].get("ownerReferences") or []
+            if uid and not any(ref.get("uid") == uid for ref in owners):
+                continue
+            rev = int((rs["metadata"].get("annotations") or {}).get(o.REVISION, 0))
+            out.append((rev, rs))
+        return sorted(out, key=lambda pair: pair[0])
+
+    def rollback(self, service: str, to_revision: int | None = None) -> int:
+        """``kubectl rollout undo``: back to the previous (or the given) revision.
+
+        Returns the revision whose template is now in the Deployment.
+        """
+        for attempt in range(5):
+            dep = self.api.get(DEPLOYMENTS, service)
+            current = int((dep["metadata"].get("annotations") or {}).get(o.REVISION, 0))
+            revisions = self.history(service)
+            if to_revision is None:
+                older = [(r, rs) for r, rs in revisions if r < current]
+                if not older:
+                    raise NotFound(
+                        f"Deployment '{service}' has no revision before {current} to roll back to"
+                    )
+                rev, rs = older[-1]
+            else:
+                found = [(r, rs) for r, rs in revisions if r == to_revision]
+                if not found:
+                    raise NotFound(f"revision {to_revision} of Deployment '{service}' not found")
+                rev, rs = found[0]
+            template = copy.deepcopy(rs["spec"]["template"])
+            (template.get("metadata") or {}).get("labels", {}).pop("pod-template-hash", None)
+            body = copy.deepcopy(dep)
+            body["spec"]["template"] = template
+            annotations = {
+                k: v
+                for k, v in (body["metadata"].get("annotations") or {}).items()
+                if k in SKIP_ANNOTATIONS
+            }
+            for k, v in (rs["metadata"].get("annotations") or {}).items():
+                if k not in SKIP_ANNOTATIONS:
+                    annotations[k] = v
+            body["metadata"]["annotations"] = annotations
+            body.pop("status", None)
+            try:
+                self.deployments.observe(self.api.replace(DEPLOYMENTS, body))
+                return rev
+            except ConflictError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
