@@ -109,7 +109,8 @@ class ServiceState:
         self.name = name
         self.versions: dict[str, list[Upstream]] = {v: [] for v in versions}
         first = next(iter(self.versions))
-        self.route = Route({first: 100})
+        # The first version takes everything; the others are listed with 0 (deployed, idle).
+        self.route = Route({v: 100 if v == first else 0 for v in self.versions})
         self._rr: dict[str, int] = {}
 
     def ready_versions(self) -> set[str]:

@@ -109,12 +109,13 @@ class Recorder:
     def _aggregate(self, service: str, version: str, start: float, end: float) -> _Slot:
         agg = _Slot()
         ring = self._ring.get((service, version), {})
-        # A slot counts if its second starts inside (start, end]; windows are whole seconds.
-        lo, hi = math.floor(start), math.floor(end)
+        # Slot s holds the second [s, s+1); it counts if start <= s < end (the current,
+        # partial second included), so windows are whole seconds.
+        lo, hi = math.ceil(start), math.ceil(end)
         if hi - lo <= len(ring):
-            slots: Iterable[_Slot] = (ring[s] for s in range(lo + 1, hi + 1) if s in ring)
+            slots: Iterable[_Slot] = (ring[s] for s in range(lo, hi) if s in ring)
         else:
-            slots = (slot for s, slot in ring.items() if lo < s <= hi)
+            slots = (slot for s, slot in ring.items() if lo <= s < hi)
         for slot in slots:
             agg.count += slot.count
             agg.errors += slot.errors

@@ -1,0 +1,198 @@
+"""``rollout demo``: start the embedded LMS on loopback, then open the console on it.
+
+``--headless`` keeps the environment running without a UI until Ctrl-C or SIGTERM (for tmux,
+and for ``rollout auto`` in another pane). Either way, leaving stops every child process and
+frees every port. Exit codes: 0 stopped normally, 2 bad input or a demo already running on the
+same state directory, 4 the environment could not start or died.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import signal
+import sys
+from argparse import Namespace
+from typing import Any
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_BACKEND = 4
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: stop like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _err(message: str) -> None:
+    print(f"rollout demo: {message}", file=sys.stderr)
+
+
+def run(args: Namespace) -> int:
+    """Start the demo and run it headless or under the console; stop everything on exit."""
+    from backends.local import (
+        DemoAlreadyRunning,
+        DemoError,
+        FaultSpecError,
+        parse_fault,
+        start_demo,
+    )
+    from console.paths import demo_dir
+
+    try:
+        faults = [parse_fault(spec) for spec in args.fault]
+    except FaultSpecError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    if not 1 <= args.instances <= 10:
+        _err(f"--instances must be between 1 and 10, got {args.instances}")
+        return EXIT_BAD_INPUT
+    if not 0 <= args.rps <= 10000:
+        _err(f"--rps must be between 0 and 10000, got {args.rps:g}")
+        return EXIT_BAD_INPUT
+    if (
+        args.metrics == "prometheus"
+        and importlib.util.find_spec("backends.prometheus_runner") is None
+    ):
+        _err(
+            "--metrics prometheus needs backends/prometheus_runner.py, which is not in this build; "
+            "use --metrics local"
+        )
+        return EXIT_BAD_INPUT
+
+    state = demo_dir()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    handle = None
+    prometheus = None
+    try:
+        try:
+            handle = start_demo(state, rps=args.rps, instances=args.instances, faults=faults)
+        except DemoAlreadyRunning:
+            _err(
+                f"a demo environment is already running in {state}; use it (rollout, rollout auto) "
+                "or stop it first, or set ROLLOUT_DEMO_DIR to run another"
+            )
+            return EXIT_BAD_INPUT
+        except DemoError as exc:
+            _err(str(exc))
+            return EXIT_BACKEND
+        if args.metrics == "prometheus":
+            # --- Prometheus hook (filled by backends/prometheus_runner.py) -----------------
+            # start_prometheus(targets, workdir) -> handle with .url and .stop(); it scrapes
+            # the gateway's /metrics, and the console then reads metrics through PromQL.
+            runner = importlib.import_module("backends.prometheus_runner")
+            target = handle.gateway_url.removeprefix("http://")
+            try:
+                prometheus = runner.start_prometheus([target], state / "prometheus")
+            except RuntimeError as exc:  # PrometheusNotInstalled, PrometheusFailed
+                _err(f"could not start Prometheus: {exc}")
+                return EXIT_BACKEND
+        ui = None if args.headless else _find_console()
+        if ui is None:
+            if not args.headless:
+                print("rollout demo: the console is not built yet; running headless.", flush=True)
+            _print_where(handle, args, prometheus)
+            return _wait(handle)
+        return _open_console(ui, args, prometheus)
+    except (KeyboardInterrupt, _Terminated):
+        return EXIT_OK
+    finally:
+        # Ignore a second Ctrl-C/SIGTERM while we clean up: a half-stopped demo is worse.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            if prometheus is not None:
+                prometheus.stop()
+            if handle is not None:
+                handle.stop()
+                print(
+                    "rollout demo: stopped; every process ended and every port is free.",
+                    file=sys.stderr,
+                )
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _find_console() -> Any:
+    """``open_console`` from console_ui, else ``RolloutApp``; None while neither is built."""
+    try:
+        ui = importlib.import_module("console.commands.console_ui")
+    except ModuleNotFoundError as exc:
+        if exc.name != "console.commands.console_ui":
+            raise
+    else:
+        if hasattr(ui, "open_console"):
+            return ui.open_console
+    try:
+        app = importlib.import_module("console.app")
+    except ModuleNotFoundError as exc:
+        if exc.name != "console.app":
+            raise
+        return None
+    return getattr(app, "RolloutApp", None)
+
+
+def _open_console(ui: Any, args: Namespace, prometheus: Any) -> int:
+    from backends.base import BackendError
+    from backends.local import connect
+    from console.config import ConfigError, load_config
+    from console.paths import demo_dir
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    try:
+        env = connect(demo_dir())
+    except BackendError as exc:
+        _err(str(exc))
+        return EXIT_BACKEND
+    if prometheus is not None:
+        prom = importlib.import_module("backends.prometheus")
+        env.metrics = prom.from_config(
+            {"kind": "prometheus", "url": prometheus.url, "provider": "http"}
+        )
+    read_only = bool(getattr(args, "read_only", False))
+    if getattr(ui, "__name__", "") == "open_console":
+        return int(ui(env, config, read_only=read_only) or 0)
+    ui(env, config, read_only=read_only).run()
+    return EXIT_OK
+
+
+def _print_where(handle: Any, args: Namespace, prometheus: Any) -> None:
+    state = handle.state_dir
+    lines = [
+        "rollout demo: the LMS is running on 127.0.0.1 (services courses, enrollments, grades;",
+        "              v1 takes 100%, candidate v2 is deployed and takes none)",
+        f"  gateway   {handle.gateway_url}   e.g. {handle.gateway_url}/courses/3",
+        f"  metrics   {handle.metrics_url}   (Prometheus text)",
+        f"  control   {handle.control_url}   (token in {state / 'endpoint.json'})",
+        f"  load      {args.rps:g} requests/s, open loop, 5% beta testers (x-lms-beta: true)",
+        f"  instances {args.instances} per version",
+        f"  state     {state}",
+        f"  log       {handle.log_path}",
+    ]
+    if prometheus is not None:
+        lines.append(f"  prometheus {getattr(prometheus, 'url', '?')}")
+    for f in args.fault:
+        lines.append(f"  fault     {f}")
+    lines += [
+        "",
+        "In another pane:  rollout auto examples/canary.yaml     (or: rollout status)",
+        "Stop with Ctrl-C or SIGTERM.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _wait(handle: Any) -> int:
+    while True:
+        code = handle.wait(0.5)
+        if code is not None:
+            _err(f"the demo environment exited unexpectedly (code {code}); see {handle.log_path}")
+            return EXIT_BACKEND

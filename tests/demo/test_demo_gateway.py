@@ -1,0 +1,244 @@
+"""The demo gateway against real service processes: split, routes, mirroring, readiness, APIs."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from demo_httpclient import fire_sync
+
+from backends.base import BackendError, MatchRule, NotFound
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(autouse=True)
+def reset(demo_env: Any) -> Iterator[None]:
+    yield
+    traffic = demo_env.env.traffic
+    traffic.set_match("courses", [], None)
+    traffic.set_mirror("courses", None, 0)
+    traffic.set_split("courses", {"v1": 100, "v2": 0})
+    for v in ("v1", "v2"):
+        demo_env.control.clear_fault("courses", v)
+
+
+def test_starts_with_v1_serving_everything_and_v2_ready(demo_env: Any) -> None:
+    traffic = demo_env.env.traffic
+    assert traffic.services() == ["courses", "enrollments", "grades"]
+    split = traffic.get_split("grades")
+    assert split.weights == {"v1": 100, "v2": 0} and split.mirror_percent == 0
+    health = traffic.health("grades")
+    assert (health["v1"].ready, health["v1"].total) == (2, 2)
+    assert (health["v2"].ready, health["v2"].total) == (2, 2)
+    body = httpx.get(demo_env.gateway_url + "/grades/u7").json()
+    assert body["student"] == "u7" and body["served_by"]["version"] == "v1"
+
+
+def test_split_10_90_over_10000_requests_is_within_2_points(demo_env: Any) -> None:
+    demo_env.env.traffic.set_split("courses", {"v1": 10, "v2": 90})
+    results = fire_sync(demo_env.gateway_url, 10_000, concurrency=24)
+    assert len(results) == 10_000
+    assert all(r.status == 200 for r in results)
+    share = Counter(r.version for r in results)
+    assert abs(share["v1"] / 10_000 - 0.10) <= 0.02, share
+    assert abs(share["v2"] / 10_000 - 0.90) <= 0.02, share
+    # Every ready instance of both versions took part (round robin inside a version).
+    assert len({r.instance for r in results}) == 4
+
+
+def test_header_and_cookie_routes_pin_beta_testers_to_v2(demo_env: Any) -> None:
+    traffic = demo_env.env.traffic
+    rules = [MatchRule(headers={"x-lms-beta": "true"}), MatchRule(cookies={"cohort": "beta"})]
+    traffic.set_match("courses", rules, "v2")
+    split = traffic.get_split("courses")
+    assert split.match_version == "v2" and split.match == tuple(rules)
+    beta = fire_sync(demo_env.gateway_url, 300, headers=[(b"x-lms-beta", b"true")])
+    cookie = fire_sync(demo_env.gateway_url, 300, headers=[(b"cookie", b"lang=en; cohort=beta")])
+    plain = fire_sync(demo_env.gateway_url, 300, headers=[(b"x-lms-beta", b"false")])
+    assert Counter(r.version for r in beta) == {"v2": 300}
+    assert Counter(r.version for r in cookie) == {"v2": 300}
+    assert Counter(r.version for r in plain) == {"v1": 300}
+    traffic.set_match("courses", [], None)
+    assert Counter(
+        r.version for r in fire_sync(demo_env.gateway_url, 100, headers=[(b"x-lms-beta", b"true")])
+    ) == {"v1": 100}
+
+
+def test_mirrored_requests_reach_v2_but_their_answers_never_reach_the_client(demo_env: Any) -> None:
+    traffic, control = demo_env.env.traffic, demo_env.control
+    # v2 fails every request: any mirrored answer leaking to a client would show as a 5xx.
+    control.inject_fault("courses", "v2", errors=1.0, latency=0.0)
+    before = control.status()["mirrored"]
+    served_before = _served(traffic, "v2")
+    errors_before = _v2_errors(demo_env.gateway_url)
+    traffic.set_mirror("courses", "v2", 50)
+    results = fire_sync(demo_env.gateway_url, 1000)
+    assert Counter(r.status for r in results) == {200: 1000}
+    assert Counter(r.version for r in results) == {"v1": 1000}
+    wait_until(lambda: control.status()["mirrored"] - before >= 400, 10, "mirrored copies")
+    copies = control.status()["mirrored"] - before
+    assert 400 <= copies <= 650, copies  # ~50% of our 1000 plus the background load's share
+    assert _served(traffic, "v2") - served_before >= 400
+    # The copies show up in v2's metrics (as the errors they are), not in the client's answers.
+    assert _v2_errors(demo_env.gateway_url) - errors_before >= 400
+
+
+def _v2_errors(gateway_url: str) -> int:
+    total = 0
+    for line in httpx.get(gateway_url + "/metrics").text.splitlines():
+        if (
+            line.startswith("http_request_duration_seconds_count{")
+            and 'service="courses",version="v2",code="5' in line
+        ):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def _served(traffic: Any, version: str) -> int:
+    data = traffic.client.call("GET", "/v1/services/courses/health")
+    return sum(i["served"] for i in data[version]["instances"])
+
+
+def test_an_instance_failing_readiness_gets_no_traffic(demo_env: Any) -> None:
+    traffic, control = demo_env.env.traffic, demo_env.control
+    control.inject_fault(
+        "courses", "v1", errors=0.0, latency=0.0, unready=True, instance="courses-v1-1"
+    )
+    wait_until(lambda: traffic.health("courses")["v1"].ready == 1, 10, "v1 ready 1/2")
+    health = traffic.health("courses")["v1"]
+    assert health.total == 2
+    assert any("readiness probe failed" in r for r in health.reasons)
+    results = fire_sync(demo_env.gateway_url, 500)
+    assert all(r.status == 200 for r in results)
+    assert Counter(r.instance for r in results) == {"courses-v1-2": 500}
+    control.clear_fault("courses", "v1")
+    wait_until(lambda: traffic.health("courses")["v1"].ready == 2, 10, "v1 ready 2/2 again")
+    assert len({r.instance for r in fire_sync(demo_env.gateway_url, 100)}) == 2
+
+
+def test_a_version_that_crashes_on_start_never_takes_traffic(demo_env: Any) -> None:
+    traffic, control = demo_env.env.traffic, demo_env.control
+    traffic.scale("enrollments", "v2", 0)
+    control.inject_fault("enrollments", "v2", errors=0.0, latency=0.0, crash=True)
+    traffic.scale("enrollments", "v2", 2)
+    wait_until(lambda: traffic.health("enrollments")["v2"].restarts >= 2, 15, "a crash loop")
+    traffic.set_split("enrollments", {"v1": 50, "v2": 50})
+    try:
+        results = fire_sync(demo_env.gateway_url, 400, target="/enrollments?user=u1")
+        assert Counter(r.status for r in results) == {200: 400}
+        assert Counter(r.version for r in results) == {"v1": 400}
+        health = traffic.health("enrollments")["v2"]
+        assert (health.ready, health.total) == (0, 2)
+        assert any("CrashLoopBackOff" in r and "exited with code 1" in r for r in health.reasons)
+    finally:
+        traffic.set_split("enrollments", {"v1": 100, "v2": 0})
+        control.clear_fault("enrollments", "v2")
+
+
+def test_gateway_answers_bad_requests_with_a_4xx(demo_env: Any) -> None:
+    r = httpx.get(demo_env.gateway_url + "/library/books")
+    assert r.status_code == 404 and "unknown service 'library'" in r.json()["error"]
+    assert httpx.get(demo_env.gateway_url + "/courses/999").status_code == 404
+    assert httpx.get(demo_env.gateway_url + "/enrollments").status_code == 400
+    port = int(demo_env.gateway_url.rsplit(":", 1)[1])
+    for raw, code in [
+        (b"GARBAGE\r\n\r\n", b" 400 "),
+        (b"POST /grades HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", b" 411 "),
+    ]:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(raw)
+            assert code in s.recv(4096).split(b"\r\n")[0]
+    # Still serving after the garbage.
+    assert httpx.get(demo_env.gateway_url + "/courses/1").status_code == 200
+
+
+def test_metrics_endpoint_is_prometheus_text_per_version_and_code(demo_env: Any) -> None:
+    demo_env.env.traffic.set_split("courses", {"v1": 50, "v2": 50})
+    fire_sync(demo_env.gateway_url, 200)
+    text = httpx.get(demo_env.gateway_url + "/metrics").text
+    for v in ("v1", "v2"):
+        assert (
+            f'http_request_duration_seconds_count{{service="courses",version="{v}",code="200"}}'
+            in text
+        )
+    assert 'rollout_demo_split_weight{service="courses",version="v2"} 50' in text
+    samples = demo_env.env.metrics.sample("courses", ["v1", "v2"], 60)
+    assert samples["v2"].requests >= 100 and samples["v2"].p99 is not None
+    history = demo_env.env.metrics.history("courses", ["v2"], time.time() - 30, 5)
+    assert 5 <= len(history["v2"]) <= 6 and sum(p.requests or 0 for p in history["v2"]) >= 100
+
+
+def test_control_api_needs_the_token(demo_env: Any) -> None:
+    url = demo_env.handle.control_url + "/v1/services/courses/split"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+    token = demo_env.handle.token
+    assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    mode = (demo_env.state_dir / "endpoint.json").stat().st_mode & 0o777
+    assert mode == 0o600
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("PUT", "/v1/services/courses/split", {"weights": {"v1": 60, "v2": 30}}, 400, "sum to 100"),
+        (
+            "PUT",
+            "/v1/services/courses/split",
+            {"weights": {"v1": 50, "v7": 50}},
+            400,
+            "unknown version 'v7'",
+        ),
+        (
+            "PUT",
+            "/v1/services/library/split",
+            {"weights": {"v1": 100}},
+            404,
+            "unknown service 'library'",
+        ),
+        ("PUT", "/v1/services/courses/split", "not json", 400, "not valid JSON"),
+        ("PUT", "/v1/services/courses/mirror", {"version": "v2", "percent": 150}, 400, "0..100"),
+        ("PUT", "/v1/services/courses/match", {"rules": [{}], "version": "v2"}, 400, "rules[0]"),
+        ("POST", "/v1/services/courses/versions/v2/scale", {"instances": 99}, 400, "0..10"),
+        ("POST", "/v1/services/courses/versions/v1/retire", {}, 409, "still takes 100%"),
+        ("PUT", "/v1/services/courses/versions/v2/fault", {"errors": 2}, 400, "out of range"),
+        ("PUT", "/v1/services/courses/versions/v2/fault", {"boom": 1}, 400, "unknown fault field"),
+        ("DELETE", "/v1/services/courses/split", None, 405, "use GET, PUT"),
+        ("GET", "/v1/nothing", None, 404, "no such endpoint"),
+    ],
+)
+def test_control_api_bad_requests_get_a_clear_4xx(
+    demo_env: Any, method: str, path: str, body: Any, status: int, message: str
+) -> None:
+    headers = {"Authorization": f"Bearer {demo_env.handle.token}"}
+    content = body if isinstance(body, str) else None
+    json_body = None if isinstance(body, str) else body
+    r = httpx.request(
+        method, demo_env.handle.control_url + path, headers=headers, json=json_body, content=content
+    )
+    assert r.status_code == status
+    assert message in r.json()["error"]
+
+
+def test_backend_errors_map_to_the_contract(demo_env: Any) -> None:
+    traffic = demo_env.env.traffic
+    with pytest.raises(NotFound, match="library"):
+        traffic.get_split("library")
+    with pytest.raises(BackendError, match="sum to 100"):
+        traffic.set_split("courses", {"v1": 10, "v2": 10})
+    assert traffic.get_split("courses").weights == {"v1": 100, "v2": 0}

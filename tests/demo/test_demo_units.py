@@ -1,0 +1,220 @@
+"""The demo's pure parts: routing, metrics windows, fault specs, HTTP parsing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from backends.base import MatchRule
+from backends.local.faults import FaultSpecError, parse_fault
+from backends.local.http11 import HttpError, read_request, read_response
+from backends.local.metrics import Recorder, quantile
+from backends.local.routing import Route, RouteError, parse_cookies, validate_weights
+
+# ------------------------------------------------------------------ routing
+
+
+def test_every_100_requests_follow_the_weights_exactly() -> None:
+    route = Route({"v1": 10, "v2": 90})
+    for _ in range(5):
+        lap = Counter(route.choose({}, {}, {"v1", "v2"}) for _ in range(100))
+        assert lap == {"v1": 10, "v2": 90}
+
+
+def test_a_weighted_version_without_ready_instances_falls_back_to_a_ready_one() -> None:
+    route = Route({"v1": 50, "v2": 50})
+    picks = Counter(route.choose({}, {}, {"v1"}) for _ in range(200))
+    assert picks == {"v1": 200}
+    assert Route({"v1": 100, "v2": 0}).choose({}, {}, {"v2"}) is None
+
+
+def test_header_and_cookie_rules_pin_to_the_match_version() -> None:
+    rules = (MatchRule(headers={"x-lms-beta": "true"}), MatchRule(cookies={"cohort": "beta"}))
+    route = Route({"v1": 100}).with_match(rules, "v2")
+    ready = {"v1", "v2"}
+    assert route.choose({"x-lms-beta": "true"}, {}, ready) == "v2"
+    assert route.choose({"x-lms-beta": "false"}, {}, ready) == "v1"
+    assert route.choose({}, parse_cookies("a=1; cohort=beta"), ready) == "v2"
+    assert route.choose({}, {}, ready) == "v1"
+    # The pinned version is down: matching requests still get an answer from the split.
+    assert route.choose({"x-lms-beta": "true"}, {}, {"v1"}) == "v1"
+    assert route.with_match((), None).choose({"x-lms-beta": "true"}, {}, ready) == "v1"
+
+
+def test_mirror_copies_about_the_percent_and_never_to_the_serving_version() -> None:
+    route = Route({"v1": 100}).with_mirror("v2", 30)
+    copies = sum(route.mirror_to("v1") == "v2" for _ in range(5000))
+    assert 1200 < copies < 1800
+    assert route.mirror_to("v2") is None
+    assert route.with_mirror(None, 30).mirror_to("v1") is None
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ({"v1": 50, "v2": 40}, "sum to 100"),
+        ({"v1": 50, "v9": 50}, "unknown version 'v9'"),
+        ({"v1": 50.5, "v2": 49.5}, "integer"),
+        ({"v1": -10, "v2": 110}, "integer >= 0"),
+        ({}, "non-empty"),
+    ],
+)
+def test_bad_weights_are_refused_with_the_reason(weights: dict, message: str) -> None:
+    with pytest.raises(RouteError, match=message):
+        validate_weights(weights, {"v1", "v2"})
+
+
+# ------------------------------------------------------------------ metrics
+
+
+class Clock:
+    def __init__(self, t: float = 1000.5) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_quantiles_interpolate_inside_buckets() -> None:
+    # 100 observations all in the (0.01, 0.015] bucket.
+    buckets = [0] * 27
+    buckets[6] = 100
+    assert quantile(0.5, buckets) == pytest.approx(0.0125)
+    assert quantile(0.99, buckets) == pytest.approx(0.01495)
+    assert quantile(0.5, [0] * 27) is None
+
+
+def test_sample_counts_only_the_window_and_reports_missing_data_as_none() -> None:
+    clock = Clock()
+    rec = Recorder(clock)
+    for _ in range(90):
+        rec.observe("courses", "v1", 200, 0.004)
+    for _ in range(10):
+        rec.observe("courses", "v1", 503, 0.004)
+    clock.t += 20  # the burst is now 20 s old
+    for _ in range(30):
+        rec.observe("courses", "v1", 200, 0.2)
+    recent = rec.sample("courses", ["v1", "v2"], 10)
+    assert recent["v1"]["requests"] == 30
+    assert recent["v1"]["request_rate"] == pytest.approx(3.0)
+    assert recent["v1"]["error_ratio"] == 0.0
+    assert 0.15 < recent["v1"]["p50"] <= 0.2
+    assert recent["v2"]["requests"] == 0
+    assert recent["v2"]["error_ratio"] is None and recent["v2"]["p99"] is None
+    wide = rec.sample("courses", ["v1"], 60)["v1"]
+    assert wide["requests"] == 130
+    assert wide["error_ratio"] == pytest.approx(10 / 130)
+
+
+def test_history_has_one_point_per_step() -> None:
+    clock = Clock()
+    rec = Recorder(clock)
+    for _ in range(10):
+        for _ in range(5):
+            rec.observe("grades", "v2", 200, 0.01)
+        clock.t += 1
+    series = rec.history("grades", ["v2"], since=clock.t - 11, step=2)["v2"]
+    assert len(series) == 5
+    assert [p["requests"] for p in series] == [10, 10, 10, 10, 10]
+
+
+def test_prometheus_text_has_cumulative_buckets_sum_and_count() -> None:
+    rec = Recorder(Clock())
+    rec.observe("courses", "v2", 500, 0.02)
+    rec.observe("courses", "v2", 500, 2.5)
+    text = rec.prometheus([("w", "weights", {"service": "courses", "version": "v2"}, 10)])
+    labels = 'service="courses",version="v2",code="500"'
+    assert "# TYPE http_request_duration_seconds histogram" in text
+    assert f'http_request_duration_seconds_bucket{{{labels},le="0.02"}} 1' in text
+    assert f'http_request_duration_seconds_bucket{{{labels},le="3.0"}} 2' in text
+    assert f'http_request_duration_seconds_bucket{{{labels},le="+Inf"}} 2' in text
+    assert f"http_request_duration_seconds_count{{{labels}}} 2" in text
+    assert f"http_request_duration_seconds_sum{{{labels}}} 2.520000" in text
+    assert 'w{service="courses",version="v2"} 10' in text
+
+
+# ------------------------------------------------------------------ fault specs
+
+
+def test_fault_specs_for_all_services_or_one() -> None:
+    f = parse_fault("v2:errors=0.3,latency=300ms")
+    assert (f.service, f.version, f.errors, f.latency) == (None, "v2", 0.3, 0.3)
+    g = parse_fault("courses/v2:errors=5%,latency=1.5s,slow-start=4s,crash=true")
+    assert (g.service, g.errors, g.latency, g.slow_start, g.crash) == (
+        "courses",
+        0.05,
+        1.5,
+        4.0,
+        True,
+    )
+    assert parse_fault("v2:latency=250").latency == 0.25  # a bare number is milliseconds
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("v2", "expected VERSION:"),
+        ("v2:errors=1.5", "between 0 and 1"),
+        ("v2:errors=lots", "ratio"),
+        ("v2:latency=fast", "300ms"),
+        ("v2:boom=1", "unknown field 'boom'"),
+        ("V2!:errors=0.1", "not VERSION or SERVICE/VERSION"),
+        ("v2:errors", "not key=value"),
+    ],
+)
+def test_bad_fault_specs_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(FaultSpecError, match=message):
+        parse_fault(spec)
+
+
+# ------------------------------------------------------------------ HTTP parsing
+
+
+def _reader(data: bytes) -> asyncio.StreamReader:
+    r = asyncio.StreamReader()
+    r.feed_data(data)
+    r.feed_eof()
+    return r
+
+
+async def test_requests_parse_with_keep_alive_and_body() -> None:
+    raw = (
+        b"POST /grades?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}GET / HTTP/1.0\r\n\r\n"
+    )
+    r = _reader(raw)
+    first = await read_request(r)
+    assert first is not None
+    assert (first.method, first.path, first.query, first.body, first.keep_alive) == (
+        "POST",
+        "/grades",
+        "x=1",
+        b"{}",
+        True,
+    )
+    second = await read_request(r)
+    assert second is not None and second.keep_alive is False
+    assert await read_request(r) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"NONSENSE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nbad header\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+        (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab", 400),
+    ],
+)
+async def test_malformed_requests_raise_a_4xx(raw: bytes, status: int) -> None:
+    with pytest.raises(HttpError) as info:
+        await read_request(_reader(raw))
+    assert info.value.status == status
+
+
+async def test_chunked_responses_are_decoded() -> None:
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    resp = await read_response(_reader(raw))
+    assert resp is not None and resp.status == 200 and resp.body == b"abcde"
