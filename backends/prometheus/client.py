@@ -105,7 +105,9 @@ class PromClient:
             headers=dict(cfg.headers) or None,
             auth=self._auth,
             session=session,
-            retry=Retry(total=0, raise_on_status=False),
+            # No retries (the next tick is the retry); read=False keeps a read timeout a
+            # ReadTimeout instead of a ConnectionError wrapping "max retries exceeded".
+            retry=Retry(total=0, read=False, raise_on_status=False),
             timeout=cfg.timeout,  # requests takes floats
         )
 

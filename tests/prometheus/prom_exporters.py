@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -144,3 +145,50 @@ def wait_for_scrapes(url: str, targets: int, scrapes: int, timeout: float = 40.0
             return
         time.sleep(0.5)
     raise AssertionError(f"Prometheus did not scrape {targets} targets {scrapes}x: {last}")
+
+
+class BearerProxy:
+    """A loopback reverse proxy that lets a request through to ``upstream`` only with
+    ``Authorization: Bearer <token>`` (Prometheus itself has no bearer-token check)."""
+
+    def __init__(self, upstream: str, token: str) -> None:
+        self.token = token
+        self.seen_auth: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                auth = self.headers.get("Authorization", "")
+                proxy.seen_auth.append(auth)
+                if auth != f"Bearer {proxy.token}":
+                    self._reply(401, b'{"status":"error","error":"unauthorized"}')
+                    return
+                try:
+                    with urllib.request.urlopen(upstream + self.path, timeout=5) as r:
+                        self._reply(r.status, r.read())
+                except urllib.error.HTTPError as exc:
+                    self._reply(exc.code, exc.read())
+
+            def _reply(self, code: int, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
