@@ -312,13 +312,24 @@ def update_counters(counters: Counters, status: Status | str) -> Counters:
     return Counters(counters.failures, 0, 0)
 
 
-def decide(counters: Counters, spec: AnalysisSpec) -> Decision:
-    """What the counters call for: a breach first, then a pause for a human, else continue."""
-    if counters.failures > spec.failure_limit:
+def decide(counters: Counters, spec: AnalysisSpec, status: Status | str | None = None) -> Decision:
+    """What the counters call for: a breach first, then a pause for a human, else continue.
+
+    With ``status`` (the measurement just counted), only a limit that this measurement
+    reached counts: a passing measurement after a breach that paused does not breach again.
+    """
+    s = None if status is None else Status(status)
+    if counters.failures > spec.failure_limit and s in (None, Status.FAILED):
         return Decision.BREACH
-    if counters.inconclusive_in_a_row >= max(1, spec.inconclusive_limit):
+    if counters.inconclusive_in_a_row >= max(1, spec.inconclusive_limit) and s in (
+        None,
+        Status.INCONCLUSIVE,
+    ):
         return Decision.INCONCLUSIVE_LIMIT
-    if counters.errors_in_a_row >= max(1, spec.consecutive_error_limit):
+    if counters.errors_in_a_row >= max(1, spec.consecutive_error_limit) and s in (
+        None,
+        Status.ERROR,
+    ):
         return Decision.ERROR_LIMIT
     return Decision.CONTINUE
 

@@ -320,7 +320,7 @@ def next_tick(record: RolloutRecord, plan: Plan, now: float) -> float:
     spec = stage_spec(plan, str(a.get("stage", "")))
     if spec is not None and a.get("last_at") is not None:
         due.append(float(a["last_at"]) + spec.interval)
-    if eng.get("notices") or eng.get("rollback"):
+    if "health" in (eng.get("notices") or {}) or eng.get("rollback"):
         due.append(now + 1.0)
     if record.phase is not Phase.PAUSED:
         sub = eng.get("sub")

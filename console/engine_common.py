@@ -239,8 +239,11 @@ class Ctx:
     def analysis_state(self, stage: str) -> dict[str, Any]:
         a: dict[str, Any] = self.eng.setdefault("analysis", {})
         if a.get("stage") != stage:
+            # A new stage starts from scratch; the measurement clock keeps the time of the
+            # latest exposure change (set before the stage's first measurement).
+            last_at = a.get("last_at", self.now)
             a.clear()
-            a.update({"stage": stage, "last_at": self.now, "last": None})
+            a.update({"stage": stage, "last_at": last_at, "last": None})
             self.eng["counters"] = Counters().to_dict()
         return a
 
@@ -261,15 +264,15 @@ class Ctx:
             v.name: v.value for v, ms in zip(m.verdicts, spec.metrics, strict=True) if ms.query
         }
         self._report_measurement(m, counters, spec, a)
-        decision = analysis.decide(counters, spec)
+        decision = analysis.decide(counters, spec, m.status)
         if decision is Decision.BREACH:
             reason = f"{m.reason} ({analysis.failures_text(counters, spec)})"
             if spec.on_failure is OnFailure.PAUSE:
-                self.event("breach", f"{reason} -> paused (onFailure: pause)", **m.to_dict())
+                self.event("breach", f"{reason} -> paused (onFailure: pause)", **_brief(m))
                 self.engine_audit("pause", reason, rule="onFailure: pause")
                 self.pause("breach", f"{reason} -> paused", by="engine", force=True)
             else:
-                self.event("breach", f"{reason} -> rolling back", **m.to_dict())
+                self.event("breach", f"{reason} -> rolling back", **_brief(m))
                 self.engine_audit("rollback", reason, rule="onFailure: rollback")
                 self.begin_rollback(reason, Phase.ROLLED_BACK)
         elif decision is Decision.INCONCLUSIVE_LIMIT and self.phase is not Phase.PAUSED:
@@ -292,7 +295,7 @@ class Ctx:
     ) -> None:
         prev = a.get("prev_status")
         a["prev_status"] = str(m.status)
-        data = {**m.to_dict(), "counters": counters.to_dict()}
+        data = {**_brief(m), "counters": counters.to_dict()}
         nxt = analysis.describe_next(counters, spec)
         if m.status is Status.FAILED:
             self.event("analysis", f"{m.reason} ({analysis.failures_text(counters, spec)})", **data)
@@ -379,6 +382,17 @@ class Ctx:
             "aborted" if target is Phase.ABORTED else "rollback",
         )
         return True
+
+
+def _brief(m: Measurement) -> dict[str, Any]:
+    """The numbers of a measurement for an event (the full one is in engine["analysis"])."""
+    return {
+        "status": str(m.status),
+        "version": m.version,
+        "requests": m.requests,
+        "values": {v.name: v.value for v in m.verdicts},
+        "failed": [v.name for v in m.failed],
+    }
 
 
 def stage_spec(plan: Plan, stage: str) -> AnalysisSpec | None:
