@@ -32,16 +32,12 @@ def from_config(
     watch_timeout = int(cluster_cfg.get("watchTimeout") or 300)
     store = ConfigMapStore(api, watch_timeout=watch_timeout)
 
-    def strategy_hint(service: str) -> str | None:
-        record = store.load(service)
-        return str(record.strategy) if record is not None else None
-
     traffic = KubernetesTraffic(
         api,
         context=conn.context,
         gateway_version=cluster_cfg.get("gatewayApiVersion"),
         mirror_field=cluster_cfg.get("mirrorField"),
         watch_timeout=watch_timeout,
-        strategy_hint=strategy_hint,
+        record_hint=store.load,
     )
     return traffic, store

@@ -137,7 +137,12 @@ class ConfigMapStore:
         )
 
     def load(self, service: str) -> RolloutRecord | None:
-        cm = self._get(service, "record")
+        """From the watch cache (our own writes are folded in at once); a GET if it fails."""
+        try:
+            self.cache.ensure()
+            cm = self.cache.get(_name(service, "record"))
+        except BackendError:
+            cm = self._get(service, "record")
         raw = ((cm or {}).get("data") or {}).get("record")
         if not raw:
             return None

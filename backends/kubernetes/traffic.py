@@ -24,6 +24,7 @@ from backends.base import (
     ConflictError,
     MatchRule,
     NotFound,
+    RolloutRecord,
     TrafficSplit,
     Unsupported,
     VersionHealth,
@@ -50,14 +51,14 @@ class KubernetesTraffic(NativeRolling):
         gateway_version: str | None = None,
         mirror_field: str | None = None,
         watch_timeout: int = 300,
-        strategy_hint: Callable[[str], str | None] | None = None,
+        record_hint: Callable[[str], RolloutRecord | None] | None = None,
     ) -> None:
         self.api = api
         self.name = f"kubernetes {context or 'in-cluster'}/{api.namespace}"
         self._gateway_override = gateway_version
         self._mirror_field = mirror_field
         self._gateway: str | bool | None = False  # False: not discovered yet
-        self.strategy_hint = strategy_hint
+        self.record_hint = record_hint  # the rollout in progress, to size replica-ratio splits
         self.deployments = WatchCache(api, DEPLOYMENTS, o.APP, watch_timeout=watch_timeout)
         self.pods = WatchCache(api, PODS, o.APP, watch_timeout=watch_timeout)
         self.services_cache = WatchCache(api, SERVICES, watch_timeout=watch_timeout)
@@ -195,9 +196,10 @@ class KubernetesTraffic(NativeRolling):
             raise BackendError(
                 f"weights for {service} must be >= 0 and sum to 100: {dict(weights)}"
             )
+        for version in weights:
+            self._dep(service, version)  # NotFound names the missing Deployment
         health = self.health(service)
         for version, weight in weights.items():
-            self._dep(service, version)  # NotFound names the missing Deployment
             h = health.get(version)
             if 0 < weight < 100 and (h is None or h.ready == 0):
                 why = "; ".join(h.reasons) if h and h.reasons else "no ready pods"
@@ -314,9 +316,23 @@ class KubernetesTraffic(NativeRolling):
         self.services_cache.observe(result)
 
     def _scale_to_ratio(self, service: str, weights: Mapping[str, int]) -> None:
+        record = self.record_hint(service) if self.record_hint else None
+        strategy = str(record.strategy) if record is not None else "canary"
+        if strategy == "rolling":
+            return  # the engine's Scale actions size each version; traffic follows ready pods
+        if strategy == "bluegreen":
+            raise Unsupported(
+                f"blue/green for '{service}' needs the Service '{service}' to select one "
+                "version (selector app + version); it selects every version now"
+            )
         deps = {v: self._dep(service, v) for v in weights}
         total = sum(int(d["spec"].get("replicas", 0)) for d in self._deps(service))
-        for version, replicas in o.replicas_for(weights, max(total, 1)).items():
+        sizes = o.replicas_for(weights, max(total, 1))
+        if record is not None and not record.phase.terminal and record.candidate in sizes:
+            # A canary candidate must run before it may get weight (health gates it), and
+            # one pod is the least exposure replica ratios can give: keep it warm at 1.
+            sizes[record.candidate] = max(sizes[record.candidate], 1)
+        for version, replicas in sizes.items():
             if int(deps[version]["spec"].get("replicas", 0)) != replicas:
                 self._patch_replicas(deps[version]["metadata"]["name"], replicas)
 
@@ -343,33 +359,8 @@ class KubernetesTraffic(NativeRolling):
 
     def deploy(self, service: str, version: str, instances: int) -> None:
         """Run ``instances`` pods of ``version`` (creating its Deployment from the stable one)."""
+        self._ensure_deployment(service, version, instances)
         mode = self.mode(service)
-        # With replica-ratio routing a canary's pods take traffic as soon as they are ready,
-        # so a canary deploys at 0 and set_split sizes it; rolling batches deploy as asked.
-        hold = (
-            mode == "replicas" and (self.strategy_hint and self.strategy_hint(service)) == "canary"
-        )
-        want = 0 if hold else instances
-        deps = self._deps(service)
-        existing = [
-            d for d in deps if o.version_label(o.version_of(d) or "") == o.version_label(version)
-        ]
-        if existing:
-            name = existing[0]["metadata"]["name"]
-            if hold:
-                return
-            self._patch_replicas(name, want, paused=None)
-        else:
-            if not deps:
-                raise NotFound(
-                    f"no Deployment labelled app={service} in namespace '{self.api.namespace}': "
-                    "create the stable version first (see deploy/examples/)"
-                )
-            source = max(deps, key=lambda d: int(d["spec"].get("replicas", 0)))
-            created = self.api.create(
-                DEPLOYMENTS, o.clone_deployment(source, service, version, want)
-            )
-            self.deployments.observe(created)
         if mode == "gateway":
             self._ensure_version_service(service, version)
         elif mode == "selector":
@@ -377,8 +368,30 @@ class KubernetesTraffic(NativeRolling):
             if self._service(preview) is not None:
                 self._switch_selector(service, preview, version)
 
+    def _ensure_deployment(self, service: str, version: str, instances: int) -> None:
+        deps = self._deps(service)
+        label = o.version_label(version)
+        existing = [d for d in deps if o.version_label(o.version_of(d) or "") == label]
+        if existing:
+            self._patch_replicas(existing[0]["metadata"]["name"], instances, paused=None)
+            return
+        if not deps:
+            raise NotFound(
+                f"no Deployment labelled app={service} in namespace '{self.api.namespace}': "
+                "create the stable version first (see deploy/examples/)"
+            )
+        source = max(deps, key=lambda d: int(d["spec"].get("replicas", 0)))
+        body = o.clone_deployment(source, service, version, instances)
+        try:
+            created = self.api.create(DEPLOYMENTS, body)
+        except ConflictError:  # created meanwhile: size it
+            self._patch_replicas(body["metadata"]["name"], instances)
+            return
+        self.deployments.observe(created)
+
     def scale(self, service: str, version: str, instances: int) -> None:
-        self._patch_replicas(self._dep(service, version)["metadata"]["name"], instances)
+        """Size a version; a version without a Deployment gets one (rolling's first batch)."""
+        self._ensure_deployment(service, version, instances)
 
     def retire(self, service: str, version: str) -> None:
         """Scale a version to 0 (its Deployment stays, so a switch back is one scale away)."""
