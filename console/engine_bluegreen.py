@@ -94,6 +94,7 @@ def _once(ctx: Ctx) -> bool:
         ctx.eng["traffic_started"] = True
         ctx.phase = Phase.PROGRESSING
         ctx.apply_routes()
+        ctx.exposure_changed()  # the preview's measurement clock starts now
         _enter(ctx, "preview")
         ctx.message = f"preview: {cand} {h.ready}/{h.total} ready"
         ctx.event("step", ctx.message)

@@ -1,0 +1,172 @@
+"""Rolling-update paths of the engine, with an injected clock and a simulated world."""
+
+from __future__ import annotations
+
+from test_engine_kit import Sim, World, metrics_spec, rolling_plan
+
+from backends.base import Phase, Retire, Scale, SetSplit
+from console import engine
+from console.engine_rolling import proportional
+from console.plan_model import RollingSpec
+
+
+def world(stable: int = 3) -> World:
+    return World(total={"v1": stable, "v2": 0})
+
+
+def scales(sim: Sim) -> list[tuple[str, int]]:
+    return [(a.version, a.instances) for a in sim.actions() if isinstance(a, Scale)]
+
+
+def test_proportional_weights_are_integers_summing_to_100() -> None:
+    assert proportional("v1", 2, "v2", 1) == {"v1": 67, "v2": 33}
+    assert proportional("v1", 0, "v2", 5) == {"v1": 0, "v2": 100}
+    assert proportional("v1", 5, "v2", 0) == {"v1": 100, "v2": 0}
+    assert proportional("v1", 0, "v2", 0) is None
+    for s in range(0, 12):
+        for c in range(0, 12):
+            w = proportional("v1", s, "v2", c)
+            if w is not None:
+                assert sum(w.values()) == 100
+                assert (w["v1"] == 0 or s > 0) and (w["v2"] == 0 or c > 0)
+
+
+def test_one_at_a_time_with_analysis_between_batches() -> None:
+    sim = Sim(rolling_plan(), world())
+    t = sim.start()
+    assert t.actions == (Scale("v2", 1),) and t.record.phase is Phase.PROGRESSING
+    sim.tick()  # v2 1/1 ready, minReady 0: traffic moves, then v1 goes down by one
+    assert sim.world.weights == {"v1": 67, "v2": 33}
+    assert scales(sim)[-1] == ("v1", 2) and sim.rec.step_index == 1
+    sim.run(4)
+    assert scales(sim)[-1] == ("v1", 2)  # waiting for a passing measurement
+    sim.tick()
+    assert scales(sim)[-1] == ("v2", 2)
+    sim.run(30)
+    assert sim.rec.phase is Phase.COMPLETED
+    assert sim.splits() == [{"v1": 67, "v2": 33}, {"v1": 33, "v2": 67}, {"v1": 0, "v2": 100}]
+    assert scales(sim) == [("v2", 1), ("v1", 2), ("v2", 2), ("v1", 1), ("v2", 3), ("v1", 0)]
+    assert isinstance(sim.actions()[-1], Retire)
+    assert "all 3 v2 instances ready; v1 retired" in sim.rec.message
+
+
+def test_min_ready_is_counted_from_when_the_batch_became_ready() -> None:
+    sim = Sim(rolling_plan(RollingSpec(min_ready=5.0), analysis=None), world())
+    sim.start()
+    sim.run(4)
+    assert sim.world.weights == {"v1": 100}
+    sim.world.readiness["v2"] = "none"  # flaps: the countdown starts again
+    sim.tick()
+    sim.world.readiness["v2"] = "all"
+    sim.run(5)
+    assert sim.world.weights == {"v1": 100}
+    sim.tick()
+    assert sim.world.weights == {"v1": 67, "v2": 33}
+
+
+def test_max_unavailable_scales_the_stable_down_first() -> None:
+    spec = RollingSpec(max_surge=0, max_unavailable=1, min_ready=0.0)
+    sim = Sim(rolling_plan(spec, analysis=None), world())
+    t = sim.start()
+    assert t.actions == (Scale("v1", 2), Scale("v2", 1))
+    sim.run(10)
+    assert sim.rec.phase is Phase.COMPLETED
+    # Never more than 3 instances asked for at once.
+    counts = {"v1": 3, "v2": 0}
+    for v, n in scales(sim):
+        counts[v] = n
+        assert counts["v1"] + counts["v2"] <= 3
+
+
+def test_max_surge_sets_the_batch_size() -> None:
+    sim = Sim(rolling_plan(RollingSpec(max_surge=2, min_ready=0.0), analysis=None), world(4))
+    sim.start()
+    sim.run(5)
+    assert sim.rec.phase is Phase.COMPLETED
+    assert scales(sim) == [("v2", 2), ("v1", 2), ("v2", 4), ("v1", 0)]
+    assert sim.rec.engine["rolling"]["batches"] == 2
+
+
+def test_instances_can_differ_from_the_stable_count() -> None:
+    sim = Sim(rolling_plan(RollingSpec(instances=2, min_ready=0.0), analysis=None), world(3))
+    sim.start()
+    sim.run(10)
+    assert sim.rec.phase is Phase.COMPLETED
+    assert sim.world.total == {"v1": 0, "v2": 2}
+
+
+def test_pause_between_batches_and_promote_skips_it() -> None:
+    spec = RollingSpec(min_ready=0.0, pause_between_batches=60.0)
+    sim = Sim(rolling_plan(spec, analysis=None), world())
+    sim.start()
+    sim.tick()
+    assert sim.rec.engine["sub"] == "between"
+    assert engine.next_tick(sim.rec, sim.plan, sim.now) == sim.now + 5  # heartbeat first
+    sim.run(30)
+    assert sim.rec.step_index == 1 and scales(sim)[-1] == ("v1", 2)
+    sim.command("promote")
+    assert scales(sim)[-1] == ("v2", 2)
+
+
+def test_weights_follow_ready_instances() -> None:
+    sim = Sim(rolling_plan(analysis=None), world())
+    sim.start()
+    sim.run(2)
+    assert sim.world.weights == {"v1": 33, "v2": 67}
+    sim.world.readiness["v2"] = "none"
+    sim.tick()
+    assert sim.world.weights == {"v1": 100, "v2": 0}
+    sim.world.readiness["v2"] = "all"
+    sim.world.readiness["v1"] = "none"
+    sim.tick()
+    assert sim.world.weights == {"v1": 0, "v2": 100}
+
+
+def test_breach_rolls_back_stable_up_first_then_candidate_down() -> None:
+    sim = Sim(rolling_plan(analysis=metrics_spec(failure_limit=0)), world())
+    sim.start()
+    sim.tick()
+    assert sim.world.weights == {"v1": 67, "v2": 33}
+    sim.world.metrics_mode = "fail"
+    sim.run(5)
+    assert sim.transitions[-1].actions == (Scale("v1", 3),)
+    assert sim.rec.phase is Phase.PROGRESSING and "rollback" in sim.rec.engine
+    sim.world.readiness["v1"] = "partial"  # the restored instance takes a while
+    sim.run(3)
+    assert sim.world.weights == {"v1": 67, "v2": 33}
+    assert any("waiting for v1 to be ready again" in m for m in sim.messages("health"))
+    sim.world.readiness["v1"] = "all"
+    t = sim.tick()
+    assert t.actions == (SetSplit({"v1": 100, "v2": 0}), Scale("v2", 0))
+    assert t.record.phase is Phase.ROLLED_BACK
+    assert sim.world.total == {"v1": 3, "v2": 0}
+
+
+def test_abort_right_after_start_scales_the_candidate_back() -> None:
+    sim = Sim(rolling_plan(), world())
+    sim.start()
+    t = sim.command("abort")
+    assert t.actions == (Scale("v2", 0),) and t.record.phase is Phase.ABORTED
+
+
+def test_promote_full_brings_every_instance_up_before_the_stable_goes() -> None:
+    sim = Sim(rolling_plan(RollingSpec(min_ready=0.0)), world(4))
+    sim.start()
+    sim.tick()
+    sim.command("promote-full")
+    sim.run(3)
+    assert sim.rec.phase is Phase.COMPLETED
+    assert scales(sim) == [("v2", 1), ("v1", 3), ("v2", 4), ("v1", 0)]
+
+
+def test_retry_after_rollback_restarts_from_the_first_batch() -> None:
+    sim = Sim(rolling_plan(analysis=metrics_spec(failure_limit=0)), world())
+    sim.start()
+    sim.tick()
+    sim.world.metrics_mode = "fail"
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=10)
+    assert sim.rec.phase is Phase.ROLLED_BACK
+    sim.world.metrics_mode = "pass"
+    t = sim.command("retry")
+    assert t.actions == (Scale("v2", 1),)
+    assert t.record.step_index == 0 and t.record.engine["rolling"]["stable_start"] == 3
