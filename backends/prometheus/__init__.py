@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from backends.prometheus.client import QueryRejected
 from backends.prometheus.config import PrometheusConfig, PrometheusConfigError, parse_config
 from backends.prometheus.metrics import PrometheusMetrics
 from backends.prometheus.providers import PROVIDERS, Provider, Queries
@@ -22,6 +23,7 @@ __all__ = [
     "PrometheusMetrics",
     "Provider",
     "Queries",
+    "QueryRejected",
     "from_config",
 ]
 

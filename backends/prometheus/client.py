@@ -35,6 +35,11 @@ MAX_POINTS = 10_000
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
+class QueryRejected(BackendError):
+    """Prometheus understood the request and refused the query (bad PromQL, execution error):
+    a problem with the query, not with reaching Prometheus."""
+
+
 class _HTTPStatus(Exception):
     """A non-200 answer, raised from the session's response hook before the library sees it."""
 
@@ -217,7 +222,7 @@ class PromClient:
                 )
             )
         if exc.status in (400, 422):
-            return BackendError(self.scrub(f"{where} rejected the query: {detail}"))
+            return QueryRejected(self.scrub(f"{where} rejected the query: {detail}"))
         if exc.status in (502, 503, 504):
             return BackendUnavailable(self.scrub(f"{where} is unavailable (HTTP {exc.status})"))
         return BackendError(self.scrub(f"{where} answered HTTP {exc.status}: {detail}"))
