@@ -162,7 +162,7 @@ def _compose(text: str, source: str) -> Node:
         raise PlanError([FieldError(source, 1, "", f"not valid YAML: {exc}")]) from None
     except RecursionError:
         raise PlanError([FieldError(source, 1, "", "not valid YAML: nested too deeply")]) from None
-    if root is None:
+    if root is None or (isinstance(root, ScalarNode) and root.tag.endswith(":null")):
         raise PlanError(
             [
                 FieldError(
@@ -224,6 +224,8 @@ def _plan(ctx: Ctx, root: Node) -> Plan | None:
     service = candidate = BAD
     for key in ("service", "candidate"):
         node = get(key)
+        if node is None and key in ctx.suggested:
+            continue
         if node is None:
             ctx.error(
                 root,
@@ -247,13 +249,13 @@ def _plan(ctx: Ctx, root: Node) -> Plan | None:
     steps: tuple[Step, ...] = ()
     if strategy is Strategy.CANARY:
         node = get("steps")
-        if node is None:
+        if node is None and "steps" not in ctx.suggested:
             ctx.error(
                 root,
                 "steps",
                 "required for a canary: a list of {setWeight: N} and {pause: ...} steps",
             )
-        else:
+        elif node is not None:
             steps = _steps(ctx, node)
 
     analysis: AnalysisSpec | None = AnalysisSpec()

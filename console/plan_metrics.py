@@ -65,11 +65,11 @@ def analysis_block(
         ("window", "window", lambda n, p: duration_field(ctx, n, p, lo=0.1)),
         ("minRequests", "min_requests", lambda n, p: int_field(ctx, n, p, 0, 10**9)),
         ("failureLimit", "failure_limit", lambda n, p: int_field(ctx, n, p, 0, 1000)),
-        ("inconclusiveLimit", "inconclusive_limit", lambda n, p: int_field(ctx, n, p, 0, 1000)),
+        ("inconclusiveLimit", "inconclusive_limit", lambda n, p: int_field(ctx, n, p, 1, 1000)),
         (
             "consecutiveErrorLimit",
             "consecutive_error_limit",
-            lambda n, p: int_field(ctx, n, p, 0, 1000),
+            lambda n, p: int_field(ctx, n, p, 1, 1000),
         ),
         ("onFailure", "on_failure", lambda n, p: _on_failure(ctx, n, p)),
         ("metrics", "metrics", lambda n, p: _metrics(ctx, n, p)),
@@ -122,7 +122,9 @@ def _metric(ctx: Ctx, node: Node, path: str) -> MetricSpec | None:
     bad = False
     name: Any = None
     query: Any = None
-    if "name" not in keys:
+    if "name" not in keys and f"{path}.name" in ctx.suggested:
+        bad = True
+    elif "name" not in keys:
         ctx.error(
             node,
             f"{path}.name",

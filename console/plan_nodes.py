@@ -7,6 +7,7 @@ so that one pass over a plan reports every problem. Used by ``console/plan.py`` 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,9 @@ class Ctx:
     errors: list[FieldError]
     warnings: list[FieldError]
     constructor: yaml.constructor.SafeConstructor
+    # Field paths some unknown key was probably meant to be (``steps`` for ``step``): a
+    # "required" error for them would only repeat the "did you mean" one.
+    suggested: set[str] = dataclasses.field(default_factory=set)
 
     def error(self, node: Node | int, field: str, message: str) -> Any:
         self.errors.append(FieldError(self.source, line_of(node), field, message))
@@ -106,6 +110,8 @@ def mapping_keys(
             why = elsewhere(key)
             if why is None:
                 hint = rules.did_you_mean(key, allowed)
+                if hint:
+                    ctx.suggested.add(join_path(path, hint))
                 why = (
                     f"unknown key; did you mean {hint}?"
                     if hint

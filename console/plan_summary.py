@@ -154,8 +154,8 @@ def _analysis_lines(title: str, a: AnalysisSpec, on_rollback: str) -> list[str]:
     act = on_rollback if a.on_failure is OnFailure.ROLLBACK else "pause and alert"
     lines.append(f"{pad}on failure: {act} at failed measurement {a.failure_limit + 1}")
     lines.append(
-        f"{pad}pause after {a.inconclusive_limit + 1} inconclusive (< {a.min_requests} "
-        f"requests) or {a.consecutive_error_limit + 1} metric errors in a row"
+        f"{pad}pause after {a.inconclusive_limit} inconclusive (< {a.min_requests} "
+        f"requests) or {a.consecutive_error_limit} metric errors in a row"
     )
     return lines
 
