@@ -39,7 +39,7 @@ from backends.local.http11 import (
     json_response,
     serve_connection,
 )
-from backends.local.loadgen import LoadGenerator
+from backends.local.loadgen import LoadProcess
 from backends.local.routing import RouteError, validate_weights
 from backends.local.service import validate_behaviour
 from backends.local.supervisor import Supervisor
@@ -76,7 +76,7 @@ class ControlAPI:
         token: str,
         gateway: Gateway,
         supervisor: Supervisor,
-        load: LoadGenerator,
+        load: LoadProcess,
         info: dict[str, Any],
     ) -> None:
         self.token = token
@@ -208,7 +208,7 @@ class ControlAPI:
         ]
         return 200, {
             **self.info,
-            "child_pids": self.supervisor.pids(),
+            "child_pids": self.supervisor.pids() + self.load.pids(),
             "instances": instances,
             "mirrored": self.gateway.mirrored,
         }

@@ -169,3 +169,112 @@ class LoadGenerator:
                 writer.close()
             return resp.status
         raise ConnectionResetError("the gateway closed the connection")
+
+
+# ---------------------------------------------------------------------- its own process
+# The load runs in a process of its own so that it never competes with the gateway for the
+# GIL: on a two-core laptop that is the difference between measuring the gateway and
+# measuring the load generator. Protocol: a JSON stats line on stdout every STATS_EVERY
+# seconds; ``rate N`` lines on stdin change the rate; EOF on stdin stops it.
+
+STATS_EVERY = 0.25
+
+
+class LoadProcess:
+    """The runner's handle on ``python -m backends.local.loadgen PORT RATE [SEED]``."""
+
+    def __init__(self, port: int, rate: float, seed: int | None = None) -> None:
+        self.port = port
+        self.rate = max(0.0, float(rate))
+        self.seed = seed
+        self.proc: asyncio.subprocess.Process | None = None
+        self.last: dict[str, Any] = {"rate": self.rate, "sent": 0, "ok": 0, "failed": 0,
+                                     "skipped": 0, "in_flight": 0, "codes": {}, "by_service": {},
+                                     "last_error": "", "since": time.time()}  # fmt: skip
+        self._reader: asyncio.Task | None = None
+
+    async def start(self, log: Any = None) -> None:
+        import sys
+
+        args = [sys.executable, "-m", "backends.local.loadgen", str(self.port), str(self.rate)]
+        if self.seed is not None:
+            args.append(str(self.seed))
+        self.proc = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            try:
+                self.last = json.loads(line)
+            except ValueError:
+                continue
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.last, rate=self.rate)
+
+    def pids(self) -> list[int]:
+        alive = self.proc is not None and self.proc.returncode is None
+        return [self.proc.pid] if alive and self.proc is not None else []
+
+    def set_rate(self, rate: float) -> None:
+        self.rate = max(0.0, float(rate))
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.write(f"rate {self.rate}\n".encode())
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # EOF: the process stops by itself
+        try:
+            await asyncio.wait_for(proc.wait(), 3.0)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def _main_async(port: int, rate: float, seed: int | None) -> None:
+    import sys
+
+    loop = asyncio.get_running_loop()
+    gen = LoadGenerator(port, rate, seed)
+    gen.start()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+
+    async def report() -> None:
+        while True:
+            sys.stdout.write(json.dumps(gen.stats()) + "\n")
+            sys.stdout.flush()
+            await asyncio.sleep(STATS_EVERY)
+
+    reporter = loop.create_task(report())
+    while line := await stdin.readline():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == b"rate":
+            gen.set_rate(float(parts[1]))
+    reporter.cancel()
+    await gen.stop()
+
+
+def main(argv: list[str]) -> int:
+    import signal
+
+    port, rate = int(argv[0]), float(argv[1])
+    seed = int(argv[2]) if len(argv) > 2 else None
+    # The runner stops us by closing stdin; a terminal's Ctrl-C is the runner's business.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(_main_async(port, rate, seed))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

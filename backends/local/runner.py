@@ -1,7 +1,7 @@
 """The demo environment process: ``python -m backends.local.runner STATE_DIR CONFIG_JSON``.
 
-Runs the gateway, the control API, the supervisor of every instance and the load generator in
-one asyncio loop. It holds ``<state_dir>/demo.lock`` for its whole life (a second demo on the
+Runs the gateway, the control API and the supervisor of every instance in one asyncio loop;
+the load generator runs in a child process of its own. It holds ``<state_dir>/demo.lock`` for its whole life (a second demo on the
 same directory exits 3), writes ``<state_dir>/endpoint.json`` (mode 0600: URLs, token, pid)
 once every healthy instance is ready, prints ``READY <json>`` on stdout, and stops everything
 on SIGTERM, SIGINT or when its stdin closes (the parent is gone, even by SIGKILL).
@@ -23,7 +23,7 @@ from typing import Any
 
 from backends.local.control import FAULT_FIELDS, ControlAPI
 from backends.local.gateway import Gateway, ServiceState
-from backends.local.loadgen import LoadGenerator
+from backends.local.loadgen import LoadProcess
 from backends.local.metrics import Recorder
 from backends.local.supervisor import Supervisor
 
@@ -90,7 +90,7 @@ async def run(state_dir: Path, cfg: dict[str, Any]) -> int:
     for s, svc in services.items():
         for v in svc.versions:
             await supervisor.scale(s, v, instances)
-    load = LoadGenerator(gateway.port, float(cfg.get("rps", 200)), cfg.get("seed"))
+    load = LoadProcess(gateway.port, float(cfg.get("rps", 200)), cfg.get("seed"))
     token = secrets.token_urlsafe(24)
     info: dict[str, Any] = {
         "pid": os.getpid(),
@@ -115,7 +115,7 @@ async def run(state_dir: Path, cfg: dict[str, Any]) -> int:
         if not pending:
             break
         await asyncio.sleep(0.05)
-    load.start()
+    await load.start(log)
     endpoint = state_dir / "endpoint.json"
     write_endpoint(endpoint, {**info, "token": token})
     sys.stdout.write("READY " + json.dumps({**info, "control_port": control.port}) + "\n")
