@@ -142,6 +142,7 @@ class WhatIf:
     decision: Decision = Decision.CONTINUE
     message: str = ""
     counts: Mapping[str, int] = field(default_factory=dict)
+    planned: int = 0  # measurements the window holds (the replay may stop earlier)
 
     @property
     def passed(self) -> bool:
@@ -171,6 +172,7 @@ class WhatIf:
             "interval": self.spec.interval,
             "window": self.spec.effective_window,
             "measurements": len(self.steps),
+            "planned": self.planned,
             "counts": dict(self.counts),
             "first_failure": None
             if self.first_failure_at is None
@@ -241,6 +243,7 @@ def replay(
         decision=decision,
         message=message,
         counts=counts,
+        planned=len(obs),
     )
 
 
@@ -296,9 +299,13 @@ def render_text(result: WhatIf, header: str = "", *, clock: Any = None) -> str:
     spec = result.spec
     lines = [header] if header else []
     base = f" (baseline {result.stable})" if result.stable else ""
+    stopped = ""
+    if len(result.steps) < result.planned:
+        at = "breach" if result.decision is Decision.BREACH else "pause"
+        stopped = f" (of {result.planned}: stopped at the {at})"
     lines.append(
-        f"window {fmt(result.start)} -> {fmt(result.end)}: {len(result.steps)} measurement(s) of "
-        f"{result.candidate}{base}, every {_dur(spec.interval)} over "
+        f"window {fmt(result.start)} -> {fmt(result.end)}: {len(result.steps)} measurement(s){stopped}"
+        f" of {result.candidate}{base}, every {_dur(spec.interval)} over "
         f"{_dur(spec.effective_window)}"
     )
     for run in result.runs():

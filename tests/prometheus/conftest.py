@@ -26,12 +26,13 @@ def prometheus_or_skip() -> str:
 def start_prom(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., PrometheusHandle]]:
-    """``start_prom(targets, **kw)`` starts a Prometheus that is stopped when the module ends."""
+    """``start_prom(targets, workdir=None, **kw)`` starts a Prometheus (its data in ``workdir``,
+    which may hold backfilled blocks) that is stopped when the module ends."""
     prometheus_or_skip()
     handles: list[PrometheusHandle] = []
 
-    def start(targets: list[str], **kw: object) -> PrometheusHandle:
-        workdir: Path = tmp_path_factory.mktemp("prometheus")
+    def start(targets: list[str], workdir: Path | None = None, **kw: object) -> PrometheusHandle:
+        workdir = workdir or tmp_path_factory.mktemp("prometheus")
         handle = start_prometheus(targets, workdir, "1s", **kw)  # type: ignore[arg-type]
         handles.append(handle)
         return handle
