@@ -46,7 +46,12 @@ def _name(service: str, part: str) -> str:
 
 
 def _micro(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A MicroTime. The client's model drops a zero fraction when it re-serializes, and the
+    API server parses MicroTime with six digits, so a whole second is nudged by 1 us."""
+    when = datetime.fromtimestamp(t, UTC)
+    if when.microsecond == 0:
+        when = when.replace(microsecond=1)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse_time(s: str | None) -> float:

@@ -107,6 +107,13 @@ class KubernetesTraffic(NativeRolling):
                 o.version_of(d) or ""
             ) == o.version_label(version):
                 return d
+        try:  # the watch may not have delivered a Deployment created a moment ago
+            fresh = self.api.get(DEPLOYMENTS, o.deployment_name(service, version))
+        except NotFound:
+            fresh = None
+        if fresh is not None and (fresh["metadata"].get("labels") or {}).get(o.APP) == service:
+            self.deployments.observe(fresh)
+            return fresh
         raise NotFound(
             f"no Deployment for version '{version}' of service '{service}' in namespace "
             f"'{self.api.namespace}' (looked for labels app={service}, "

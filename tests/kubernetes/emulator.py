@@ -205,6 +205,7 @@ class Emulator:
         self.user = "system:serviceaccount:lms:rollout"
         self.prune_mirror_percent = False  # pretend the HTTPRoute CRD predates v1.2
         self.closing = False
+        self.watch_epoch = 0  # bumped by drop_watches(): open watch streams end
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         if gateway_api:
@@ -280,6 +281,12 @@ class Emulator:
         with self.lock:
             self.history.clear()
             self.compacted_rv = self.rv
+
+    def drop_watches(self) -> None:
+        """End every open watch stream (as an API server restart or a load balancer would)."""
+        with self.lock:
+            self.watch_epoch += 1
+            self.changed.notify_all()
 
     def use_role(self, role: dict[str, Any]) -> None:
         """Enforce a Role manifest's rules (403 for anything else)."""
@@ -513,6 +520,7 @@ class Emulator:
     ):
         """Yield watch events (dicts) until ``timeout`` or shutdown."""
         deadline = time.monotonic() + timeout
+        epoch = self.watch_epoch
         initial: list[dict[str, Any]] = []
         with self.lock:
             if not rv or rv == "0":
@@ -534,7 +542,7 @@ class Emulator:
             }
             return
         last = start
-        while not self.closing:
+        while not self.closing and epoch == self.watch_epoch:
             with self.lock:
                 pending = [
                     (v, kind, obj)
@@ -543,7 +551,7 @@ class Emulator:
                 ]
                 if not pending:
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self.closing:
+                    if remaining <= 0 or self.closing or epoch != self.watch_epoch:
                         return
                     self.changed.wait(timeout=min(remaining, 0.5))
                     continue

@@ -15,7 +15,9 @@ def route(c):
 
 
 def weights(c):
-    rule = next(r for r in route(c)["spec"]["rules"] if not any(m.get("headers") for m in r["matches"]))
+    rule = next(
+        r for r in route(c)["spec"]["rules"] if not any(m.get("headers") for m in r["matches"])
+    )
     return {ref["name"]: ref["weight"] for ref in rule["backendRefs"]}
 
 
@@ -116,7 +118,9 @@ def test_crashing_candidate_reports_reason_and_gets_no_weight(cluster, kube):
     traffic, _ = kube
     apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
     dep = cluster.emu.get("apps", "deployments", NS, "courses-v2")
-    dep["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/example/lms-courses:v2-crash"
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = (
+        "ghcr.io/example/lms-courses:v2-crash"
+    )
     cluster.emu.put("apps", "deployments", dep, NS)
     traffic.scale("courses", "v2", 2)
     h = wait_for(
@@ -224,5 +228,6 @@ def test_missing_objects_are_named(cluster, kube):
     with pytest.raises(NotFound, match="app=courses in namespace 'lms'"):
         traffic.deploy("courses", "v2", 1)
     apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
+    wait_for(lambda: traffic.versions("courses") == ["v1", "v2"], what="versions")
     with pytest.raises(NotFound, match="version 'v9' of service 'courses'.*known versions: v1, v2"):
         traffic.set_split("courses", {"v1": 50, "v9": 50})

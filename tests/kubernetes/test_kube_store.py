@@ -1,0 +1,165 @@
+"""The ConfigMap/Lease state store against the emulator: CAS, lease, commands, audit."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import NS, connect
+
+from backends.base import (
+    AuditEntry,
+    Command,
+    CommandKind,
+    ConflictError,
+    Phase,
+    RolloutRecord,
+    Strategy,
+)
+from backends.kubernetes import store as store_mod
+
+
+def record(**kw):
+    base = dict(
+        service="courses",
+        strategy=Strategy.CANARY,
+        stable="v1",
+        candidate="v2",
+        phase=Phase.PROGRESSING,
+        plan={"service": "courses"},
+    )
+    return RolloutRecord(**{**base, **kw})
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_record_compare_and_swap(cluster, kube):
+    _, store = kube
+    assert store.load("courses") is None
+    saved = store.save(record(step_index=1), 0)
+    assert saved.revision == 1
+    cm = cluster.emu.get("", "configmaps", NS, "rollout-courses")
+    assert json.loads(cm["data"]["record"])["step_index"] == 1
+    assert cm["metadata"]["labels"]["rollout.dev/part"] == "record"
+    assert store.load("courses") == saved
+    assert store.services() == ["courses"]
+    again = store.save(record(step_index=2), 1)
+    assert again.revision == 2
+    with pytest.raises(ConflictError, match="revision 2, not 1"):
+        store.save(record(step_index=3), 1)
+    with pytest.raises(ConflictError):
+        store.save(record(), 0)  # a second "first" save loses
+    assert store.load("courses").step_index == 2
+
+
+def test_two_consoles_racing_one_wins(cluster):
+    a_tr, a = connect(cluster)
+    b_tr, b = connect(cluster)
+    try:
+        a.save(record(), 0)
+        a.save(record(step_index=5), 1)
+        # b's cache may not have seen a's write yet: its CAS must still lose, never overwrite
+        with pytest.raises(ConflictError):
+            b.save(record(step_index=9), 1)
+        assert a.load("courses").step_index == 5
+    finally:
+        for x in (a_tr, a, b_tr, b):
+            x.close()
+
+
+def test_stale_resource_version_put_is_retried_safely(cluster, kube):
+    _, store = kube
+    store.save(record(), 0)
+    # someone touches the ConfigMap (not the record): our PUT with the cached
+    # resourceVersion answers 409; the store re-reads, sees revision 1 still, and writes.
+    cm = cluster.emu.get("", "configmaps", NS, "rollout-courses")
+    cm["metadata"].setdefault("annotations", {})["note"] = "edited by hand"
+    cluster.emu.put("", "configmaps", cm, NS)
+    cluster.emu.fail_next("update", "configmaps", name="rollout-courses")
+    saved = store.save(record(step_index=4), 1)
+    assert saved.revision == 2
+    assert store.load("courses").step_index == 4
+
+
+def test_commands_round_trip_and_survive_conflicts(cluster, kube):
+    _, store = kube
+    assert store.take_commands("courses") == []
+    store.post_command(Command(CommandKind.PAUSE, "courses", user="alice", at=2.0))
+    cluster.emu.fail_next("update", "configmaps", name="rollout-courses-commands")
+    store.post_command(Command(CommandKind.PROMOTE, "courses", user="bob", at=1.0))
+    from conftest import wait_for
+
+    taken = wait_for(lambda: store.take_commands("courses"), what="commands")
+    assert [c.kind for c in taken] == [CommandKind.PROMOTE, CommandKind.PAUSE]
+    assert store.take_commands("courses") == []
+
+
+def test_audit_is_bounded(cluster, kube, monkeypatch):
+    _, store = kube
+    monkeypatch.setattr(store_mod, "AUDIT_LIMIT", 5)
+    for i in range(8):
+        store.append_audit(
+            AuditEntry(at=float(i), service="courses", actor="engine", action="x", reason=str(i))
+        )
+    entries = store.read_audit("courses")
+    assert [e.reason for e in entries] == ["3", "4", "5", "6", "7"]
+    assert [e.reason for e in store.read_audit("courses", limit=2)] == ["6", "7"]
+    cm = cluster.emu.get("", "configmaps", NS, "rollout-courses-audit")
+    assert cm["data"]["dropped"] == "3"
+
+
+def test_lease_refuses_a_second_driver_and_allows_takeover_after_expiry(cluster):
+    clock = Clock()
+    tr_a, a = connect(cluster)
+    tr_b, b = connect(cluster)
+    a.clock = b.clock = clock
+    try:
+        assert a.acquire_lease("courses", "alice@x:1:aa", 10)
+        assert not b.acquire_lease("courses", "bob@y:2:bb", 10)
+        lease = b.lease("courses")
+        assert lease is not None and lease.holder == "alice@x:1:aa"
+        obj = cluster.emu.get("coordination.k8s.io", "leases", NS, "rollout-courses")
+        assert obj["spec"]["holderIdentity"] == "alice@x:1:aa"
+        assert obj["spec"]["leaseDurationSeconds"] == 10
+        # MicroTime as the API server parses it: six fractional digits and a zone
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|\+00:00)", obj["spec"]["renewTime"]
+        )
+        # renewals inside ttl/3 cost nothing; later ones write renewTime
+        puts = len([r for r in cluster.emu.calls() if r.plural == "leases" and r.verb == "update"])
+        clock.t += 1
+        assert a.renew("courses", "alice@x:1:aa", 10)
+        clock.t += 4
+        assert a.renew("courses", "alice@x:1:aa", 10)
+        after = len([r for r in cluster.emu.calls() if r.plural == "leases" and r.verb == "update"])
+        assert after == puts + 1
+        clock.t += 9  # alice's lease is still live (renewed 9 s ago, ttl 10)
+        assert not b.acquire_lease("courses", "bob@y:2:bb", 10)
+        clock.t += 2  # now it lapsed: bob takes over
+        assert b.acquire_lease("courses", "bob@y:2:bb", 10)
+        obj = cluster.emu.get("coordination.k8s.io", "leases", NS, "rollout-courses")
+        assert obj["spec"]["holderIdentity"] == "bob@y:2:bb"
+        assert obj["spec"]["leaseTransitions"] == 1
+        # alice's stale renew notices and fails
+        clock.t += 5
+        assert not a.renew("courses", "alice@x:1:aa", 10)
+        b.release("courses", "bob@y:2:bb")
+        assert a.lease("courses") is None
+        assert a.acquire_lease("courses", "alice@x:1:aa", 10)
+    finally:
+        for x in (tr_a, a, tr_b, b):
+            x.close()
+
+
+def test_lease_race_on_create_loses_cleanly(cluster, kube):
+    _, store = kube
+    cluster.emu.fail_next("create", "leases")
+    assert not store.acquire_lease("courses", "alice@x:1:aa", 10)
+    assert store.acquire_lease("courses", "alice@x:1:aa", 10)
