@@ -23,6 +23,7 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 
@@ -181,6 +182,7 @@ class RolloutApp(App[int]):
         self.drivers: dict[str, Any] = {}
         self.detail_service: str | None = None
         self.last_flash = ("", "info")
+        self._painted_at = 0.0
         self.started_at = clock()
         self._poll = Background("poll")
         self._ticks = Background("drive")
@@ -223,7 +225,10 @@ class RolloutApp(App[int]):
         self._poll.start(self._poll_once)
         if self.drivers:
             self._ticks.start(self._tick_drivers)
-        self.repaint()
+        # A fresh snapshot repaints when it arrives; the timer repaints only when none came
+        # (a slow or dead backend), so the "stale Ns" counter still moves.
+        if time.monotonic() - self._painted_at > 1.5:
+            self.repaint()
 
     # ------------------------------------------------------------------ background work
 
@@ -244,11 +249,11 @@ class RolloutApp(App[int]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snap = message.snapshot
         previous = self.snapshot
-        if snap.error and not snap.services and previous is not None:
-            # Nothing readable: keep showing the last data; the header turns stale.
+        if snap.error and previous is not None:
+            # The backend is down: keep showing the last good data; the header turns stale.
             snap = dataclasses.replace(previous, error=snap.error)
-        else:
-            self.last_ok_at = snap.taken_at if not snap.error else self.last_ok_at
+        elif not snap.error:
+            self.last_ok_at = snap.taken_at
         self.snapshot = snap
         for name, state in snap.services.items():
             if name == self.detail_service or (state.record and not state.record.phase.terminal):
@@ -256,8 +261,7 @@ class RolloutApp(App[int]):
                     self.buffer.add(name, sample)
         for alert in vm.rollback_alerts(previous, snap, self.started_at):
             self._alert(alert)
-        if previous is None:
-            self.repaint()  # the first data should not wait for the next tick
+        self.repaint()
 
     def on_history_ready(self, message: HistoryReady) -> None:
         for samples in message.history.values():
@@ -272,17 +276,20 @@ class RolloutApp(App[int]):
         text = f"{alert.service} ROLLED BACK: {alert.reason}"
         self.notify(text, title="Rollback", severity="error", timeout=30)
         self.bell()
-        self.flash(text, "error")
-        self.repaint()
+        self.flash(text, "error")  # the caller repaints
 
     # ------------------------------------------------------------------ painting
 
     def repaint(self) -> None:
         """Redraw the topmost overview or detail screen from the current snapshot."""
+        self._painted_at = time.monotonic()
         for screen in reversed(self.screen_stack):
             if isinstance(screen, OverviewScreen | DetailScreen):
-                if screen.is_mounted:
-                    screen.repaint()
+                try:
+                    if screen.is_mounted:
+                        screen.repaint()
+                except NoMatches:
+                    pass  # the screen is being composed or torn down: next tick paints
                 return
 
     def service_state(self, service: str) -> vm.ServiceState:
@@ -325,7 +332,8 @@ class RolloutApp(App[int]):
         self.last_flash = (text, severity)
         for screen in reversed(self.screen_stack):
             if isinstance(screen, OverviewScreen | DetailScreen) and screen.is_mounted:
-                screen.query_one("#flash", FlashLine).flash(text, severity)
+                for line in screen.query("#flash").results(FlashLine):
+                    line.flash(text, severity)
                 return
 
     # ------------------------------------------------------------------ navigation
@@ -382,7 +390,7 @@ class RolloutApp(App[int]):
         if isinstance(screen, OverviewScreen | DetailScreen):
             bindings += [(b, f"screen.{b.action}") for b in _bindings(type(screen))]
         return [
-            (f"{b.description} [{self._key_for(b)}]", action, b.tooltip)
+            (f"{b.description} ({self._key_for(b)})", action, b.tooltip)
             for b, action in bindings
             if self._available(b.id)
         ]

@@ -522,23 +522,29 @@ class SampleBuffer:
         self._data: dict[tuple[str, str], deque[MetricSample]] = {}
 
     def add(self, service: str, sample: MetricSample) -> None:
+        """Append a live sample (an older or repeated one is merged in by time)."""
         buf = self._data.setdefault((service, sample.version), deque())
         if buf and sample.at <= buf[-1].at:
-            if sample.at < buf[0].at:
-                return
-            # Out of order (history arriving after live samples): merge and re-sort.
-            merged = {s.at: s for s in buf}
-            merged.setdefault(sample.at, sample)
-            buf.clear()
-            buf.extend(merged[k] for k in sorted(merged))
-        else:
-            buf.append(sample)
-        while buf and buf[0].at < buf[-1].at - self.horizon:
-            buf.popleft()
+            self.extend(service, [sample])
+            return
+        buf.append(sample)
+        self._trim(buf)
 
     def extend(self, service: str, samples: Iterable[MetricSample]) -> None:
-        for s in sorted(samples, key=lambda s: s.at):
-            self.add(service, s)
+        """Merge samples (e.g. history arriving after live ones), deduplicated by time."""
+        by_version: dict[str, dict[float, MetricSample]] = {}
+        for s in samples:
+            by_version.setdefault(s.version, {})[s.at] = s
+        for version, new in by_version.items():
+            buf = self._data.setdefault((service, version), deque())
+            merged = {**new, **{s.at: s for s in buf}}  # live samples win over history
+            buf.clear()
+            buf.extend(merged[k] for k in sorted(merged))
+            self._trim(buf)
+
+    def _trim(self, buf: deque[MetricSample]) -> None:
+        while buf and buf[0].at < buf[-1].at - self.horizon:
+            buf.popleft()
 
     def versions(self, service: str) -> list[str]:
         return sorted(v for (s, v) in self._data if s == service)

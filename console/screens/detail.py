@@ -1,7 +1,7 @@
 """One rollout in detail: traffic split, live charts, steps, analysis, health, events.
 
-Below 120 columns the panels stack in one scrolling column (80x24 over SSH); wider, the
-charts sit side by side and the panels in two columns.
+Below 120 columns everything stacks in one scrolling column (80x24 over SSH), the steps and
+analysis first; wider, the charts sit side by side and the panels in two columns.
 """
 
 from __future__ import annotations
@@ -57,19 +57,22 @@ class DetailScreen(Screen[None]):
         with VerticalScroll(id="body"):
             yield Static("", id="title")
             yield TrafficBar(id="split")
+            with Horizontal(classes="panels"):
+                with Vertical(classes="column"):
+                    yield Static("Steps", classes="panel-title")
+                    yield TimelinePanel(id="timeline", classes="panel")
+                with Vertical(classes="column"):
+                    yield Static("Analysis", classes="panel-title")
+                    yield AnalysisView(id="analysis", classes="panel")
             with Horizontal(id="charts"):
                 yield MetricChart("requests/s", id="chart-0", classes="chart")
                 yield MetricChart("error ratio", id="chart-1", classes="chart")
                 yield MetricChart("latency ms", id="chart-2", classes="chart")
-            with Horizontal(id="panels"):
-                with Vertical(classes="column"):
-                    yield Static("Steps", classes="panel-title")
-                    yield TimelinePanel(id="timeline", classes="panel")
-                    yield Static("Analysis", classes="panel-title")
-                    yield AnalysisView(id="analysis", classes="panel")
+            with Horizontal(classes="panels"):
                 with Vertical(classes="column"):
                     yield Static("Health", classes="panel-title")
                     yield HealthView(id="health", classes="panel")
+                with Vertical(classes="column"):
                     yield Static("Events and audit", classes="panel-title")
                     yield EventLog(id="log", classes="panel")
         yield Footer()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class RolloutCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, action, help_text in self._commands():
-            yield DiscoveryHit(title, partial(self._run, action), help=help_text)
+            yield DiscoveryHit(Text(title), partial(self._run, action), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

@@ -200,7 +200,9 @@ class FakeControl:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str]] = []
 
-    def inject_fault(self, service: str, version: str, errors: float = 0.3, latency: float = 0.3) -> None:
+    def inject_fault(
+        self, service: str, version: str, errors: float = 0.3, latency: float = 0.3
+    ) -> None:
         self.calls.append(("inject", service, version))
 
     def clear_fault(self, service: str, version: str) -> None:
