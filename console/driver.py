@@ -341,7 +341,12 @@ class Driver:
             self._mark_down(f"state store: {exc}")
             return False
         self._driving = True
-        rec = self._record
+        if self._record is None:
+            return True
+        try:
+            rec = self.store.load(self.service)
+        except BackendError:
+            rec = None
         if rec is not None and not rec.phase.terminal:
             # We were watching someone else's rollout and their lease ran out.
             msg = f"took over driving {self.service} (the previous driver's lease expired)"
@@ -359,7 +364,7 @@ class Driver:
         if lease is None:
             return True
         parts = lease.holder.split(":")
-        if len(parts) != 4 or parts[0] != f"{self.user}@{self.host}" or not parts[1].isdigit():
+        if len(parts) != 3 or parts[0] != f"{self.user}@{self.host}" or not parts[1].isdigit():
             return False
         pid = int(parts[1])
         if pid == os.getpid():

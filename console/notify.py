@@ -122,6 +122,15 @@ class Notifier:
             except queue.Full:
                 continue
         self._thread.join(max(0.0, deadline - time.monotonic()))
+        # Whatever is still queued will never go out: say so rather than lose it silently.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                url, _body, event = item
+                self._fail(event, url, f"not sent: still queued after {wait:g} s at exit")
 
     # ------------------------------------------------------------------ worker
 
