@@ -165,7 +165,7 @@ def test_auto_completes_with_all_traffic_on_the_candidate(
     assert row["phase"] == "Completed" and row["driver"] is None
     assert row["actual_weights"]["v2"] == 100
     history = _json_lines(_run("history", "courses", "--json").stdout)
-    assert [h["action"] for h in history][0] == "start"
+    assert history[0]["action"] == "start"
     assert history[-1]["action"] == "complete"
     assert all(h["user"] and h["host"] for h in history)
 
@@ -210,13 +210,15 @@ def test_sigkill_at_random_points_then_resume_completes(
     for _ in range(6):
         proc = _spawn("auto", str(plan), "--json", "--timeout", "60s")
 
-        def driving(pid: int = proc.pid) -> bool:
+        def driving(p: subprocess.Popen[str] = proc) -> bool:
+            if p.poll() is not None:
+                return True  # finished (or failed) before it could be killed
             lease = store.lease("grades")
-            return lease is not None and lease.holder.split(":")[1] == str(pid)
+            return lease is not None and lease.holder.split(":")[1] == str(p.pid)
 
         try:
             # kill at a random point after this process took over the rollout
-            _wait_for(lambda: driving() or proc.poll() is not None, 20)
+            _wait_for(driving, 20)
             time.sleep(rnd.uniform(0.0, 1.5))
             if proc.poll() is not None:
                 break  # it finished before we got to kill it
