@@ -29,6 +29,7 @@ from backends.local.http11 import (
 )
 from backends.local.metrics import Recorder
 from backends.local.routing import Route, parse_cookies
+from backends.local.upstream import UpstreamConn, open_upstream
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 UPSTREAM_TIMEOUT = 30.0
@@ -38,7 +39,7 @@ POOL_IDLE_MAX = 20.0  # seconds; instances keep connections longer, so we close 
 MAX_ATTEMPTS = 3
 MAX_MIRRORS_IN_FLIGHT = 200
 
-Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]  # health-check connections
 
 
 class Upstream:
@@ -56,7 +57,7 @@ class Upstream:
         self.restarts = 0
         self.inflight = 0
         self.served = 0
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+        self.idle: list[tuple[UpstreamConn, float]] = []
         self.stopping = False
         self.overrides: dict[str, object] = {}
 
@@ -64,28 +65,27 @@ class Upstream:
     def routable(self) -> bool:
         return self.state == "ready" and self.port is not None
 
-    async def acquire(self) -> tuple[Conn, bool]:
+    async def acquire(self) -> tuple[UpstreamConn, bool]:
         """A pooled connection (reused=True) or a new one; raises OSError on connect failure."""
         now = time.monotonic()
         while self.idle:
-            reader, writer, since = self.idle.pop()
-            if now - since < POOL_IDLE_MAX and not writer.is_closing() and not reader.at_eof():
-                return (reader, writer), True
-            writer.close()
+            conn, since = self.idle.pop()
+            if now - since < POOL_IDLE_MAX and not conn.closed:
+                return conn, True
+            conn.close()
         if self.port is None:
             raise ConnectionRefusedError(f"{self.name} has no port")
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        return (reader, writer), False
+        return await open_upstream(self.port), False
 
-    def release(self, conn: Conn, reusable: bool) -> None:
-        if reusable and self.state not in ("draining", "stopped", "crashed"):
-            self.idle.append((conn[0], conn[1], time.monotonic()))
+    def release(self, conn: UpstreamConn, reusable: bool) -> None:
+        if reusable and not conn.closed and self.state not in ("draining", "stopped", "crashed"):
+            self.idle.append((conn, time.monotonic()))
         else:
-            conn[1].close()
+            conn.close()
 
     def close_idle(self) -> None:
-        for _, writer, _ in self.idle:
-            writer.close()
+        for conn, _ in self.idle:
+            conn.close()
         self.idle.clear()
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,17 +231,16 @@ class Gateway:
             sent = False
             try:
                 conn, reused = await up.acquire()
-                reader, writer = conn
+                sent = True
                 try:
-                    writer.write(data)
-                    sent = True
-                    resp = await asyncio.wait_for(read_response(reader, method), UPSTREAM_TIMEOUT)
+                    async with asyncio.timeout(UPSTREAM_TIMEOUT):
+                        resp = await conn.request(data, method)
                 except BaseException:
-                    writer.close()
+                    conn.close()
                     raise
                 if resp is None:
                     # Closed before answering: a stale pooled connection or a dying instance.
-                    writer.close()
+                    conn.close()
                     last = f"{up.name} closed the connection"
                     if method in IDEMPOTENT or not reused:
                         continue

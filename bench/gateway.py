@@ -1,0 +1,293 @@
+"""Benchmark the demo gateway: throughput and added latency vs a direct call and vs HAProxy.
+
+    .venv/bin/python bench/gateway.py [--rounds 5] [--seconds 3] [--write]
+
+One run starts the demo (``courses`` only, 2 instances per version, no background load, no
+artificial service latency), splits courses 50/50, and generates an HAProxy config with the
+same split over the same instances. For each round and each path (straight to one instance,
+through the gateway, through HAProxy) it measures:
+
+- throughput: closed loop, ``--connections`` keep-alive connections as fast as they go;
+- latency at 500 requests/s: open loop (sends scheduled by the clock; a request's latency
+  counts from its scheduled time, so queueing is not hidden), p50 and p99.
+
+Medians over the rounds are printed, and with ``--write`` stored in docs/benchmarks.md under
+"## Gateway" (other sections are left alone). The client is Python too, on the same two
+cores, so the numbers are a lower bound of what the gateway can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backends.local import connect, start_demo  # noqa: E402
+
+REQUEST = b"GET /courses/3 HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+
+
+class _Client(asyncio.Protocol):
+    """One keep-alive connection that parses just enough of each response."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.waiter: asyncio.Future[int] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buf[:end].lower()
+        i = head.find(b"content-length:")
+        n = int(head[i + 15 : head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else None]) if i >= 0 else 0
+        if len(self.buf) >= end + 4 + n:
+            status = int(self.buf[9:12])
+            self.buf = self.buf[end + 4 + n :]
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("closed"))
+
+    async def get(self) -> int:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(REQUEST)
+        return await self.waiter
+
+
+async def _connect(port: int) -> _Client:
+    loop = asyncio.get_running_loop()
+    _, proto = await loop.create_connection(_Client, "127.0.0.1", port)
+    return proto
+
+
+async def throughput(port: int, seconds: float, connections: int) -> tuple[float, int]:
+    """Requests/s with ``connections`` busy connections; (rate, non-200 count)."""
+    clients = [await _connect(port) for _ in range(connections)]
+    done = [0, 0]
+    stop = time.perf_counter() + seconds
+
+    async def run(c: _Client) -> None:
+        while time.perf_counter() < stop:
+            status = await c.get()
+            done[0] += 1
+            if status != 200:
+                done[1] += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(run(c) for c in clients))
+    elapsed = time.perf_counter() - t0
+    for c in clients:
+        if c.transport:
+            c.transport.close()
+    return done[0] / elapsed, done[1]
+
+
+async def latency(port: int, rate: float, seconds: float) -> tuple[float, float, int]:
+    """Open loop at ``rate``: (p50, p99) in seconds from the scheduled send time, errors."""
+    idle = [await _connect(port) for _ in range(32)]
+    lat: list[float] = []
+    errors = [0]
+    loop = asyncio.get_running_loop()
+    tasks = []
+
+    async def one(due: float) -> None:
+        c = idle.pop() if idle else await _connect(port)
+        try:
+            status = await c.get()
+        except ConnectionError:
+            errors[0] += 1
+            return
+        lat.append(loop.time() - due)
+        if status != 200:
+            errors[0] += 1
+        idle.append(c)
+
+    start = loop.time() + 0.05
+    n = int(rate * seconds)
+    for k in range(n):
+        due = start + k / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(loop.create_task(one(due)))
+    await asyncio.gather(*tasks)
+    for c in idle:
+        if c.transport:
+            c.transport.close()
+    lat.sort()
+    return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], errors[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def haproxy_config(port: int, servers: list[tuple[str, int, int]]) -> str:
+    """An HAProxy config with the same weighted split over the same instances."""
+    lines = [
+        "global",
+        "  maxconn 4096",
+        "defaults",
+        "  mode http",
+        "  timeout connect 2s",
+        "  timeout client 30s",
+        "  timeout server 30s",
+        "  http-reuse always",
+        "frontend lms",
+        f"  bind 127.0.0.1:{port}",
+        "  default_backend courses",
+        "backend courses",
+        "  balance roundrobin",
+    ]
+    lines += [f"  server {name} 127.0.0.1:{p} weight {w}" for name, p, w in servers]
+    return "\n".join(lines) + "\n"
+
+
+def start_haproxy(workdir: Path, servers: list[tuple[str, int, int]]) -> tuple[subprocess.Popen[bytes], int]:
+    exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    port = _free_port()
+    cfg = workdir / "haproxy.cfg"
+    cfg.write_text(haproxy_config(port, servers))
+    proc = subprocess.Popen([exe, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"haproxy did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace (or append) the "## Gateway" section of docs/benchmarks.md."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find("\n## Gateway\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        nxt = text.find("\n## ", start + 1)
+        text = text[: start + 1] + body + (text[nxt:] if nxt >= 0 else "")
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rate", type=float, default=500.0, help="open-loop rate for latency")
+    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with start_demo(work / "demo", rps=0, instances=2, services=["courses"]) as demo:
+            env = connect(work / "demo")
+            control = env.extras["control"]
+            for v in ("v1", "v2"):
+                control.inject_fault("courses", v, errors=0.0, latency=0.0, base_latency=0.0, jitter=0.0)
+            env.traffic.set_split("courses", {"v1": 50, "v2": 50})
+            instances = [i for i in control.status()["instances"] if i["state"] == "ready"]
+            direct_port = next(i["port"] for i in instances if i["version"] == "v1")
+            gateway_port = demo.ports["gateway"]
+            per_version = {v: sum(1 for i in instances if i["version"] == v) for v in ("v1", "v2")}
+            servers = [(i["name"], i["port"], 50 // per_version[i["version"]]) for i in instances]
+            haproxy, haproxy_port = start_haproxy(work, servers)
+            try:
+                targets = {"direct": direct_port, "gateway": gateway_port, "haproxy": haproxy_port}
+                results: dict[str, dict[str, list[float]]] = {
+                    t: {"rps": [], "p50": [], "p99": [], "errors": []} for t in targets
+                }
+                for r in range(args.rounds):
+                    for name, port in targets.items():
+                        rps, bad = asyncio.run(throughput(port, args.seconds, args.connections))
+                        p50, p99, errs = asyncio.run(latency(port, args.rate, args.seconds))
+                        res = results[name]
+                        res["rps"].append(rps)
+                        res["p50"].append(p50)
+                        res["p99"].append(p99)
+                        res["errors"].append(bad + errs)
+                        print(f"round {r + 1} {name:8s} {rps:8.0f} rps  p50 {p50 * 1e3:6.2f} ms  p99 {p99 * 1e3:6.2f} ms  errors {bad + errs}", flush=True)
+                split = json.dumps(env.traffic.get_split("courses").weights)
+            finally:
+                haproxy.terminate()
+                haproxy.wait(5)
+    med = {t: {k: statistics.median(v) for k, v in m.items()} for t, m in results.items()}
+    d, g, h = med["direct"], med["gateway"], med["haproxy"]
+    cmd = "python bench/gateway.py " + " ".join(a for a in sys.argv[1:] if a != "--write")
+    table = [
+        "| path | throughput (req/s) | p50 at %d rps | p99 at %d rps | added p50 | added p99 | errors |" % (args.rate, args.rate),
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in (("straight to one instance", d), ("rollout demo gateway", g), ("HAProxy 2.6", h)):
+        added50 = "" if m is d else f"{(m['p50'] - d['p50']) * 1e3:+.2f} ms"
+        added99 = "" if m is d else f"{(m['p99'] - d['p99']) * 1e3:+.2f} ms"
+        table.append(
+            f"| {name} | {m['rps']:.0f} | {m['p50'] * 1e3:.2f} ms | {m['p99'] * 1e3:.2f} ms | {added50} | {added99} | {m['errors']:.0f} |"
+        )
+    verdict_rps = "met" if g["rps"] >= 2000 else "missed"
+    verdict_p99 = "met" if g["p99"] - d["p99"] < 0.005 else "missed"
+    body = "\n".join(
+        [
+            "## Gateway",
+            "",
+            f"Command: `{cmd.strip()}` (add `--write` to update this section). "
+            f"Machine: {platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}, "
+            f"{time.strftime('%Y-%m-%d')}. Median of {args.rounds} rounds; each round measures "
+            f"throughput for {args.seconds:g} s over {args.connections} keep-alive connections (closed "
+            f"loop), then latency for {args.seconds:g} s at {args.rate:g} requests/s (open loop, "
+            "from the scheduled send time). Services answer with no artificial latency; the "
+            f"split is {split} over 2 instances per version, the same weights in HAProxy "
+            "(`balance roundrobin`, `http-reuse always`). The client is Python on the same "
+            "two cores, so the gateway shares the CPU with it.",
+            "",
+            *table,
+            "",
+            f"Targets: at least 2,000 req/s through the gateway ({verdict_rps}: {g['rps']:.0f}); "
+            f"added p99 under 5 ms at {args.rate:g} req/s ({verdict_p99}: {(g['p99'] - d['p99']) * 1e3:+.2f} ms). "
+            f"Ratios: gateway/direct throughput {g['rps'] / d['rps']:.2f}, gateway/HAProxy "
+            f"throughput {g['rps'] / h['rps']:.2f}.",
+            "",
+        ]
+    )
+    print()
+    print(body)
+    if args.write:
+        write_section(ROOT / "docs" / "benchmarks.md", body)
+        print("wrote docs/benchmarks.md (## Gateway)")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
