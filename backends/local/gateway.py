@@ -230,7 +230,7 @@ class Gateway:
             up.inflight += 1
             sent = False
             try:
-                conn, reused = await up.acquire()
+                conn, _reused = await up.acquire()
                 sent = True
                 try:
                     async with asyncio.timeout(UPSTREAM_TIMEOUT):
@@ -242,7 +242,7 @@ class Gateway:
                     # Closed before answering: a stale pooled connection or a dying instance.
                     conn.close()
                     last = f"{up.name} closed the connection"
-                    if method in IDEMPOTENT or not reused:
+                    if method in IDEMPOTENT:
                         continue
                     return 502, error_response(502, f"{up.name} closed the connection")
                 up.release(conn, resp.keep_alive)
