@@ -38,6 +38,7 @@ KNOWN_KEYS = {
     "bucketsMetric",
     "latencyUnit",
     "headers",
+    "minWindow",
 }
 
 
@@ -61,6 +62,7 @@ class PrometheusConfig:
     ca_file: Path | None = None
     insecure: bool = False
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    min_window: float = 0.0  # windows shorter than this are widened (rate() needs 2 scrapes)
 
     def inline_secrets(self) -> list[str]:
         """Secret values written in the config itself (file contents are read by the client)."""
@@ -157,6 +159,9 @@ def parse_config(cfg: Mapping[str, Any], where: str = "metrics") -> PrometheusCo
         raise PrometheusConfigError(f"{where}.insecure: must be true or false")
     ca_file = _opt_str(cfg, "caFile", where)
     timeout = parse_duration(cfg.get("timeout", DEFAULT_TIMEOUT), f"{where}.timeout")
+    min_window = 0.0
+    if cfg.get("minWindow") is not None:
+        min_window = parse_duration(cfg["minWindow"], f"{where}.minWindow")
     headers = cfg.get("headers") or {}
     if not isinstance(headers, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
@@ -175,4 +180,5 @@ def parse_config(cfg: Mapping[str, Any], where: str = "metrics") -> PrometheusCo
         ca_file=Path(ca_file).expanduser() if ca_file else None,
         insecure=insecure,
         headers=dict(headers),
+        min_window=min_window,
     )

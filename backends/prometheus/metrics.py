@@ -48,6 +48,11 @@ class PrometheusMetrics:
         """The PromQL builder for one service."""
         return Queries(self.cfg.provider, service, self.cfg.namespace)
 
+    def window(self, seconds: float) -> float:
+        """The window actually queried: at least the configured ``minWindow``, because
+        ``rate()`` over less than two scrape intervals has no answer."""
+        return max(seconds, self.cfg.min_window)
+
     def supports(self, metric: str) -> bool:
         """Whether a built-in metric can be measured with this provider."""
         return metric not in QUANTILES or self.cfg.provider.buckets is not None
@@ -66,6 +71,7 @@ class PrometheusMetrics:
     ) -> dict[str, MetricSample]:
         """Every version's metrics over the ``window`` seconds up to now."""
         at = self.clock()
+        window = self.window(window)
         q = self.queries(service)
         rates = self._vector(q.request_rate(window), at)
         errors = self._vector(q.error_ratio(window), at)
@@ -95,6 +101,7 @@ class PrometheusMetrics:
         """A custom query per version. With ``{{version}}`` in the template it runs once per
         version; without, it runs once and must return a ``version`` label."""
         at = self.clock()
+        window = self.window(window)
         q = self.queries(service)
         if "version" in placeholders(template):
             out: dict[str, float | None] = {}
@@ -121,7 +128,7 @@ class PrometheusMetrics:
         now), each over ``window`` seconds (default: ``step``), for charts and what-if."""
         end = self.clock() if until is None else until
         start = end - since if since < _EPOCH_2001 else since
-        window = window or step
+        window = self.window(window or step)
         q = self.queries(service)
         rates = self._matrix(q.request_rate(window), start, end, step)
         errors = self._matrix(q.error_ratio(window), start, end, step)
@@ -164,6 +171,7 @@ class PrometheusMetrics:
         step: float,
     ) -> Series:
         """A custom query evaluated every ``step`` seconds: version -> [(time, value)]."""
+        window = self.window(window)
         q = self.queries(service)
         if "version" in placeholders(template):
             out: Series = {}

@@ -171,3 +171,12 @@ def test_config_error_never_echoes_a_password() -> None:
     with pytest.raises(PrometheusConfigError) as exc:
         parse_config({"url": "http://x", "bearerToken": "hunter2", "basicAuth": {}})
     assert "hunter2" not in str(exc.value)
+
+
+def test_min_window_widens_short_windows() -> None:
+    from backends.prometheus import PrometheusMetrics
+
+    cfg = parse_config({"url": "http://127.0.0.1:9", "minWindow": "1m"})
+    assert cfg.min_window == 60.0
+    backend = PrometheusMetrics(cfg)
+    assert backend.window(5.0) == 60.0 and backend.window(300.0) == 300.0
