@@ -103,3 +103,32 @@ def send_command(
             "continues the rollout"
         )
     return msg
+
+
+def open_for_reading(name: str | None) -> tuple[Environment, str]:
+    """The environment for read-only commands (status, history), and a note for the user.
+
+    When the demo is not running its rollout records are still on disk: read them from
+    there rather than failing, and say that the live traffic is unknown.
+    """
+    from backends.base import BackendUnavailable
+    from backends.local.store import FileStateStore
+    from console.config import DEMO, load_config
+    from console.environments import open_environment
+    from console.paths import demo_dir
+
+    config = load_config()
+    try:
+        return open_environment(name, config), ""
+    except BackendUnavailable as exc:
+        records = demo_dir() / "rollouts"
+        if config.environment(name).name != DEMO or not records.is_dir():
+            raise
+        env = Environment(
+            name=DEMO,
+            traffic=None,
+            metrics=None,
+            store=FileStateStore(records),
+            description="demo (not running)",
+        )
+        return env, f"{exc}; showing the recorded state only"

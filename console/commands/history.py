@@ -17,13 +17,15 @@ from console.config import ConfigError
 
 def run(args: argparse.Namespace) -> int:
     """Print the service's audit entries (human lines or JSON lines)."""
-    from console.environments import open_environment
+    from console.control import open_for_reading
 
     if args.limit is not None and args.limit < 0:
         print("rollout history: --limit must be 0 or more", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        env = open_environment(args.env)
+        env, note = open_for_reading(args.env)
+        if note:
+            print(f"rollout history: {note}", file=sys.stderr)
         if env.store is None:
             print(
                 f"rollout history: environment '{env.name}' keeps no rollout state", file=sys.stderr

@@ -63,10 +63,10 @@ def collect(env: Environment, only: str | None = None) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status table (or JSON)."""
-    from console.environments import open_environment
+    from console.control import open_for_reading
 
     try:
-        env = open_environment(args.env)
+        env, note = open_for_reading(args.env)
         rows = collect(env, args.service)
     except (ConfigError, LookupError, ValueError) as exc:
         print(f"rollout status: {exc}", file=sys.stderr)
@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     except BackendError as exc:
         print(f"rollout status: {exc}", file=sys.stderr)
         return EXIT_BACKEND
+    if note:
+        print(f"rollout status: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps({"environment": env.name, "services": rows}, indent=2))
         return EXIT_OK

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from fakes_driver import Receiver
 
-from backends.base import Phase
+from backends.base import Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
 
 pytestmark = pytest.mark.slow
@@ -343,11 +343,72 @@ def test_bad_input_exits_2_with_a_message(demo_env: Any, tmp_path: Path) -> None
     assert res.returncode == 2 and "unknown service 'nope'" in res.stderr
 
 
-def test_no_demo_running_exits_4(tmp_path: Path) -> None:
+def test_no_demo_running_exits_4_and_status_reads_the_records(tmp_path: Path) -> None:
     plan = tmp_path / "p.yaml"
     plan.write_text(PLAN.format(service="courses", steps=FAST_STEPS, extra=""))
     env = {**os.environ, "ROLLOUT_DEMO_DIR": str(tmp_path / "none")}
-    res = subprocess.run(
-        _rollout("auto", str(plan)), capture_output=True, text=True, env=env, timeout=60, cwd=ROOT
-    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            _rollout(*args), capture_output=True, text=True, env=env, timeout=60, cwd=ROOT
+        )
+
+    res = run("auto", str(plan))
     assert res.returncode == 4 and "no demo environment is running" in res.stderr
+    assert run("promote", "courses").returncode == 4
+    # The records of a demo that is not running are still shown (read-only).
+    store = FileStateStore(tmp_path / "none" / "rollouts")
+    rec = RolloutRecord(
+        service="courses",
+        strategy=Strategy.CANARY,
+        stable="v1",
+        candidate="v2",
+        phase=Phase.PAUSED,
+        plan={"steps": [{"setWeight": 30}, {"pause": {}}]},
+        step_index=1,
+        weights={"v1": 70, "v2": 30},
+    )
+    store.save(rec, 0)
+    record = "courses"
+    res = run("status", "--json")
+    assert res.returncode == 0 and "showing the recorded state only" in res.stderr
+    (row,) = json.loads(res.stdout)["services"]
+    assert row["service"] == record and row["phase"] == "Paused" and row["step"] == "2/2"
+
+
+def test_demo_going_away_mid_rollout_exits_4(tmp_path: Path) -> None:
+    from backends.local import start_demo
+
+    state = tmp_path / "own-demo"
+    handle = start_demo(state, rps=30, instances=1, services=["courses"])
+    env = {**os.environ, "ROLLOUT_DEMO_DIR": str(state)}
+    plan = tmp_path / "gate.yaml"
+    plan.write_text(
+        PLAN.format(service="courses", steps="  - setWeight: 30\n  - pause: {}", extra="")
+    )
+    proc = subprocess.Popen(
+        _rollout("auto", str(plan), "--json", "--timeout", "60s"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        store = FileStateStore(state / "rollouts")
+
+        def gated() -> bool:
+            rec = store.load("courses")
+            return rec is not None and rec.phase is Phase.PAUSED
+
+        assert _wait_for(gated, 30)
+        handle.stop()
+        out, err = proc.communicate(timeout=40)
+    finally:
+        handle.stop()
+        _stop(proc)
+    assert proc.returncode == 4, out + err
+    summary = _json_lines(out)[-1]
+    assert summary["exit_code"] == 4 and "unreachable" in summary["reason"]
+    assert store.lease("courses") is None
+    assert store.read_audit("courses")[-1].action == "stop-driver"

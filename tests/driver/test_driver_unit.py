@@ -238,3 +238,20 @@ def test_run_gives_up_when_the_traffic_backend_stays_down(tmp_path: Path) -> Non
     with pytest.raises(BackendUnavailable, match="traffic backend is down"):
         d.run(timeout=10)
     d.close()
+
+
+def test_lease_of_a_dead_process_on_this_host_is_taken_at_once(world: World) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(10)
+    a = world.driver(f"alice@lap:{dead.pid}:aa")
+    a.begin(_plan())  # a's process "dies" here without releasing its lease
+    other_host = world.driver("alice@elsewhere:1:bb")
+    assert other_host.tick() is None  # a holder on another host is never second-guessed
+    b = world.driver("alice@lap:99999999:cc")
+    rec = b.begin(_plan())
+    assert b.driving and rec.revision >= 1
+    lease = world.store.lease("courses")
+    assert lease is not None and lease.holder == "alice@lap:99999999:cc"
