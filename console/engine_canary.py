@@ -2,7 +2,8 @@
 
 Sub-phases in ``record.engine["sub"]``:
 
-- ``init``: wait until every candidate instance is ready (``health`` notices); then apply
+- ``init``: Deploy the candidate (as many instances as the stable) if nothing runs it; wait
+  until every candidate instance is ready (``health`` notices); then apply
   the plan's match routes and mirroring and enter step 0. Phase Pending until then.
 - ``steps``: ``record.step_index`` is the current step. ``setWeight`` sets the split
   (health-gated: the candidate must be all-ready, the stable have a ready instance) and is
@@ -19,7 +20,7 @@ routes or mirror), also while paused, so a failing candidate is rolled back even
 
 from __future__ import annotations
 
-from backends.base import Phase
+from backends.base import Deploy, Phase
 from console.engine_common import Ctx, health_text
 from console.plan_model import PauseStep, SetWeightStep, Step
 
@@ -81,6 +82,16 @@ def _once(ctx: Ctx) -> bool:
     if sub == "init":
         if ctx.obs is None:
             return False
+        h = ctx.health(cand)
+        if (h is None or h.total <= 0) and "deployed" not in ctx.eng:
+            # Nothing runs the candidate yet: start as many instances as the stable has.
+            hs = ctx.health(ctx.stable)
+            n = hs.total if hs is not None and hs.total > 0 else 1
+            ctx.eng["deployed"] = n
+            ctx.actions.append(Deploy(cand, n))
+            why = f"deploying {cand}: {n} instances (as many as {ctx.stable} runs)"
+            ctx.event("step", why, instances=n)
+            ctx.engine_audit("deploy", why, version=cand, instances=n)
         if not ctx.all_ready(cand):
             ctx.notice(
                 "health",
@@ -125,6 +136,12 @@ def _once(ctx: Ctx) -> bool:
         return True
     if sub == "final":
         n = len(steps)
+        if not ctx.eng.get("full"):
+            # With no steps (or only gates) the candidate may have had match/mirror traffic.
+            ok, why = ctx.evidence(ctx.plan.analysis, ctx.exposed())
+            if not ok:
+                ctx.notice("evidence", "step", f"promotion to 100% holds: {why}")
+                return False
         if not ctx.try_split(ctx.full_split(cand), "promoted to 100%", all_ready=(cand,)):
             return False
         why = "promoted fully" if ctx.eng.get("full") else f"all {n} steps passed"

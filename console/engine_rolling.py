@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from backends.base import Phase, Retire, Scale
+from backends.base import Deploy, Phase, Retire, Scale
 from console.engine_common import Ctx, health_text
 from console.plan_model import RollingSpec
 
@@ -81,7 +81,7 @@ def _label(ctx: Ctx) -> str:
 
 def advance(ctx: Ctx) -> None:
     """Analysis, weights that follow readiness, then transitions as far as health allows."""
-    ctx.run_analysis(ctx.plan.analysis, "rolling", ctx.exposed())
+    ctx.run_analysis(ctx.plan.analysis, "rolling", _exposed(ctx))
     if ctx.eng.get("rollback"):
         _finish_rollback(ctx)
         return
@@ -91,6 +91,12 @@ def advance(ctx: Ctx) -> None:
     for _ in range(8):
         if ctx.phase is Phase.PAUSED or ctx.phase.terminal or not _once(ctx):
             return
+
+
+def _exposed(ctx: Ctx) -> bool:
+    # Once a batch counts, the candidate is in service even while readiness flaps its
+    # weight to 0: it stays under analysis, and evidence is still needed to go on.
+    return ctx.exposed() or int(ctx.eng["rolling"]["c"]) > 0
 
 
 def _rebalance(ctx: Ctx) -> None:
@@ -130,7 +136,11 @@ def _once(ctx: Ctx) -> bool:
             s_end = max(0, s - b)
         if d:
             ctx.actions.append(Scale(stable, s - d))
-        ctx.actions.append(Scale(cand, c_next))
+        h = ctx.health(cand)
+        if r.get("c_scaled") is None and ctx.obs is not None and (h is None or h.total <= 0):
+            ctx.actions.append(Deploy(cand, c_next))  # first batch of a version not running yet
+        else:
+            ctx.actions.append(Scale(cand, c_next))
         r.update(s=s - d, s_end=s_end, c_next=c_next, c_scaled=c_next)
         ctx.eng["traffic_started"] = True
         ctx.phase = Phase.PROGRESSING
@@ -182,7 +192,7 @@ def _once(ctx: Ctx) -> bool:
         if not waived:
             if ctx.now < ctx.step_started_at + spec_of(ctx).pause_between_batches:
                 return False
-            ok, why = ctx.evidence(ctx.plan.analysis, ctx.exposed())
+            ok, why = ctx.evidence(ctx.plan.analysis, _exposed(ctx))
             if not ok:
                 ctx.notice("evidence", "step", f"{_label(ctx)} holds: {why}")
                 return False

@@ -7,6 +7,7 @@ from test_engine_kit import T0, Sim, World, canary_plan, check_record, cmd, metr
 
 from backends.base import (
     AuditEntry,
+    Deploy,
     MatchRule,
     Observation,
     Phase,
@@ -405,3 +406,13 @@ def test_no_steps_goes_straight_to_100_when_ready() -> None:
     t = sim.start()
     assert t.record.phase is Phase.COMPLETED
     assert sim.world.weights == {"v1": 0, "v2": 100}
+
+
+def test_a_candidate_nothing_runs_is_deployed_first() -> None:
+    sim = Sim(canary_plan(), World(total={"v1": 4}))
+    t = sim.start()
+    assert t.actions == (Deploy("v2", 4),) and t.record.phase is Phase.PENDING
+    assert "deploying v2: 4 instances" in t.events[1].message
+    t = sim.tick()
+    assert t.actions == (SetSplit({"v1": 90, "v2": 10}),)
+    assert not any(isinstance(a, Deploy) for a in sim.actions()[1:])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_engine_kit import Sim, World, metrics_spec, rolling_plan
 
-from backends.base import Phase, Retire, Scale, SetSplit
+from backends.base import Deploy, Phase, Retire, Scale, SetSplit
 from console import engine
 from console.engine_rolling import proportional
 from console.plan_model import RollingSpec
@@ -15,7 +15,8 @@ def world(stable: int = 3) -> World:
 
 
 def scales(sim: Sim) -> list[tuple[str, int]]:
-    return [(a.version, a.instances) for a in sim.actions() if isinstance(a, Scale)]
+    """Every sizing action (Deploy or Scale) as (version, instances)."""
+    return [(a.version, a.instances) for a in sim.actions() if isinstance(a, Scale | Deploy)]
 
 
 def test_proportional_weights_are_integers_summing_to_100() -> None:
@@ -34,7 +35,8 @@ def test_proportional_weights_are_integers_summing_to_100() -> None:
 def test_one_at_a_time_with_analysis_between_batches() -> None:
     sim = Sim(rolling_plan(), world())
     t = sim.start()
-    assert t.actions == (Scale("v2", 1),) and t.record.phase is Phase.PROGRESSING
+    # The candidate does not run yet: the first batch deploys it.
+    assert t.actions == (Deploy("v2", 1),) and t.record.phase is Phase.PROGRESSING
     sim.tick()  # v2 1/1 ready, minReady 0: traffic moves, then v1 goes down by one
     assert sim.world.weights == {"v1": 67, "v2": 33}
     assert scales(sim)[-1] == ("v1", 2) and sim.rec.step_index == 1
@@ -68,7 +70,7 @@ def test_max_unavailable_scales_the_stable_down_first() -> None:
     spec = RollingSpec(max_surge=0, max_unavailable=1, min_ready=0.0)
     sim = Sim(rolling_plan(spec, analysis=None), world())
     t = sim.start()
-    assert t.actions == (Scale("v1", 2), Scale("v2", 1))
+    assert t.actions == (Scale("v1", 2), Deploy("v2", 1))
     sim.run(10)
     assert sim.rec.phase is Phase.COMPLETED
     # Never more than 3 instances asked for at once.
@@ -168,5 +170,5 @@ def test_retry_after_rollback_restarts_from_the_first_batch() -> None:
     assert sim.rec.phase is Phase.ROLLED_BACK
     sim.world.metrics_mode = "pass"
     t = sim.command("retry")
-    assert t.actions == (Scale("v2", 1),)
+    assert t.actions == (Deploy("v2", 1),)
     assert t.record.step_index == 0 and t.record.engine["rolling"]["stable_start"] == 3
