@@ -373,3 +373,13 @@ async def test_start_can_be_cancelled(make_app: Any) -> None:
         await pilot.press("s", "escape")
         assert isinstance(app.screen, OverviewScreen)
         assert app.drivers == {} and flash_text(app) == "start cancelled"
+
+
+async def test_no_color_is_respected(make_app: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        assert app.no_color  # Textual then renders in monochrome
+        # State is never carried by colour alone: the rolled-back/short-of-ready mark is text.
+        assert "!" in str(app.screen.query_one("#services").get_row("courses")[1])
