@@ -188,3 +188,68 @@ def test_prometheus_down_mid_rollout_pauses_and_never_promotes(
             prom.start()
         driver.close()
         demo_env.env.traffic.set_split("grades", {"v1": 100, "v2": 0})
+
+
+ANALYZE_PLAN = """\
+service: enrollments
+strategy: canary
+stable: v1
+candidate: v2
+steps:
+  - setWeight: 50
+analysis:
+  interval: 2s
+  window: 2s
+  minRequests: 3
+  failureLimit: 0
+  metrics:
+    - {name: error-rate, max: 0.1}
+"""
+
+
+def test_analyze_on_the_live_demo_through_both_metric_sources(
+    demo_env: Any, prom: Any, tmp_path: Path
+) -> None:
+    """``rollout analyze`` over the last seconds of a faulty candidate: the demo's in-process
+    metrics and Prometheus (scraping the same gateway) reach the same verdict."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    config_home = Path(os.environ["XDG_CONFIG_HOME"])  # set by demo_env for this module
+    (config_home / "rollout").mkdir(parents=True, exist_ok=True)
+    config = {"environments": {"prom": {"metrics": {"kind": "prometheus", "url": prom.url}}}}
+    (config_home / "rollout" / "config.yaml").write_text(yaml.safe_dump(config))
+    plan = tmp_path / "enrollments.yaml"
+    plan.write_text(ANALYZE_PLAN)
+    traffic, control = demo_env.env.traffic, demo_env.control
+    traffic.set_split("enrollments", {"v1": 50, "v2": 50})
+    control.inject_fault("enrollments", "v2", errors=0.6, latency=0.0)
+    try:
+        time.sleep(10)
+        results = {}
+        for env_name in ("demo", "prom"):
+            got = subprocess.run(
+                [
+                    *(sys.executable, "-m", "console.cli", "analyze", str(plan)),
+                    *("--env", env_name, "--since", "8s", "--json"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=Path(__file__).resolve().parents[2],
+                check=False,
+            )
+            assert got.returncode == 1, (env_name, got.stdout, got.stderr)
+            results[env_name] = json.loads(got.stdout)
+    finally:
+        control.clear_fault("enrollments", "v2")
+        traffic.set_split("enrollments", {"v1": 100, "v2": 0})
+    for env_name, doc in results.items():
+        assert doc["verdict"] == "fail", (env_name, doc["message"])
+        first = doc["first_failure"]["metrics"][0]
+        assert first["name"] == "error-rate"
+        assert first["value"] == pytest.approx(0.6, abs=0.25), (env_name, first)
