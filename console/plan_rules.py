@@ -34,7 +34,8 @@ URL = re.compile(
     r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\s]*)?|https?://\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?(?:[/?#][^\s]*)?"
 )
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# Milliseconds per unit: summing in ms and dividing once keeps "43ms" == 0.043 exactly.
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
@@ -78,7 +79,7 @@ def parse_duration(value: Any) -> float:
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
             seconds = float(text)
         elif _DURATION.fullmatch(text):
-            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+            seconds = sum(float(n) * _UNITS_MS[u] for n, u in _PART.findall(text)) / 1000
         elif text.startswith("-"):
             raise ValueError(f"{value!r} is negative: durations are 0 or more")
         else:
