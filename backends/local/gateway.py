@@ -186,6 +186,8 @@ class Gateway:
         ready = svc.ready_versions()
         version = route.choose(hdrs, cookies, ready)
         if version is None:
+            if not route.weights:
+                return error_response(503, f"{svc.name} has no version taking traffic")
             version = max(route.weights, key=lambda v: route.weights[v])
             self.recorder.observe(svc.name, version, 503, time.perf_counter() - t0)
             return error_response(503, f"no ready instance of {svc.name} to serve this request")

@@ -312,12 +312,18 @@ async def serve_connection(
                     idle.discard(writer)
             if req is None:
                 return
-            out = await handle(req)
+            try:
+                out = await handle(req)
+            except Exception as exc:  # a bug must cost one request, never the server
+                import traceback
+
+                traceback.print_exc()
+                out = error_response(500, f"internal error: {type(exc).__name__}: {exc}")
             if not req.keep_alive:
                 out = out.replace(b"connection: keep-alive\r\n", b"connection: close\r\n", 1)
             writer.write(out)
             await writer.drain()
-            if not req.keep_alive or b"connection: close\r\n" in out[:2048]:
+            if not req.keep_alive or b"connection: close\r\n" in out[: out.find(b"\r\n\r\n")]:
                 return
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
         return

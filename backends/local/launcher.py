@@ -132,7 +132,11 @@ def start_demo(
     Raises DemoAlreadyRunning if one runs on ``state_dir``, DemoError if it fails to start.
     """
     state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (state_dir / "demo.log").touch(mode=0o600)
+    except OSError as exc:
+        raise DemoError(f"cannot use {state_dir} as the demo's state directory: {exc}") from None
     if read_endpoint(state_dir) is not None:
         raise DemoAlreadyRunning(f"a demo environment is already running in {state_dir}")
     if not 1 <= instances <= 10:
