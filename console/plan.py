@@ -169,7 +169,7 @@ def _compose(text: str, source: str) -> Node:
                     source,
                     1,
                     "",
-                    "empty file: a plan needs at least service, strategy and candidate",
+                    "empty file: a plan needs at least service and candidate (and steps for a canary)",
                 )
             ]
         )
@@ -198,7 +198,9 @@ def _plan(ctx: Ctx, root: Node) -> Plan | None:
         return None
     if "strategy" in keys:
         v = scalar(ctx, keys["strategy"][1], "strategy", "canary, bluegreen or rolling")
-        if v is not BAD:
+        if v is BAD:
+            strategy = None
+        else:
             try:
                 strategy = Strategy(v)
             except ValueError:
