@@ -20,6 +20,7 @@ from backends.kubernetes.errors import Target, translate
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 TIMEOUT = (5.0, 20.0)  # connect, read seconds for ordinary requests
 
 
@@ -139,10 +140,11 @@ class KubeApi:
         return self._call(self._target("update", kind, name), fn, name, *lead, body)
 
     def patch(
-        self, kind: Kind, name: str, body: dict[str, Any], content_type: str = STRATEGIC
+        self, kind: Kind, name: str, body: Any, content_type: str = STRATEGIC
     ) -> dict[str, Any]:
+        """PATCH; ``body`` is a list of operations for ``JSON_PATCH``."""
         fn, lead = self._method(kind, "patch")
-        if kind.group == GATEWAY_GROUP:
+        if kind.group == GATEWAY_GROUP and content_type == STRATEGIC:
             content_type = MERGE  # custom resources take no strategic merge
             return self._call(
                 self._target("patch", kind, name), fn, *lead, name, body, _content_type=content_type

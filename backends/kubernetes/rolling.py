@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendError, ConflictError, NotFound
 from backends.kubernetes import objects as o
-from backends.kubernetes.api import DEPLOYMENTS, REPLICASETS
+from backends.kubernetes.api import DEPLOYMENTS, JSON_PATCH, REPLICASETS
 
 if TYPE_CHECKING:
     from backends.kubernetes.api import KubeApi
@@ -118,42 +118,46 @@ class NativeRolling:
     def rollback(self, service: str, to_revision: int | None = None) -> int:
         """``kubectl rollout undo``: back to the previous (or the given) revision.
 
-        Returns the revision whose template is now in the Deployment.
+        One JSON patch replaces the template and the annotations, guarded by a ``test`` of
+        the revision it was computed from: status updates do not make it fail (as a
+        resourceVersion precondition would), a concurrent rollout does. Returns the revision
+        whose template is now in the Deployment.
         """
-        for attempt in range(5):
-            dep = self.api.get(DEPLOYMENTS, service)
-            current = int((dep["metadata"].get("annotations") or {}).get(o.REVISION, 0))
-            revisions = self.history(service)
-            if to_revision is None:
-                older = [(r, rs) for r, rs in revisions if r < current]
-                if not older:
-                    raise NotFound(
-                        f"Deployment '{service}' has no revision before {current} to roll back to"
-                    )
-                rev, rs = older[-1]
-            else:
-                found = [(r, rs) for r, rs in revisions if r == to_revision]
-                if not found:
-                    raise NotFound(f"revision {to_revision} of Deployment '{service}' not found")
-                rev, rs = found[0]
-            template = copy.deepcopy(rs["spec"]["template"])
-            (template.get("metadata") or {}).get("labels", {}).pop("pod-template-hash", None)
-            body = copy.deepcopy(dep)
-            body["spec"]["template"] = template
-            annotations = {
-                k: v
-                for k, v in (body["metadata"].get("annotations") or {}).items()
-                if k in SKIP_ANNOTATIONS
-            }
-            for k, v in (rs["metadata"].get("annotations") or {}).items():
-                if k not in SKIP_ANNOTATIONS:
-                    annotations[k] = v
-            body["metadata"]["annotations"] = annotations
-            body.pop("status", None)
-            try:
-                self.deployments.observe(self.api.replace(DEPLOYMENTS, body))
-                return rev
-            except ConflictError:
-                if attempt == 4:
-                    raise
-        raise AssertionError("unreachable")
+        dep = self.api.get(DEPLOYMENTS, service)
+        annotations = dep["metadata"].get("annotations") or {}
+        current = int(annotations.get(o.REVISION, 0))
+        revisions = self.history(service)
+        if to_revision is None:
+            older = [(r, rs) for r, rs in revisions if r < current]
+            if not older:
+                raise NotFound(
+                    f"Deployment '{service}' has no revision before {current} to roll back to"
+                )
+            rev, rs = older[-1]
+        else:
+            found = [(r, rs) for r, rs in revisions if r == to_revision]
+            if not found:
+                raise NotFound(f"revision {to_revision} of Deployment '{service}' not found")
+            rev, rs = found[0]
+        template = copy.deepcopy(rs["spec"]["template"])
+        (template.get("metadata") or {}).get("labels", {}).pop("pod-template-hash", None)
+        new_annotations = {k: v for k, v in annotations.items() if k in SKIP_ANNOTATIONS}
+        for k, v in (rs["metadata"].get("annotations") or {}).items():
+            if k not in SKIP_ANNOTATIONS:
+                new_annotations[k] = v
+        ops = [
+            {"op": "test", "path": "/metadata/annotations", "value": annotations},
+            {"op": "replace", "path": "/spec/template", "value": template},
+            {"op": "replace", "path": "/metadata/annotations", "value": new_annotations},
+        ]
+        try:
+            result = self.api.patch(DEPLOYMENTS, service, ops, JSON_PATCH)
+        except BackendError as exc:
+            if "HTTP 422" in str(exc):  # the JSON patch test failed: someone moved it on
+                raise ConflictError(
+                    f"Deployment '{service}' moved on while rolling back (it was at revision "
+                    f"{current}); look at `kubectl rollout history deployment/{service}` and retry"
+                ) from None
+            raise
+        self.deployments.observe(result)
+        return rev

@@ -19,8 +19,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from emulator import Emulator  # noqa: E402
-from kubesim import KubeSim  # noqa: E402
+from emulator import Emulator
+from kubesim import KubeSim
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -83,6 +83,44 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _pointer(path: str) -> list[str]:
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def json_patch(target: Any, ops: list[dict[str, Any]]) -> Any:
+    """RFC 6902 JSON patch: test, add, replace, remove (object members and list indexes)."""
+    doc = copy.deepcopy(target)
+    for op in ops:
+        *parents, last = _pointer(op["path"])
+        node = doc
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        key: Any = int(last) if isinstance(node, list) and last != "-" else last
+        if op["op"] == "test":
+            try:
+                current = node[key]
+            except (KeyError, IndexError, TypeError):
+                current = None
+            if current != op.get("value"):
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f"the server rejected our request due to an error in our request: testing value {op['path']} failed",
+                )
+        elif op["op"] == "remove":
+            del node[key]
+        elif op["op"] in ("add", "replace"):
+            if isinstance(node, list) and key == "-":
+                node.append(copy.deepcopy(op["value"]))
+            elif isinstance(node, list) and op["op"] == "add":
+                node.insert(key, copy.deepcopy(op["value"]))
+            else:
+                node[key] = copy.deepcopy(op["value"])
+        else:
+            raise ApiError(422, "Invalid", f"unsupported JSON patch op {op['op']}")
+    return doc
+
+
 # Lists that strategic merge patch merges by key instead of replacing (the ones we touch).
 MERGE_KEYS = {"containers": "name", "ports": "port", "env": "name", "volumes": "name"}
 
@@ -452,6 +490,9 @@ class Emulator:
                 new = strategic_merge(current, body)
             elif "merge-patch" in ctype:
                 new = merge_patch(current, body)
+            elif "json-patch" in ctype:
+                new = json_patch(current, body)
+                body = {}
             else:
                 raise ApiError(415, "UnsupportedMediaType", f"patch type {ctype} not supported")
             want_rv = (body.get("metadata") or {}).get("resourceVersion")

@@ -84,7 +84,9 @@ def test_bad_kubeconfig_and_context_are_named(tmp_path, cluster):
         BackendUnavailable, match=r"environment 'prod': cannot read kubeconfig .*nope"
     ):
         from_config({"kind": "kubernetes", "kubeconfig": str(tmp_path / "nope")}, "prod")
-    with pytest.raises(BackendUnavailable, match="context 'other' is not in .*known contexts: emu"):
+    with pytest.raises(
+        BackendUnavailable, match=r"context .other. is not in .*known contexts: emu"
+    ):
         from_config(
             {"kind": "kubernetes", "kubeconfig": str(cluster.kubeconfig), "context": "other"},
             "prod",
@@ -97,7 +99,7 @@ def test_bad_kubeconfig_and_context_are_named(tmp_path, cluster):
 
 
 def test_state_survives_an_outage(cluster, kube):
-    traffic, store = kube
+    _traffic, store = kube
     rec = RolloutRecord(
         service="courses",
         strategy=Strategy.CANARY,

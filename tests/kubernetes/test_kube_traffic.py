@@ -129,7 +129,7 @@ def test_crashing_candidate_reports_reason_and_gets_no_weight(cluster, kube):
     )
     assert h.ready == 0
     assert any(r.startswith("CrashLoopBackOff: courses-v2-") and "exit 1" in r for r in h.reasons)
-    with pytest.raises(BackendError, match="0 pods ready.*CrashLoopBackOff"):
+    with pytest.raises(BackendError, match=r"0 pods ready.*CrashLoopBackOff"):
         traffic.set_split("courses", {"v1": 90, "v2": 10})
     assert weights(cluster) == {"courses-v1": 100, "courses-v2": 0}
 
@@ -229,5 +229,7 @@ def test_missing_objects_are_named(cluster, kube):
         traffic.deploy("courses", "v2", 1)
     apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
     wait_for(lambda: traffic.versions("courses") == ["v1", "v2"], what="versions")
-    with pytest.raises(NotFound, match="version 'v9' of service 'courses'.*known versions: v1, v2"):
+    with pytest.raises(
+        NotFound, match=r"version .v9. of service .courses..*known versions: v1, v2"
+    ):
         traffic.set_split("courses", {"v1": 50, "v9": 50})
