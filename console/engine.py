@@ -243,7 +243,7 @@ def _abort(ctx: Ctx, who: str, reason: str) -> str | None:
     if ignored:
         return ignored
     why = f"aborted by {who}" + (f": {reason}" if reason else "")
-    ctx.event("aborted", f"{why}: rolling back to {ctx.stable}", by=who)
+    ctx.event("rollback", f"{why}: rolling back to {ctx.stable}", by=who)
     ctx.begin_rollback(why, Phase.ABORTED)
     return None
 

@@ -66,10 +66,13 @@ def _once(ctx: Ctx) -> bool:
     bg = spec_of(ctx)
     cand, stable = ctx.candidate, ctx.stable
     if sub == "deploy":
-        if ctx.obs is None:
+        total = ctx.known_total(stable)
+        if total is None:
+            if ctx.obs is not None:
+                why = ctx.obs.traffic_error or "no instances reported"
+                ctx.notice("health", "health", f"cannot size the {cand} pool yet: {why}")
             return False
-        h = ctx.health(stable)
-        pool = h.total if h is not None and h.total > 0 else 1
+        pool = max(1, total)
         ctx.eng["pool"] = pool
         ctx.actions.append(Deploy(cand, pool))
         why = f"deploying {cand} as a preview pool of {pool} (as many as {stable} runs)"

@@ -64,6 +64,18 @@ def enter_step(ctx: Ctx, index: int) -> None:
         ctx.pause("gate", f"{_label(ctx)}: waiting for promote", by="engine")
 
 
+def ensure_deployed(ctx: Ctx) -> None:
+    """Deploy the candidate (as many instances as the stable) if nothing runs it yet."""
+    if "deployed" in ctx.eng or ctx.known_total(ctx.candidate) != 0:
+        return
+    n = ctx.known_total(ctx.stable) or 1
+    ctx.eng["deployed"] = n
+    ctx.actions.append(Deploy(ctx.candidate, n))
+    why = f"deploying {ctx.candidate}: {n} instances (as many as {ctx.stable} runs)"
+    ctx.event("step", why, instances=n)
+    ctx.engine_audit("deploy", why, version=ctx.candidate, instances=n)
+
+
 def advance(ctx: Ctx) -> None:
     """Analysis, then as many transitions as time and health allow."""
     ctx.run_analysis(ctx.plan.analysis, "canary", ctx.exposed())
@@ -82,16 +94,7 @@ def _once(ctx: Ctx) -> bool:
     if sub == "init":
         if ctx.obs is None:
             return False
-        h = ctx.health(cand)
-        if (h is None or h.total <= 0) and "deployed" not in ctx.eng:
-            # Nothing runs the candidate yet: start as many instances as the stable has.
-            hs = ctx.health(ctx.stable)
-            n = hs.total if hs is not None and hs.total > 0 else 1
-            ctx.eng["deployed"] = n
-            ctx.actions.append(Deploy(cand, n))
-            why = f"deploying {cand}: {n} instances (as many as {ctx.stable} runs)"
-            ctx.event("step", why, instances=n)
-            ctx.engine_audit("deploy", why, version=cand, instances=n)
+        ensure_deployed(ctx)
         if not ctx.all_ready(cand):
             ctx.notice(
                 "health",
@@ -136,6 +139,7 @@ def _once(ctx: Ctx) -> bool:
         return True
     if sub == "final":
         n = len(steps)
+        ensure_deployed(ctx)  # promote-full before the candidate ever ran
         if not ctx.eng.get("full"):
             # With no steps (or only gates) the candidate may have had match/mirror traffic.
             ok, why = ctx.evidence(ctx.plan.analysis, ctx.exposed())

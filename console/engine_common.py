@@ -134,6 +134,14 @@ class Ctx:
             return None
         return self.obs.health.get(version)
 
+    def known_total(self, version: str) -> int | None:
+        """The version's instance count (0 if the backend does not know it), or None when
+        health could not be read this tick: never size anything on a failed read."""
+        if self.obs is None or self.obs.traffic_error or not self.obs.health:
+            return None
+        h = self.obs.health.get(version)
+        return h.total if h is not None else 0
+
     def ready(self, version: str) -> int:
         h = self.health(version)
         return h.ready if h is not None else 0

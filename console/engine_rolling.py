@@ -46,15 +46,16 @@ def proportional(stable: str, s_ready: int, cand: str, c_ready: int) -> dict[str
 
 
 def init(ctx: Ctx, previous: dict[str, Any] | None = None) -> None:
-    """Size the update from the stable's instances now (or the previous attempt's)."""
-    rs = spec_of(ctx)
+    """Size the update from the previous attempt, or (sub-phase ``size``) from the stable's
+    instances as soon as health can be read."""
     if previous:
-        s0 = int(previous["stable_start"])
-        ready0 = int(previous["stable_ready_start"])
+        _size(ctx, int(previous["stable_start"]), int(previous["stable_ready_start"]))
     else:
-        h = ctx.health(ctx.stable)
-        s0 = h.total if h is not None and h.total > 0 else (rs.instances or 1)
-        ready0 = h.ready if h is not None else 0
+        ctx.eng["sub"] = "size"
+
+
+def _size(ctx: Ctx, s0: int, ready0: int) -> None:
+    rs = spec_of(ctx)
     target = rs.instances or s0
     unavailable = max(0, rs.max_unavailable)
     batch = max(1, max(0, rs.max_surge) + unavailable)
@@ -75,7 +76,7 @@ def init(ctx: Ctx, previous: dict[str, Any] | None = None) -> None:
 
 
 def _label(ctx: Ctx) -> str:
-    r = ctx.eng["rolling"]
+    r = ctx.eng.get("rolling") or {"batches": 0}
     return f"batch {min(ctx.step_index + 1, r['batches'])}/{r['batches']}"
 
 
@@ -96,11 +97,11 @@ def advance(ctx: Ctx) -> None:
 def _exposed(ctx: Ctx) -> bool:
     # Once a batch counts, the candidate is in service even while readiness flaps its
     # weight to 0: it stays under analysis, and evidence is still needed to go on.
-    return ctx.exposed() or int(ctx.eng["rolling"]["c"]) > 0
+    return ctx.exposed() or int(ctx.eng.get("rolling", {}).get("c", 0)) > 0
 
 
 def _rebalance(ctx: Ctx) -> None:
-    if ctx.obs is None or ctx.eng.get("sub") == "final":
+    if ctx.obs is None or ctx.eng.get("sub") in ("final", "size"):
         return
     r = ctx.eng["rolling"]
     s_r = min(ctx.ready(ctx.stable), int(r["s"]))
@@ -117,9 +118,19 @@ def _health(ctx: Ctx) -> str:
 
 
 def _once(ctx: Ctx) -> bool:
-    r = ctx.eng["rolling"]
     sub = ctx.eng.get("sub")
     cand, stable = ctx.candidate, ctx.stable
+    if sub == "size":
+        total = ctx.known_total(stable)
+        if total is None:
+            if ctx.obs is not None:
+                why = ctx.obs.traffic_error or "no instances reported"
+                ctx.notice("health", "health", f"cannot size the update yet: {why}")
+            return False
+        s0 = total if total > 0 else (spec_of(ctx).instances or 1)
+        _size(ctx, s0, ctx.ready(stable))
+        return True
+    r = ctx.eng["rolling"]
     done = int(r["c"]) >= int(r["target"]) and int(r["s"]) <= 0
     if sub == "batch":
         if done:
@@ -212,6 +223,9 @@ def _once(ctx: Ctx) -> bool:
 
 
 def _finish_rollback(ctx: Ctx) -> None:
+    if "rolling" not in ctx.eng:
+        ctx.finish_rollback_split()  # aborted before anything was sized or changed
+        return
     r = ctx.eng["rolling"]
     rb = ctx.eng["rollback"]
     s0 = int(r["stable_start"])

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from test_engine_kit import Sim, World, bluegreen_plan, metrics_spec
 
-from backends.base import Deploy, MatchRule, Phase, Retire, SetMatch, SetSplit
+from backends.base import (
+    Deploy,
+    MatchRule,
+    Observation,
+    Phase,
+    Retire,
+    SetMatch,
+    SetSplit,
+    TrafficSplit,
+)
 from console import engine
 from console.plan_model import BlueGreenSpec
 
@@ -195,3 +204,20 @@ def test_resume_while_waiting_for_promote_is_refused(kind: str) -> None:
     t = sim.command(kind)
     assert t.record.phase is Phase.PAUSED
     assert t.events[0].kind == "command" and "promote to go on" in t.events[0].message
+
+
+def test_the_pool_is_sized_only_from_a_successful_health_read() -> None:
+    plan = bluegreen_plan(bluegreen=bg())
+    obs = Observation(
+        at=1000.0,
+        health={},
+        split=TrafficSplit(weights={"v1": 100}),
+        traffic_error="health: timed out",
+    )
+    t = engine.start(plan, obs, 1000.0)
+    assert t.actions == ()
+    assert any("cannot size the v2 pool yet: health: timed out" in e.message for e in t.events)
+    sim = Sim(plan, World(total={"v1": 5, "v2": 0}))
+    sim.record = t.record
+    t = sim.tick()
+    assert t.actions == (Deploy("v2", 5),)

@@ -416,3 +416,28 @@ def test_a_candidate_nothing_runs_is_deployed_first() -> None:
     t = sim.tick()
     assert t.actions == (SetSplit({"v1": 90, "v2": 10}),)
     assert not any(isinstance(a, Deploy) for a in sim.actions()[1:])
+
+
+def test_promote_full_before_the_candidate_runs_deploys_it_first() -> None:
+    sim = Sim(canary_plan(), World(total={"v1": 2}))
+    sim.world.drop_actions = True  # the Deploy does not take effect at once
+    sim.start()
+    t = sim.command("promote-full")
+    assert t.actions == ()  # deployed once already, at start
+    sim.world.drop_actions = False
+    sim.world.total["v2"] = 2
+    t = sim.tick()
+    assert t.record.phase is Phase.COMPLETED and sim.world.weights == {"v1": 0, "v2": 100}
+    assert [a for a in sim.actions() if isinstance(a, Deploy)] == [Deploy("v2", 2)]
+
+
+def test_a_failed_health_read_never_deploys_or_moves_traffic() -> None:
+    plan = canary_plan()
+    obs = Observation(
+        at=T0,
+        health={},
+        split=TrafficSplit(weights={"v1": 100}),
+        traffic_error="health: connection refused",
+    )
+    t = engine.start(plan, obs, T0)
+    assert t.actions == () and t.record.phase is Phase.PENDING

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_engine_kit import Sim, World, metrics_spec, rolling_plan
 
-from backends.base import Deploy, Phase, Retire, Scale, SetSplit
+from backends.base import Deploy, Observation, Phase, Retire, Scale, SetSplit, TrafficSplit
 from console import engine
 from console.engine_rolling import proportional
 from console.plan_model import RollingSpec
@@ -172,3 +172,20 @@ def test_retry_after_rollback_restarts_from_the_first_batch() -> None:
     t = sim.command("retry")
     assert t.actions == (Deploy("v2", 1),)
     assert t.record.step_index == 0 and t.record.engine["rolling"]["stable_start"] == 3
+
+
+def test_the_update_is_sized_only_from_a_successful_health_read() -> None:
+    plan = rolling_plan(analysis=None)
+    obs = Observation(
+        at=1000.0,
+        health={},
+        split=TrafficSplit(weights={"v1": 100}),
+        traffic_error="health: timed out",
+    )
+    t = engine.start(plan, obs, 1000.0)
+    assert t.actions == () and t.record.engine["sub"] == "size"
+    sim = Sim(plan, world(2))
+    sim.record = t.record
+    t = sim.tick()
+    assert t.actions == (Deploy("v2", 1),)
+    assert t.record.engine["rolling"]["stable_start"] == 2
