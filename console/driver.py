@@ -257,6 +257,9 @@ class Driver:
             if record is None:
                 self._drop_pending("no rollout recorded")
                 return None
+            if self._record is not None:
+                # Events another driver recorded since we last looked (we were watching).
+                self._catch_up(record)
             plan = Plan.from_dict(record.plan)
             now = self.clock()
             obs = self._observe(record, plan, now)
@@ -545,14 +548,19 @@ class Driver:
             return self._record
         if rec is None:
             return self._record
-        new = [e for e in rec.events if event_key(e) not in self._seen]
+        self._catch_up(rec)
         self._record = rec
-        # The driver already notified these; the viewer only shows them.
-        for e in new:
-            self._seen.add(event_key(e))
+        return rec
+
+    def _catch_up(self, rec: RolloutRecord) -> None:
+        """Show the record's events not seen yet; their driver already notified them."""
+        for e in rec.events:
+            key = event_key(e)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
             if self.on_event is not None:
                 self.on_event(e)
-        return rec
 
     # ------------------------------------------------------------------ events and audit
 
