@@ -109,23 +109,28 @@ async def throughput(port: int, seconds: float, connections: int) -> tuple[float
 
 async def latency(port: int, rate: float, seconds: float) -> tuple[float, float, int]:
     """Open loop at ``rate``: (p50, p99) in seconds from the scheduled send time, errors."""
-    idle = [await _connect(port) for _ in range(32)]
+    # At most 64 connections, like a real client pool: when all are busy a request waits
+    # for one (and that wait counts in its latency) instead of opening ever more.
+    idle: asyncio.Queue[_Client] = asyncio.Queue()
+    for _ in range(64):
+        idle.put_nowait(await _connect(port))
     lat: list[float] = []
     errors = [0]
     loop = asyncio.get_running_loop()
     tasks = []
 
     async def one(due: float) -> None:
-        c = idle.pop() if idle else await _connect(port)
+        c = await idle.get()
         try:
             status = await c.get()
         except ConnectionError:
             errors[0] += 1
+            idle.put_nowait(await _connect(port))
             return
         lat.append(loop.time() - due)
         if status != 200:
             errors[0] += 1
-        idle.append(c)
+        idle.put_nowait(c)
 
     start = loop.time() + 0.05
     n = int(rate * seconds)
@@ -136,7 +141,8 @@ async def latency(port: int, rate: float, seconds: float) -> tuple[float, float,
             await asyncio.sleep(delay)
         tasks.append(loop.create_task(one(due)))
     await asyncio.gather(*tasks)
-    for c in idle:
+    while not idle.empty():
+        c = idle.get_nowait()
         if c.transport:
             c.transport.close()
     lat.sort()
@@ -297,8 +303,8 @@ def main() -> int:
             f"Machine: {platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}, "
             f"{time.strftime('%Y-%m-%d')}. Median of {args.rounds} rounds; each round measures "
             f"throughput for {args.seconds:g} s over {args.connections} keep-alive connections (closed "
-            f"loop), then latency for {args.seconds:g} s at {args.rate:g} requests/s (open loop, "
-            "from the scheduled send time). Services answer with no artificial latency; the "
+            f"loop), then latency for {args.seconds:g} s at {args.rate:g} requests/s (open loop over "
+            "at most 64 connections, counted from the scheduled send time). Services answer with no artificial latency; the "
             f"split is {split} over 2 instances per version, the same weights in HAProxy "
             "(`balance roundrobin`, `http-reuse always`). The client is Python on the same "
             "two cores, so the gateway shares the CPU with it. CPU per request is the serving "
