@@ -167,29 +167,29 @@ def rolling_completed() -> Sim:
     return sim
 
 
-A, I = "applied", "ignored"
+A, X = "applied", "ignored"
 # situation -> expected outcome for promote, promote-full, pause, resume, abort, retry
 MATRIX: dict[str, tuple[Callable[[], Sim], tuple[str, str, str, str, str, str]]] = {
-    "canary pending": (canary_pending, (I, A, A, I, A, I)),
-    "canary weight step": (canary_weight, (A, A, A, I, A, I)),
-    "canary timed pause": (canary_timed_pause, (A, A, A, I, A, I)),
-    "canary manual gate": (canary_gate, (A, A, I, I, A, I)),
-    "canary user paused": (canary_user_paused, (A, A, I, A, A, I)),
-    "canary inconclusive paused": (canary_inconclusive_paused, (A, A, I, A, A, I)),
-    "canary rolling back": (canary_rolling_back, (I, I, I, I, I, I)),
-    "canary final waiting": (canary_final_waiting, (I, A, A, I, A, I)),
-    "canary completed": (canary_completed, (I, I, I, I, I, I)),
-    "canary rolled back": (canary_rolled_back, (I, I, I, I, I, A)),
-    "canary aborted": (canary_aborted, (I, I, I, I, I, A)),
-    "bluegreen starting": (bg_starting, (A, A, A, I, A, I)),
-    "bluegreen preview": (bg_preview, (A, A, A, I, A, I)),
-    "bluegreen await promote": (bg_await, (A, A, I, I, A, I)),
-    "bluegreen post": (bg_post, (A, A, A, I, A, I)),
-    "bluegreen completed": (bg_completed, (I, I, I, I, I, I)),
-    "rolling wait ready": (rolling_wait_ready, (A, A, A, I, A, I)),
-    "rolling between batches": (rolling_between, (A, A, A, I, A, I)),
-    "rolling rolling back": (rolling_rolling_back, (I, I, I, I, I, I)),
-    "rolling completed": (rolling_completed, (I, I, I, I, I, I)),
+    "canary pending": (canary_pending, (X, A, A, X, A, X)),
+    "canary weight step": (canary_weight, (A, A, A, X, A, X)),
+    "canary timed pause": (canary_timed_pause, (A, A, A, X, A, X)),
+    "canary manual gate": (canary_gate, (A, A, X, X, A, X)),
+    "canary user paused": (canary_user_paused, (A, A, X, A, A, X)),
+    "canary inconclusive paused": (canary_inconclusive_paused, (A, A, X, A, A, X)),
+    "canary rolling back": (canary_rolling_back, (X, X, X, X, X, X)),
+    "canary final waiting": (canary_final_waiting, (X, A, A, X, A, X)),
+    "canary completed": (canary_completed, (X, X, X, X, X, X)),
+    "canary rolled back": (canary_rolled_back, (X, X, X, X, X, A)),
+    "canary aborted": (canary_aborted, (X, X, X, X, X, A)),
+    "bluegreen starting": (bg_starting, (A, A, A, X, A, X)),
+    "bluegreen preview": (bg_preview, (A, A, A, X, A, X)),
+    "bluegreen await promote": (bg_await, (A, A, X, X, A, X)),
+    "bluegreen post": (bg_post, (A, A, A, X, A, X)),
+    "bluegreen completed": (bg_completed, (X, X, X, X, X, X)),
+    "rolling wait ready": (rolling_wait_ready, (A, A, A, X, A, X)),
+    "rolling between batches": (rolling_between, (A, A, A, X, A, X)),
+    "rolling rolling back": (rolling_rolling_back, (X, X, X, X, X, X)),
+    "rolling completed": (rolling_completed, (X, X, X, X, X, X)),
 }
 KINDS = [str(k) for k in CommandKind]
 
