@@ -277,7 +277,11 @@ class Driver:
                 try:
                     rec = self.store.save(rec, record.revision)
                 except ConflictError:
-                    continue  # someone wrote under us: reload and redo the tick
+                    # Someone wrote under us: if we still hold the lease, reload and redo the
+                    # tick; if a slow tick let the lease lapse and another driver took it, stop.
+                    if not self._take_lease():
+                        return None
+                    continue
                 except BackendError as exc:
                     self._mark_down(f"state store: {exc}")
                     return self._record

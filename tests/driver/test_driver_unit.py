@@ -255,3 +255,19 @@ def test_lease_of_a_dead_process_on_this_host_is_taken_at_once(world: World) -> 
     assert b.driving and rec.revision >= 1
     lease = world.store.lease("courses")
     assert lease is not None and lease.holder == "alice@lap:99999999:cc"
+
+
+def test_a_driver_whose_lease_lapsed_stops_driving(world: World) -> None:
+    a = world.driver("alice@lap:1:aa")
+    a.begin(_plan())
+    world.clock.advance(11.0)  # a stalled longer than the TTL
+    b = world.driver("bob@ci:2:bb")
+    assert b.tick() is not None and b.driving
+    rev = world.store.load("courses")
+    assert rev is not None
+    assert a.tick() is None and not a.driving
+    after = world.store.load("courses")
+    assert after is not None and after.revision == rev.revision  # a wrote nothing
+    assert any(
+        e.kind == "lease" and "lost the driver lease to bob@ci" in e.message for e in world.events
+    )
