@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except BackendError as exc:
         hint = ""
-        if (getattr(args, "env", None) or config.default) == "demo":
+        if (getattr(args, "env", None) or config.default) == "demo" and "rollout demo" not in str(
+            exc
+        ):
             hint = "\n  start the demo first: rollout demo (or: rollout demo --headless &)"
         print(f"rollout: cannot reach the environment: {exc}{hint}", file=sys.stderr)
         return EXIT_BACKEND
