@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from tui_fakes import canary_record
 from tui_helpers import settle
 
