@@ -147,3 +147,15 @@ def test_sample_buffer_merges_history_and_trims_to_the_window() -> None:
     assert xs == [-50.0, -10.0, 0.0]
     assert buf.series("s", "v2", "p99", 900, T0)[0] == [-50.0, -10.0, 0.0]  # -200 trimmed
     assert vm.staleness(T0, T0 + 2) is None and vm.staleness(T0, T0 + 5) == "stale 5s"
+
+
+def test_view_logic_and_polling_do_not_import_textual() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, console.viewmodel, console.snapshot, console.commands.console_ui; "
+        "assert 'textual' not in sys.modules, 'textual imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
