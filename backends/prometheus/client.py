@@ -32,6 +32,8 @@ log = logging.getLogger("rollout.prometheus")
 
 # Prometheus refuses range queries with more than 11,000 points per series.
 MAX_POINTS = 10_000
+# After Prometheus could not be reached, further queries fail at once for this long.
+FAIL_FAST = 1.0
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
@@ -98,6 +100,7 @@ class PromClient:
     def __init__(self, cfg: PrometheusConfig) -> None:
         self.cfg = cfg
         self._auth = _FileCredentials(cfg)
+        self._down: tuple[float, str] | None = None  # (fail fast until, why)
         session = requests.Session()
         session.verify = str(cfg.ca_file) if cfg.ca_file else not cfg.insecure
         session.hooks["response"].append(_raise_for_status)
@@ -179,8 +182,23 @@ class PromClient:
 
     def _call(self, fn: Callable[[], Any], query: str) -> Any:
         started = time.monotonic()
+        down = self._down
+        if down is not None and started < down[0]:
+            # Prometheus was unreachable a moment ago: the other queries of this tick fail at
+            # once instead of each waiting out the timeout (which would outlast the lease).
+            raise BackendUnavailable(down[1])
         try:
-            result = fn()
+            result = self._call_once(fn)
+        except BackendUnavailable as exc:
+            self._down = (time.monotonic() + FAIL_FAST, str(exc))
+            raise
+        self._down = None
+        log.debug("query took %.3fs: %s", time.monotonic() - started, self.scrub(query))
+        return result
+
+    def _call_once(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
         except _HTTPStatus as exc:
             raise self._status_error(exc) from None
         except requests.exceptions.SSLError as exc:
@@ -208,8 +226,6 @@ class PromClient:
                 f"Prometheus at {self.cfg.url} answered with something that is not a "
                 "Prometheus API response; check the url"
             ) from None
-        log.debug("query took %.3fs: %s", time.monotonic() - started, self.scrub(query))
-        return result
 
     def _status_error(self, exc: _HTTPStatus) -> BackendError:
         detail = _api_error(exc.body)

@@ -169,6 +169,15 @@ def test_prometheus_down_mid_rollout_pauses_and_never_promotes(
         assert demo_env.env.traffic.get_split("grades").weights.get("v2") == 20
 
         prom.start()
+        probe = from_config({"url": prom.url, "provider": "http"})
+        _wait_until(
+            "Prometheus to have fresh samples again",
+            lambda: (
+                tick() is not None
+                and probe.sample("grades", ["v2"], 3)["v2"].request_rate is not None
+            ),
+            20,
+        )
         env.store.post_command(Command(CommandKind.RESUME, "grades", user="test", at=time.time()))
         _wait_until(
             "the rollout to complete",
