@@ -131,7 +131,14 @@ def start(plan: Plan, obs: Observation, now: float, actor: str = "engine") -> Tr
     ctx = Ctx(record, plan, obs, now)
     ctx.eng["counters"] = Counters().to_dict()
     why = _describe_plan(plan, stable)
-    ctx.event("started", why, actor=actor)
+    ctx.event(
+        "started",
+        why,
+        actor=actor,
+        strategy=str(plan.strategy),
+        stable=stable,
+        candidate=plan.candidate,
+    )
     ctx.audit.append(AuditEntry(now, plan.service, actor, "start", why))
     mod = _strategy(plan.strategy)
     mod.init(ctx)

@@ -88,7 +88,21 @@ class Ctx:
     # ---------------------------------------------------------------- output
 
     def event(self, kind: str, message: str, **data: Any) -> None:
-        self.events.append(Event(self.now, self.service, kind, message, data))
+        """An event; its data always carries the phase, step and weights at that moment
+        (health events also the ready/total counts)."""
+        full: dict[str, Any] = {
+            "phase": str(self.phase),
+            "step": self.step_index,
+            "weights": dict(self.weights),
+        }
+        if kind == "health" and self.obs is not None:
+            full["health"] = {
+                v: {"ready": h.ready, "total": h.total}
+                for v, h in self.obs.health.items()
+                if v in (self.stable, self.candidate)
+            }
+        full.update(data)
+        self.events.append(Event(self.now, self.service, kind, message, full))
 
     def engine_audit(self, action: str, reason: str, **data: Any) -> None:
         self.audit.append(AuditEntry(self.now, self.service, "engine", action, reason, data=data))
@@ -238,11 +252,13 @@ class Ctx:
     # ---------------------------------------------------------------- analysis
 
     def exposure_changed(self) -> None:
-        """The candidate's exposure changed: older measurements no longer count as evidence,
-        and the next measurement is one full interval later."""
+        """The candidate's exposure changed: only measurements whose whole window lies after
+        now count as evidence. The first exposure also starts the measurement clock; later
+        ones leave it alone, so weights that follow flapping readiness never starve analysis.
+        """
         self.eng["exposure_at"] = self.now
         a = self.eng.setdefault("analysis", {})
-        a["last_at"] = self.now
+        a.setdefault("last_at", self.now)
 
     def analysis_state(self, stage: str) -> dict[str, Any]:
         a: dict[str, Any] = self.eng.setdefault("analysis", {})
@@ -257,7 +273,13 @@ class Ctx:
 
     def run_analysis(self, spec: AnalysisSpec | None, stage: str, exposed: bool) -> None:
         """Measure when due; count; roll back or pause when a limit is reached."""
-        if spec is None or self.obs is None or not exposed or self.eng.get("rollback"):
+        if spec is None or self.eng.get("rollback"):
+            return
+        if not exposed:
+            # Nothing to measure; the clock starts again with the next exposure.
+            self.eng.get("analysis", {}).pop("last_at", None)
+            return
+        if self.obs is None:
             return
         a = self.analysis_state(stage)
         last_at = a.get("last_at")
@@ -321,10 +343,11 @@ class Ctx:
         if spec is None or not exposed:
             return True, ""
         last = self.eng.get("analysis", {}).get("last")
-        since = float(self.eng.get("exposure_at", 0.0))
-        if last and float(last["at"]) > since and last["status"] == str(Status.SUCCESSFUL):
+        since = float(self.eng.get("exposure_at", 0.0)) + spec.effective_window
+        fresh = bool(last) and float(last["at"]) >= since
+        if fresh and last["status"] == str(Status.SUCCESSFUL):
             return True, ""
-        if last and float(last["at"]) > since:
+        if fresh:
             return False, f"last measurement {last['status']}: {last['reason']}"
         return False, f"no measurement of {self.candidate} yet at this exposure"
 

@@ -189,3 +189,15 @@ def test_the_update_is_sized_only_from_a_successful_health_read() -> None:
     t = sim.tick()
     assert t.actions == (Deploy("v2", 1),)
     assert t.record.engine["rolling"]["stable_start"] == 2
+
+
+def test_flapping_readiness_does_not_starve_analysis() -> None:
+    sim = Sim(rolling_plan(analysis=metrics_spec(failure_limit=1, interval=5.0)), world())
+    sim.start()
+    sim.tick()
+    sim.world.metrics_mode = "fail"
+    for i in range(12):  # the weights follow v2's readiness every second
+        sim.world.readiness["v2"] = "none" if i % 2 else "all"
+        sim.tick()
+    assert sim.rec.phase is Phase.ROLLED_BACK or "rollback" in sim.rec.engine
+    assert sim.rec.step_index == 1  # and no second batch without evidence
