@@ -233,7 +233,11 @@ def test_missing_or_failing_metrics_never_advance(strategy: Strategy, data: Any)
     sim = Sim(plan, world)
     sim.start()
     highest_from_nonzero = 0
+    exposed_at: int | None = None  # the canary step at which v2 first took any traffic
     for dt, mode, r1, r2, kind, observe in seq:
+        w = sim.world
+        if exposed_at is None and (w.weights.get("v2", 0) or w.match_version or w.mirror[1]):
+            exposed_at = sim.rec.step_index
         before = sim.world.weights.get("v2", 0)
         sim.world.metrics_mode = mode
         sim.world.readiness.update(v1=r1, v2=r2)
@@ -249,6 +253,8 @@ def test_missing_or_failing_metrics_never_advance(strategy: Strategy, data: Any)
             assert sim.rec.phase is not Phase.COMPLETED
         if strategy is Strategy.CANARY:
             assert highest_from_nonzero == 0, "the candidate's weight grew without evidence"
+            if exposed_at is not None and not sim.rec.phase.terminal:
+                assert sim.rec.step_index == exposed_at, "a step was left without evidence"
         elif strategy is Strategy.BLUEGREEN:
             assert sim.world.weights.get("v2", 0) == 0, "switched without a passing preview"
         else:
