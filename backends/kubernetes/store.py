@@ -3,6 +3,8 @@
 - ``rollout-<service>``: the record as JSON in ``data.record``. Compare-and-swap is two-fold:
   the record's ``revision`` must equal ``expected_revision``, and the PUT carries the
   ConfigMap's resourceVersion, so two writers racing get a 409 and one loses cleanly.
+  A save that only moves ``updated_at`` is written at most every HEARTBEAT seconds (the
+  revision is then unchanged), so an idle rollout does not cost a write per tick.
 - ``rollout-<service>-audit``: the newest ``AUDIT_LIMIT`` entries as JSON lines in
   ``data.audit`` (a ConfigMap holds at most 1 MiB; older entries are dropped, and the
   count dropped is kept in ``data.dropped``).
@@ -14,6 +16,7 @@ Appends and takes are read-modify-write with a retry on 409 (safe: recomputed ea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
@@ -36,6 +39,7 @@ from backends.kubernetes.cache import WatchCache
 from backends.kubernetes.objects import MANAGED_BY
 
 AUDIT_LIMIT = 500
+HEARTBEAT = 15.0  # seconds: a record whose only change is updated_at is written this often
 RETRIES = 6
 SERVICE_LABEL = "rollout.dev/service"
 PART_LABEL = "rollout.dev/part"  # record | audit | commands
@@ -185,9 +189,10 @@ class ConfigMapStore:
                     raise ConflictError(f"another console created '{name}' first; reload") from None
                 self.cache.observe(created)
                 return new
-            stored = int(
-                json.loads((cm.get("data") or {}).get("record") or "{}").get("revision", 0)
-            )
+            old = json.loads((cm.get("data") or {}).get("record") or "{}")
+            stored = int(old.get("revision", 0))
+            if stored == expected_revision and self._heartbeat_only(old, new):
+                return dataclasses.replace(record, revision=expected_revision)
             if stored != expected_revision:
                 if not fresh:
                     continue
@@ -204,6 +209,19 @@ class ConfigMapStore:
                 continue
             return new
         raise AssertionError("unreachable")
+
+    def _heartbeat_only(self, old: dict[str, Any], new: RolloutRecord) -> bool:
+        """True when ``new`` differs from the stored record only by a recent ``updated_at``.
+
+        The engine stamps ``updated_at`` every tick; writing that alone would cost a PUT a
+        second. It is written at least every HEARTBEAT seconds instead, and the revision
+        stays the same while nothing else changes.
+        """
+        fresh = new.to_dict()
+        same = {k: v for k, v in old.items() if k not in ("updated_at", "revision")} == {
+            k: v for k, v in fresh.items() if k not in ("updated_at", "revision")
+        }
+        return same and new.updated_at - float(old.get("updated_at", 0.0)) < HEARTBEAT
 
     # ------------------------------------------------------------------ audit
 

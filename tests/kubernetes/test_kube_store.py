@@ -163,3 +163,21 @@ def test_lease_race_on_create_loses_cleanly(cluster, kube):
     cluster.emu.fail_next("create", "leases")
     assert not store.acquire_lease("courses", "alice@x:1:aa", 10)
     assert store.acquire_lease("courses", "alice@x:1:aa", 10)
+
+
+def test_heartbeat_only_saves_are_coalesced(cluster, kube):
+    _, store = kube
+    first = store.save(record(updated_at=100.0), 0)
+
+    def puts():
+        return len(
+            [r for r in cluster.emu.calls() if r.verb == "update" and r.plural == "configmaps"]
+        )
+
+    before = puts()
+    same = store.save(record(updated_at=105.0), first.revision)
+    assert same.revision == first.revision and puts() == before  # nothing but the clock moved
+    later = store.save(record(updated_at=116.0), same.revision)
+    assert later.revision == first.revision + 1 and puts() == before + 1  # heartbeat due
+    changed = store.save(record(updated_at=117.0, step_index=3), later.revision)
+    assert changed.revision == later.revision + 1 and store.load("courses").step_index == 3

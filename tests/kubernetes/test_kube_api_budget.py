@@ -1,0 +1,103 @@
+"""API calls per minute while a driver watches a rollout (the figure in docs/kubernetes.md).
+
+One simulated minute: 60 driver ticks, the driver's and the store's clock advanced 1 s per
+tick, every request counted by the emulator. Watch requests are long-lived and renewed
+once per ``watchTimeout`` per kind (see test_kube_errors.py, resume without relisting), so
+they are counted apart: 5 kinds x 60/300 = 1 request a minute with the default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+from conftest import DEPLOY, apply, connect, wait_for
+from test_kube_e2e import ScriptedMetrics
+
+from backends.base import Environment, Phase
+
+pytestmark = pytest.mark.slow
+
+GATED = """\
+service: courses
+strategy: canary
+stable: v1
+candidate: v2
+steps:
+  - setWeight: 10
+  - pause: {}
+  - setWeight: 100
+analysis:
+  interval: 5s
+  minRequests: 1
+  metrics:
+    - {name: error-rate, max: 0.05}
+"""
+
+PROGRESSING = GATED.replace("pause: {}", "pause: 40s")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = time.time()
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def one_minute(cluster, text: str) -> tuple[Counter, Phase]:
+    from console.driver import Driver
+    from console.plan import parse_plan
+
+    apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
+    traffic, store = connect(cluster, watchTimeout=300)
+    clock = Clock()
+    store.clock = clock
+    env = Environment("budget", traffic, ScriptedMetrics(), store)
+    driver = Driver(env, "courses", holder="alice@laptop:1:aa", clock=clock, lease_ttl=10.0)
+    try:
+        wait_for(lambda: traffic.health("courses")["v2"].ready == 3, what="v2 ready")
+        driver.begin(parse_plan(text, "budget.yaml"))
+        for _ in range(5):  # settle: first weight, beta/mirror none, lease taken
+            clock.t += 1
+            driver.tick()
+        start = len(cluster.emu.calls())
+        for _ in range(60):
+            clock.t += 1
+            rec = driver.tick()
+            time.sleep(0.01)
+        calls = Counter(
+            (r.verb, r.plural) for r in cluster.emu.calls()[start:] if r.verb != "watch"
+        )
+        assert rec is not None
+        return calls, rec.phase
+    finally:
+        driver.close()
+        traffic.close()
+        store.close()
+
+
+def test_calls_per_minute_at_a_manual_gate(cluster, capsys):
+    calls, phase = one_minute(cluster, GATED)
+    assert phase is Phase.PAUSED
+    total = sum(calls.values())
+    with capsys.disabled():
+        print(f"\n[api-budget] paused at a gate: {total} calls/min {dict(calls)}")
+    # lease renewals (at most every ttl/3 = 3.3 s) and the record saved when analysis
+    # (every 5 s, it keeps measuring while paused) changes it; no reads at all
+    assert calls[("update", "leases")] <= 19
+    assert calls[("update", "configmaps")] <= 13
+    assert not [k for k in calls if k[0] in ("get", "list")]
+    assert total <= 32
+
+
+def test_calls_per_minute_while_progressing(cluster, capsys):
+    calls, phase = one_minute(cluster, PROGRESSING)
+    total = sum(calls.values())
+    with capsys.disabled():
+        print(f"\n[api-budget] progressing, analysis every 5 s: {total} calls/min {dict(calls)}")
+    assert phase in (Phase.PROGRESSING, Phase.COMPLETED)
+    assert calls[("update", "leases")] <= 19
+    # record saves when the engine's state changes (measurements, steps) plus audit appends
+    assert total <= 40
