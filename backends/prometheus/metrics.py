@@ -81,17 +81,18 @@ class PrometheusMetrics:
         names = list(versions) or sorted(set(rates) | set(errors))
         out = {}
         for v in names:
-            rate = rates.get(v)
+            k = series_label(v)
+            rate = rates.get(k)
             out[v] = MetricSample(
                 version=v,
                 at=at,
                 window=window,
                 requests=_times(rate, window),
                 request_rate=rate,
-                error_ratio=errors.get(v),
-                p50=latencies.get("latency-p50", {}).get(v),
-                p95=latencies.get("latency-p95", {}).get(v),
-                p99=latencies.get("latency-p99", {}).get(v),
+                error_ratio=errors.get(k),
+                p50=latencies.get("latency-p50", {}).get(k),
+                p95=latencies.get("latency-p95", {}).get(k),
+                p99=latencies.get("latency-p99", {}).get(k),
             )
         return out
 
@@ -106,11 +107,11 @@ class PrometheusMetrics:
         if "version" in placeholders(template):
             out: dict[str, float | None] = {}
             for v in versions:
-                result = self._instant(q.custom(template, window, v), at)
-                out[v] = _single(result, v, template)
+                k = series_label(v)
+                out[v] = _single(self._instant(q.custom(template, window, k), at), k, template)
             return out
         by_version = _by_version(self._instant(q.custom(template, window, None), at), template)
-        return {v: by_version.get(v) for v in versions}
+        return {v: by_version.get(series_label(v)) for v in versions}
 
     # ------------------------------------------------------------------ range
 
@@ -140,9 +141,10 @@ class PrometheusMetrics:
         names = list(versions) or sorted(set(rates) | set(errors))
         out: dict[str, list[MetricSample]] = {}
         for v in names:
-            columns = {"rate": dict(rates.get(v, [])), "errors": dict(errors.get(v, []))}
+            k = series_label(v)
+            columns = {"rate": dict(rates.get(k, [])), "errors": dict(errors.get(k, []))}
             for m, series in latencies.items():
-                columns[m] = dict(series.get(v, []))
+                columns[m] = dict(series.get(k, []))
             times = sorted({t for col in columns.values() for t in col})
             out[v] = [
                 MetricSample(
@@ -176,7 +178,8 @@ class PrometheusMetrics:
         if "version" in placeholders(template):
             out: Series = {}
             for v in versions:
-                result = self.client.range(q.custom(template, window, v), start, end, step)
+                query = q.custom(template, window, series_label(v))
+                result = self.client.range(query, start, end, step)
                 if len(result) > 1:
                     raise BackendError(_many(template, v, len(result)))
                 out[v] = values(result[0]) if result else []
@@ -188,7 +191,7 @@ class PrometheusMetrics:
             if v is None:
                 raise BackendError(_no_version(template))
             series[v] = values(s)
-        return {v: series.get(v, []) for v in versions}
+        return {v: series.get(series_label(v), []) for v in versions}
 
     # ------------------------------------------------------------------ helpers
 
@@ -211,6 +214,16 @@ class PrometheusMetrics:
             if v:
                 out[v] = values(series)
         return out
+
+
+def series_label(version: str) -> str:
+    """The value a version has in metric labels. A plan may name an image as the candidate
+    (``ghcr.io/lms/courses:2.0``); the Kubernetes backend labels its pods and names its
+    Deployments and Services with a label-safe form of it (``2-0``), so that is what
+    Prometheus sees. Plain version names are used as they are."""
+    from backends.kubernetes.objects import is_image, version_label
+
+    return version_label(version) if is_image(version) else version
 
 
 def _times(rate: float | None, window: float) -> float | None:

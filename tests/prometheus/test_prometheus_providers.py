@@ -65,6 +65,7 @@ class Scenario:
     decoys: list[dict[str, str]]
     counter_on_histogram: bool = False
     config: dict[str, Any] = field(default_factory=dict)
+    extra: list[dict[str, str]] = field(default_factory=list)  # 7 req/s, 10 % errors each
 
     def traffic(self) -> list[Traffic]:
         out = []
@@ -82,6 +83,8 @@ class Scenario:
                         emit_error_series=version != "v3",
                     )
                 )
+        for labels in self.extra:
+            out.append(Traffic(labels, 7.0, 0.1, self.ok, self.err, DEFAULT_BUCKETS))
         for labels in self.decoys:
             out.append(
                 Traffic(labels, 100.0, 0.5, self.ok, self.err, _scaled(SLOW_BUCKETS, self.unit))
@@ -120,6 +123,8 @@ SCENARIOS = [
         ok={"code": "200"},
         err={"code": "503"},
         decoys=[{"service": "grades", "version": "v1"}, {"service": "course", "version": "v2"}],
+        # The Kubernetes backend labels pods of an image candidate with its tag ("2-0").
+        extra=[{"service": "courses", "version": "2-0"}],
     ),
     Scenario(
         provider="istio",
@@ -338,3 +343,15 @@ def test_label_names_are_configurable(prom: tuple[str, Any]) -> None:
     # No reporter filter here, so the source-reporter decoy (100 req/s on v1) is counted too:
     # that it shows up proves the label names were used.
     assert _close(got.request_rate, 20.0 + 100.0)
+
+
+def test_image_candidates_are_found_under_their_label_form(prom: tuple[str, Any]) -> None:
+    """A plan may name an image; its pods (and so its series) carry the tag as ``version``."""
+    url, _ = prom
+    backend = _backend(url, SCENARIOS[0])
+    image = "ghcr.io/lms/courses:2.0"
+    got = backend.sample("courses", [image, "v1"], WINDOW)
+    assert set(got) == {image, "v1"} and got[image].version == image
+    assert _close(got[image].request_rate, 7.0) and _close(got[image].error_ratio, 0.1)
+    template = 'sum(rate(http_request_duration_seconds_count{version="{{version}}"}[{{window}}]))'
+    assert _close(backend.query("courses", [image], template, WINDOW)[image], 7.0)
