@@ -105,6 +105,15 @@ def fmt_clock(at: float) -> str:
 # --------------------------------------------------------------------------- overview
 
 
+COLUMNS = ("service", "phase", "strategy", "step", "weights", "success", "p99", "ready", "driver")
+# Below 100 columns (80x24 over SSH) strategy and driver give way; the header names the driver.
+NARROW_COLUMNS = ("service", "phase", "step", "weights", "success", "p99", "ready")
+
+
+def columns_for(width: int) -> tuple[str, ...]:
+    return COLUMNS if width >= 100 else NARROW_COLUMNS
+
+
 @dataclass(frozen=True)
 class ServiceRow:
     """One line of the overview table, already formatted, plus raw values to sort on."""
@@ -122,7 +131,11 @@ class ServiceRow:
     p99_value: float | None = None
     alert: bool = False  # rolled back, or not all instances ready
 
-    def cells(self) -> tuple[str, ...]:
+    def cells(self, columns: Sequence[str] = COLUMNS) -> tuple[str, ...]:
+        """The formatted cells for ``columns`` (names from COLUMNS)."""
+        return tuple(getattr(self, c) for c in columns)
+
+    def all_cells(self) -> tuple[str, ...]:
         return (
             self.service,
             self.phase,
@@ -136,7 +149,6 @@ class ServiceRow:
         )
 
 
-COLUMNS = ("service", "phase", "strategy", "step", "weights", "success", "p99", "ready", "driver")
 SORT_KEYS = ("service", "phase", "success", "p99")
 
 
@@ -238,7 +250,7 @@ def overview_rows(
     rows = [service_row(s, holder=holder, now=now) for s in snapshot.services.values()]
     needle = filter_text.strip().lower()
     if needle:
-        rows = [r for r in rows if any(needle in c.lower() for c in r.cells())]
+        rows = [r for r in rows if any(needle in c.lower() for c in r.all_cells())]
     return sorted(rows, key=lambda r: _sort_value(r, sort_key))
 
 

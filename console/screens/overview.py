@@ -8,10 +8,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.viewmodel import COLUMNS, next_sort_key, overview_rows
+from console.viewmodel import columns_for, next_sort_key, overview_rows
 from widgets.status_bar import FlashLine, HeaderLine
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class OverviewScreen(Screen[None]):
         self.sort_key = "service"
         self._rows_drawn: object = None
         self._crumbs = ""
+        self._columns: tuple[str, ...] = ()
 
     @property
     def rollout_app(self) -> RolloutApp:
@@ -52,10 +54,23 @@ class OverviewScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#services", DataTable)
-        for col in COLUMNS:
-            table.add_column(col, key=col)
+        self._set_columns(columns_for(self.app.size.width))
         self.query_one("#filter", Input).display = False
         table.focus()
+        self.repaint()
+
+    def _set_columns(self, columns: tuple[str, ...]) -> None:
+        table = self.query_one("#services", DataTable)
+        if columns == self._columns:
+            return
+        self._columns = columns
+        table.clear(columns=True)
+        for col in columns:
+            table.add_column(col, key=col)
+        self._rows_drawn = None
+
+    def on_resize(self, event: Resize) -> None:
+        self._set_columns(columns_for(event.size.width))
         self.repaint()
 
     def selected_service(self) -> str | None:
@@ -91,9 +106,9 @@ class OverviewScreen(Screen[None]):
         selected = self.selected_service()
         table.clear()
         for row in rows:
-            cells: list[str | Text] = list(row.cells())
+            cells: list[str | Text] = list(row.cells(self._columns))
             if row.alert:
-                cells[1] = Text(f"! {row.phase}", style="bold red")
+                cells[self._columns.index("phase")] = Text(f"! {row.phase}", style="bold red")
             table.add_row(*cells, key=row.service)
         if selected is not None and selected in {r.service for r in rows}:
             table.move_cursor(row=table.get_row_index(selected), animate=False)

@@ -34,9 +34,26 @@ async def test_overview_lists_every_service_with_its_rollout(make_app: Any) -> N
         table = app.screen.query_one("#services")
         assert table.row_count == 3
         row = table.get_row("courses")
-        assert row[:5] == ["courses", row[1], "canary", "2/5", "v1 100 v2 0"]
-        assert "Progressing" in str(row[1])
-        assert table.get_row("grades")[1] in ("Idle",) or "Idle" in str(table.get_row("grades")[1])
+        assert [str(c) for c in row] == [
+            "courses",
+            "! Progressing",
+            "2/5",
+            "v1 100 v2 0",
+            "99.7%",
+            "120ms",
+            "5/6",
+        ]  # 80 columns: strategy and driver give way
+        assert [str(c) for c in table.get_row("grades")][:3] == ["grades", "! Idle", "-"]
+
+
+async def test_wide_overview_shows_strategy_and_driver(make_app: Any, env_parts: Any) -> None:
+    env, _ = env_parts
+    env.store.acquire_lease("courses", "bob@ops:auto:7", 1e9)
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot, app)
+        row = [str(c) for c in app.screen.query_one("#services").get_row("courses")]
+        assert row[2] == "canary" and row[-1] == "bob@ops:auto:7"
 
 
 async def test_promote_key_sends_promote_for_the_selected_service(

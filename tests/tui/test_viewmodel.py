@@ -32,7 +32,7 @@ def test_row_weights_success_p99_and_ready() -> None:
         lease=Lease("courses", "bob@ops:auto:1", T0 + 5),
     )
     row = vm.service_row(s, holder="me", now=T0)
-    assert row.cells() == (
+    assert row.all_cells() == (
         "courses",
         "Progressing",
         "canary",
