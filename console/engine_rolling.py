@@ -60,6 +60,7 @@ def _size(ctx: Ctx, s0: int, ready0: int) -> None:
     unavailable = max(0, rs.max_unavailable)
     batch = max(1, max(0, rs.max_surge) + unavailable)
     ctx.eng["sub"] = "batch"
+    ctx.eng["batches"] = math.ceil(max(target, s0) / batch)  # for "k/n" in tables
     ctx.eng["rolling"] = {
         "stable_start": s0,
         "stable_ready_start": ready0,
