@@ -441,3 +441,17 @@ def test_a_failed_health_read_never_deploys_or_moves_traffic() -> None:
     )
     t = engine.start(plan, obs, T0)
     assert t.actions == () and t.record.phase is Phase.PENDING
+
+
+def test_a_time_step_after_a_command_in_the_same_tick_does_not_reissue() -> None:
+    # The driver steps once per command and once for time with the same observation.
+    sim = Sim(canary_plan((SetWeightStep(10), PauseStep(None), SetWeightStep(50))))
+    sim.start()
+    sim.run(5)
+    assert sim.rec.phase is Phase.PAUSED
+    now = sim.now + 1
+    obs = sim.world.observe(now)
+    t1 = engine.step(sim.rec, sim.plan, obs, cmd("promote"), now)
+    assert t1.actions == (SetSplit({"v1": 50, "v2": 50}),)
+    t2 = engine.step(t1.record, sim.plan, obs, None, now)
+    assert t2.actions == ()
