@@ -14,10 +14,13 @@ Rules every strategy keeps:
 - Health gates: no SetSplit gives weight to a version with no ready instance (canary and
   blue/green: the candidate must be all-ready); the engine waits and says so (``health``
   events, repeated at most every 30 s while the reason is the same).
-- Evidence: with analysis on, the rollout only goes further on its own after a passing
-  measurement taken since the candidate's exposure last changed. Missing metrics and metrics
-  errors never advance a step and never promote. ``promote`` (a person) skips that wait;
-  nothing skips a health gate.
+- Evidence: with analysis on, the rollout only goes further on its own (leaves a step,
+  starts a batch, switches, retires, completes) when the latest measurement passed and its
+  whole window lies after the candidate's exposure last changed (``exposure_at + window``).
+  Missing metrics and metrics errors never advance a step and never promote. ``promote``
+  (a person) skips that wait; nothing skips a health gate. Measurements keep their cadence
+  (``interval``) across exposure changes, so weights that follow flapping readiness never
+  starve analysis.
 - Analysis keeps running while Paused, so a breach still rolls back.
 - Rollback (breach with ``onFailure: rollback``, or ``abort``) clears match routes and
   mirroring at once, then puts 100% on the stable version. If the stable has no ready

@@ -7,12 +7,12 @@ Sub-phases in ``record.engine["sub"]``:
   the plan's match routes and mirroring and enter step 0. Phase Pending until then.
 - ``steps``: ``record.step_index`` is the current step. ``setWeight`` sets the split
   (health-gated: the candidate must be all-ready, the stable have a ready instance) and is
-  left once a passing measurement was taken at that weight. A timed pause counts down from
-  ``step_started_at`` and is left when the time is up and the latest measurement since the
-  last exposure change passed. A manual gate (``pause: {}``) puts the rollout in Paused until
-  ``promote``.
-- ``final``: 100% to the candidate (health-gated), match routes cleared, mirroring off,
-  Completed.
+  left once a passing measurement covers a full window at that weight. A timed pause counts
+  down from ``step_started_at`` (frozen while Paused) and is left when the time is up and the
+  latest measurement passed. A manual gate (``pause: {}``) puts the rollout in Paused until
+  ``promote``. A step that gives the candidate no traffic needs no measurement.
+- ``final``: 100% to the candidate (health-gated; evidence too, unless promote-full),
+  match routes cleared, mirroring off, Completed. The stable keeps running (0%).
 
 Analysis runs at the plan's interval whenever the candidate takes traffic (weight, match
 routes or mirror), also while paused, so a failing candidate is rolled back even then.
