@@ -242,3 +242,36 @@ def test_backend_errors_map_to_the_contract(demo_env: Any) -> None:
     with pytest.raises(BackendError, match="sum to 100"):
         traffic.set_split("courses", {"v1": 10, "v2": 10})
     assert traffic.get_split("courses").weights == {"v1": 100, "v2": 0}
+
+
+def test_slow_start_keeps_a_new_instance_out_until_ready(demo_env: Any) -> None:
+    traffic, control = demo_env.env.traffic, demo_env.control
+    traffic.scale("grades", "v2", 0)
+    control.inject_fault("grades", "v2", errors=0.0, latency=0.0, slow_start=1.5)
+    try:
+        traffic.scale("grades", "v2", 1)
+        health = traffic.health("grades")["v2"]
+        assert (health.ready, health.total) == (0, 1)
+        traffic.set_split("grades", {"v1": 50, "v2": 50})
+        # Until v2 is ready its share goes to v1: no request fails in the meantime.
+        early = fire_sync(demo_env.gateway_url, 50, target="/grades/u3")
+        assert Counter((r.status, r.version) for r in early) == {(200, "v1"): 50}
+        wait_until(
+            lambda: traffic.health("grades")["v2"].ready == 1, 15, "v2 ready after slow start"
+        )
+        late = fire_sync(demo_env.gateway_url, 100, target="/grades/u3")
+        assert Counter(r.version for r in late)["v2"] >= 30
+    finally:
+        traffic.set_split("grades", {"v1": 100, "v2": 0})
+        control.inject_fault("grades", "v2", errors=0.0, latency=0.0, slow_start=0.0)
+        traffic.scale("grades", "v2", 2)
+
+
+def test_injected_latency_shows_in_the_version_metrics(demo_env: Any) -> None:
+    traffic, control = demo_env.env.traffic, demo_env.control
+    control.inject_fault("courses", "v2", errors=0.0, latency=0.15)
+    traffic.set_split("courses", {"v1": 0, "v2": 100})
+    fire_sync(demo_env.gateway_url, 60, concurrency=30)
+    sample = demo_env.env.metrics.sample("courses", ["v2"], 5)["v2"]
+    assert sample.p50 is not None and sample.p50 >= 0.15
+    assert sample.error_ratio == 0.0
