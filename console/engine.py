@@ -165,6 +165,8 @@ def step(
     """Apply ``command`` (if any), then advance on time and the observation."""
     ctx = Ctx(record, plan, obs, now)
     mod = _strategy(record.strategy)
+    if "sub" not in ctx.eng and not ctx.phase.terminal:
+        mod.init(ctx)  # a record written without engine bookkeeping: start its strategy
     if command is not None:
         _command(ctx, mod, command)
     elif not ctx.phase.terminal:

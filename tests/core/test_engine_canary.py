@@ -455,3 +455,21 @@ def test_a_time_step_after_a_command_in_the_same_tick_does_not_reissue() -> None
     assert t1.actions == (SetSplit({"v1": 50, "v2": 50}),)
     t2 = engine.step(t1.record, sim.plan, obs, None, now)
     assert t2.actions == ()
+
+
+def test_match_and_mirror_are_reapplied_when_the_backend_lost_them() -> None:
+    rules = (MatchRule(headers={"x-lms-beta": "true"}),)
+    sim = Sim(canary_plan(match=rules, mirror=10))
+    sim.start()
+    sim.world.match_version, sim.world.mirror = None, (None, 0)  # e.g. a gateway restart
+    t = sim.tick()
+    assert SetMatch(rules, "v2") in t.actions and SetMirror("v2", 10) in t.actions
+    assert sim.world.match_version == "v2" and sim.world.mirror == ("v2", 10)
+
+
+def test_a_record_without_engine_bookkeeping_starts_its_strategy() -> None:
+    sim = Sim(canary_plan())
+    sim.start()
+    bare = type(sim.rec).from_dict({**sim.rec.to_dict(), "engine": {}, "phase": "Pending"})
+    t = engine.step(bare, sim.plan, sim.world.observe(sim.now + 1), None, sim.now + 1)
+    assert t.record.engine["sub"] == "steps"
