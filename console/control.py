@@ -47,7 +47,8 @@ def send_command(
     """Post ``kind`` for ``service``; apply it now if no driver holds the lease.
 
     Returns a one-line message for the operator. Raises ControlError for an unknown
-    service or a rollout the command cannot apply to; BackendError if a backend fails.
+    service, no rollout, or a command the rollout cannot take now (e.g. resume while not
+    paused); BackendError if a backend fails.
     """
     kind = CommandKind(kind)
     if env.store is None or env.traffic is None:
@@ -82,19 +83,21 @@ def send_command(
         reason=reason,
     )
     store.post_command(cmd)
-    lease = store.lease(service)
-    if lease is not None:
-        return (
-            f"{kind} posted; the driver ({holder_display(lease.holder)}) will apply it within ~1 s"
-        )
+    # Try to be the driver for one tick: that succeeds when nobody holds the lease (or its
+    # holder died on this host) and applies the command now; otherwise the driver will.
     events: list[Event] = []
     driver = Driver(env, service, holder=make_holder(), on_event=events.append)
-    rec = driver.tick()
-    driver.close()
+    try:
+        rec = driver.tick()
+    finally:
+        driver.close()
     if rec is None:
         lease = store.lease(service)
         who = holder_display(lease.holder) if lease else "the next driver"
-        return f"{kind} posted; {who} will apply it"
+        return f"{kind} posted; the driver ({who}) will apply it within ~1 s"
+    ignored = [e.message for e in events if e.kind == "command" and not e.data.get("applied", True)]
+    if ignored:
+        raise ControlError(ignored[0])
     said = "; ".join(e.message for e in events if e.kind not in ("lease", "driver"))
     msg = f"{_DONE[kind]}: {said or rec.message or rec.phase}"
     if not rec.phase.terminal and kind != CommandKind.PAUSE:

@@ -271,3 +271,14 @@ def test_a_driver_whose_lease_lapsed_stops_driving(world: World) -> None:
     assert any(
         e.kind == "lease" and "lost the driver lease to bob@ci" in e.message for e in world.events
     )
+
+
+def test_a_command_that_does_not_apply_is_refused_and_audited(world: World) -> None:
+    d = world.driver()
+    d.begin(_plan())
+    d.close()
+    with pytest.raises(ControlError, match="resume ignored"):
+        send_command(world.env, "courses", "resume", user="dave", reason="go on")
+    last = world.store.read_audit("courses")[-1]
+    assert last.action == "resume" and last.user == "dave" and last.data["applied"] is False
+    assert "resume ignored" in last.reason and "go on" in last.reason
