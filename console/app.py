@@ -136,6 +136,7 @@ class RolloutApp(App[int]):
     COMMAND_PALETTE_BINDING = "colon"
     COMMANDS = {RolloutCommands}
     BINDINGS = [
+        Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
         Binding("a", "promote", "Promote", id="promote", tooltip="Leave the current step or pause"),
         Binding("P", "promote_full", "Promote fully", id="promote_full", tooltip="Skip to 100%"),
         Binding("p", "pause", "Pause/resume", id="pause", tooltip="Hold or continue the rollout"),
@@ -146,7 +147,6 @@ class RolloutApp(App[int]):
             "x", "inject_fault", "Fault", id="inject_fault", tooltip="Demo: break the candidate"
         ),
         Binding("X", "clear_fault", "Clear fault", id="clear_fault", tooltip="Demo: heal it"),
-        Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
         Binding("escape", "go_back", "Back", id="back", tooltip="Back to the overview"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (rollouts keep their traffic)"),
     ]

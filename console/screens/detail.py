@@ -75,7 +75,7 @@ class DetailScreen(Screen[None]):
                 with Vertical(classes="column"):
                     yield Static("Events and audit", classes="panel-title")
                     yield EventLog(id="log", classes="panel")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.set_class(self.app.size.width >= WIDE, "wide")

@@ -50,7 +50,7 @@ class OverviewScreen(Screen[None]):
         )
         yield table
         yield Static("", id="crumbs")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#services", DataTable)
