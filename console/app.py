@@ -535,7 +535,8 @@ class RolloutApp(App[int]):
             try:
                 driver = self.drivers.get(service) or self._make_driver(service)
                 rec = driver.begin(plan)
-                self.drivers[service] = driver
+                # Mutate app state on the UI thread only: the painter iterates drivers.
+                self.call_from_thread(self.drivers.__setitem__, service, driver)
                 self.post_message(
                     Flash(f"started {plan.strategy} of {service}: {rec.message or rec.phase}")
                 )

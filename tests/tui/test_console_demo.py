@@ -75,5 +75,10 @@ async def test_console_drives_a_demo_canary_and_rolls_it_back(
         assert await settle(
             pilot, lambda: env.traffic.get_split("enrollments").weights.get("v2", 0) == 0, tries=100
         )
+        await pilot.press("R")  # retry: the rollout starts again, driven from here
+        assert await settle(
+            pilot, lambda: not env.store.load("enrollments").phase.terminal, tries=200
+        )
+        assert await settle(pilot, lambda: app.drivers["enrollments"].driving, tries=100)
         await pilot.press("q")
     assert env.store.lease("enrollments") is None  # the console released its lease on quit
