@@ -159,3 +159,16 @@ def test_view_logic_and_polling_do_not_import_textual() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_console_start_up_imports_no_heavy_backend() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, console.app; "
+        "heavy = [m for m in ('plotext', 'kubernetes', 'prometheus_api_client') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
