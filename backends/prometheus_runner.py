@@ -38,11 +38,19 @@ class PrometheusFailed(RuntimeError):
 
 
 def find_binary(binary: str | None = None) -> str:
-    """The Prometheus executable: ``binary``, ``$ROLLOUT_PROMETHEUS``, /usr/bin/prometheus or
-    the PATH. Raises PrometheusNotInstalled with what to do."""
-    for candidate in (binary, os.environ.get("ROLLOUT_PROMETHEUS"), DEFAULT_BINARY):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
+    """The Prometheus executable: ``binary`` or ``$ROLLOUT_PROMETHEUS`` when given (and then
+    only that), else /usr/bin/prometheus or the PATH. Raises PrometheusNotInstalled with what
+    to do."""
+    chosen = binary or os.environ.get("ROLLOUT_PROMETHEUS")
+    if chosen:
+        if Path(chosen).is_file() and os.access(chosen, os.X_OK):
+            return chosen
+        raise PrometheusNotInstalled(
+            f"Prometheus is not installed at {chosen} (from ROLLOUT_PROMETHEUS or the caller): "
+            "no executable file there"
+        )
+    if Path(DEFAULT_BINARY).is_file() and os.access(DEFAULT_BINARY, os.X_OK):
+        return DEFAULT_BINARY
     found = shutil.which("prometheus")
     if found:
         return found
