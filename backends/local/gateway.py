@@ -25,10 +25,10 @@ from backends.local.http11 import (
     read_response,
     request_bytes,
     response_bytes,
-    serve_connection,
 )
 from backends.local.metrics import Recorder
 from backends.local.routing import Route, parse_cookies
+from backends.local.server import HttpServerProtocol, start_http_server
 from backends.local.upstream import UpstreamConn, open_upstream
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -134,14 +134,14 @@ class Gateway:
         self.recorder = recorder
         self.server: asyncio.Server | None = None
         self.port = 0
-        self._idle_clients: set[asyncio.StreamWriter] = set()
+        self._clients: set[HttpServerProtocol] = set()
         self._tasks: set[asyncio.Task] = set()
         self._mirrors = 0
         self.mirrored = 0
         self.mirror_skipped = 0
 
     async def start(self, port: int = 0) -> int:
-        self.server = await asyncio.start_server(self._on_conn, "127.0.0.1", port, backlog=2048)
+        self.server, self._clients = await start_http_server(self.handle, port)
         self.port = self.server.sockets[0].getsockname()[1]
         self._spawn(self._health_loop())
         return self.port
@@ -149,8 +149,8 @@ class Gateway:
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
-        for w in list(self._idle_clients):
-            w.close()
+        for conn in list(self._clients):
+            conn.close()
         for t in list(self._tasks):
             t.cancel()
         for svc in self.services.values():
@@ -163,9 +163,6 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_connection(reader, writer, self.handle, self._idle_clients)
 
     # ------------------------------------------------------------------ requests
 

@@ -166,12 +166,9 @@ def _wants_keep_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> boo
     return b"close" not in conn
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    """Read one request; None when the peer closed the connection between requests."""
-    head = await _read_head(reader)
-    if head is None:
-        return None
-    lines = head[:-4].split(b"\r\n")
+def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[bytes, bytes]], bool, int]:
+    """(method, target, headers, keep_alive, content_length) from a head without its blank line."""
+    lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
         raise HttpError(400, f"malformed request line {lines[0][:80]!r}")
@@ -183,14 +180,23 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
     if n > MAX_BODY:
         raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
     try:
-        body = await reader.readexactly(n) if n else b""
-    except asyncio.IncompleteReadError:
-        raise HttpError(400, "connection closed in the middle of the request body") from None
-    try:
         method, target = parts[0].decode("ascii"), parts[1].decode("ascii")
     except UnicodeDecodeError:
         raise HttpError(400, "request line is not ASCII") from None
-    return Request(method, target, headers, body, _wants_keep_alive(parts[2], headers))
+    return method, target, headers, _wants_keep_alive(parts[2], headers), n
+
+
+async def read_request(reader: asyncio.StreamReader) -> Request | None:
+    """Read one request; None when the peer closed the connection between requests."""
+    head = await _read_head(reader)
+    if head is None:
+        return None
+    method, target, headers, keep_alive, n = parse_request_head(head[:-4])
+    try:
+        body = await reader.readexactly(n) if n else b""
+    except asyncio.IncompleteReadError:
+        raise HttpError(400, "connection closed in the middle of the request body") from None
+    return Request(method, target, headers, body, keep_alive)
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
