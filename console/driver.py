@@ -16,10 +16,7 @@ over once the holder's lease expires.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,26 +29,21 @@ from backends.base import (
     BackendUnavailable,
     Command,
     ConflictError,
-    Deploy,
     Environment,
     Event,
-    MetricSample,
     Observation,
-    Retire,
     RolloutRecord,
-    Scale,
-    SetMatch,
-    SetMirror,
-    SetSplit,
     StateStore,
     TrafficBackend,
-    TrafficSplit,
-    VersionHealth,
     action_to_dict,
 )
 from console import engine
+from console.driver_io import analysis_spec as analysis_spec
+from console.driver_io import apply_action, describe, holder_display, observe
+from console.driver_io import make_holder as make_holder  # callers import it from here
+from console.driver_io import whoami as whoami
 from console.notify import Notifier
-from console.plan_model import AnalysisSpec, Plan
+from console.plan_model import Plan
 
 _CAS_ATTEMPTS = 3
 
@@ -60,44 +52,8 @@ class DriverError(Exception):
     """The driver refused to start: the message says why and what to do (exit 2)."""
 
 
-def whoami() -> tuple[str, str]:
-    """The OS user and host name, for audit entries and the lease holder."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return user, socket.gethostname()
-
-
-def make_holder() -> str:
-    """A lease holder id unique to this process: ``user@host:pid:random``."""
-    user, host = whoami()
-    return f"{user}@{host}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def holder_display(holder: str) -> str:
-    """``alice@laptop`` from ``alice@laptop:1234:ab12cd``."""
-    return holder.split(":", 1)[0]
-
-
 def event_key(e: Event) -> tuple[float, str, str]:
     return (e.at, e.kind, e.message)
-
-
-def analysis_spec(plan: Plan, record: RolloutRecord | None) -> AnalysisSpec | None:
-    """The analysis block in force: the plan's, or blue/green preview vs post-promotion."""
-    if plan.analysis is not None:
-        return plan.analysis
-    bg = plan.bluegreen
-    if bg is None:
-        return None
-    stage = (record.engine.get("analysis") or {}).get("stage") if record is not None else None
-    if stage is not None:
-        return bg.preview_analysis if stage == "preview" else bg.post_promotion_analysis
-    promoted = record is not None and record.weights.get(record.candidate, 0) >= 100
-    if promoted and bg.post_promotion_analysis is not None:
-        return bg.post_promotion_analysis
-    return bg.preview_analysis or bg.post_promotion_analysis
 
 
 class Driver:
@@ -401,87 +357,19 @@ class Driver:
 
     def _observe(self, record: RolloutRecord | None, plan: Plan, now: float) -> Observation:
         """Everything the engine may look at; backend failures become error fields."""
-        svc = self.service
-        health: dict[str, VersionHealth] = {}
-        split: TrafficSplit | None = None
-        traffic_error: str | None = None
-        try:
-            health = dict(self.traffic.health(svc))
-        except Exception as exc:  # any backend failure is data for the engine, not a crash
-            traffic_error = f"health: {_describe(exc)}"
-        try:
-            split = self.traffic.get_split(svc)
-        except Exception as exc:
-            traffic_error = traffic_error or f"split: {_describe(exc)}"
-        if traffic_error:
-            self._mark_down(traffic_error)
-        versions = self._versions(record, plan, split)
-        metrics: Mapping[str, MetricSample] | None = None
-        custom: dict[str, Mapping[str, float | None]] = {}
-        metrics_error: str | None = None
-        spec = analysis_spec(plan, record)
-        window = spec.effective_window if spec else 30.0
-        if self.env.metrics is None:
-            metrics_error = f"environment '{self.env.name}' has no metrics source"
-        else:
-            try:
-                metrics = self.env.metrics.sample(svc, versions, window)
-            except Exception as exc:
-                metrics_error = _describe(exc)
-            for m in spec.metrics if spec else ():
-                if m.query is None:
-                    continue
-                try:
-                    custom[m.name] = self.env.metrics.query(svc, versions, m.query, window)
-                except Exception as exc:
-                    metrics_error = metrics_error or f"{m.name}: {_describe(exc)}"
-        obs = Observation(
-            at=now,
-            health=health,
-            split=split,
-            metrics=metrics,
-            custom=custom,
-            metrics_error=metrics_error,
-            traffic_error=traffic_error,
-        )
+        obs = observe(self.env, self.service, record, plan, now)
+        if obs.traffic_error:
+            self._mark_down(obs.traffic_error)
         self.last_observation = obs
         return obs
 
-    @staticmethod
-    def _versions(
-        record: RolloutRecord | None, plan: Plan, split: TrafficSplit | None
-    ) -> list[str]:
-        if record is not None:
-            return [record.stable, record.candidate]
-        out: list[str] = []
-        if plan.stable:
-            out.append(plan.stable)
-        for v, w in (split.weights if split else {}).items():
-            if w > 0 and v not in out:
-                out.append(v)
-        if plan.candidate not in out:
-            out.append(plan.candidate)
-        return out
-
     def _apply(self, actions: Sequence[Action], events: list[Event]) -> bool:
         """Apply in order; stop at the first failure (the next tick re-issues the rest)."""
-        svc, tr = self.service, self.traffic
         for a in actions:
             try:
-                if isinstance(a, SetSplit):
-                    tr.set_split(svc, dict(a.weights))
-                elif isinstance(a, SetMatch):
-                    tr.set_match(svc, list(a.rules), a.version)
-                elif isinstance(a, SetMirror):
-                    tr.set_mirror(svc, a.version, a.percent)
-                elif isinstance(a, Deploy):
-                    tr.deploy(svc, a.version, a.instances)
-                elif isinstance(a, Scale):
-                    tr.scale(svc, a.version, a.instances)
-                elif isinstance(a, Retire):
-                    tr.retire(svc, a.version)
-            except Exception as exc:
-                why = _describe(exc)
+                apply_action(self.traffic, self.service, a)
+            except Exception as exc:  # any failure: say so, and let the engine re-issue it
+                why = describe(exc)
                 self._mark_down(why)
                 events.append(
                     self._driver_event(
@@ -636,10 +524,3 @@ class Driver:
                 [self._driver_event("command", f"{cmd.kind} from {cmd.user or '?'} ignored: {why}")]
             )
         self._pending = []
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if not isinstance(exc, BackendError):
-        text = f"{type(exc).__name__}: {text}"
-    return text
