@@ -231,7 +231,8 @@ class Driver:
             if not rec.phase.terminal:
                 t = engine.step(rec, plan, obs, None, now)
                 rec = self._collect(t, actions, events, audit)
-            if rec != record:
+            # A tick that changed nothing but the time is not worth a write (or an fsync).
+            if dataclasses.replace(rec, updated_at=record.updated_at) != record:
                 try:
                     rec = self.store.save(rec, record.revision)
                 except ConflictError:
