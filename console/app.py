@@ -28,6 +28,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from backends.base import CommandKind, Environment, Phase
+from console import detail_view as dv
 from console import viewmodel as vm
 from console.config import Config
 from console.paths import config_dir
@@ -177,7 +178,7 @@ class RolloutApp(App[int]):
         self.poll_interval = poll_interval
         self.snapshot: vm.Snapshot | None = None
         self.last_ok_at: float | None = None
-        self.buffer = vm.SampleBuffer()
+        self.buffer = dv.SampleBuffer()
         self.alerts: dict[str, vm.Alert] = {}
         self.drivers: dict[str, Any] = {}
         self.detail_service: str | None = None
@@ -343,7 +344,7 @@ class RolloutApp(App[int]):
         self._maybe_drive(service)
         self.push_screen(DetailScreen(service))
         state = self.service_state(service)
-        versions = list(vm.versions_of(state))
+        versions = list(dv.versions_of(state))
         now = self.clock()
 
         def load() -> None:
@@ -574,7 +575,7 @@ class RolloutApp(App[int]):
         control = self.env.extras.get("control")
         if service is None or control is None:
             return
-        version = vm.candidate_version(self.service_state(service))
+        version = dv.candidate_version(self.service_state(service))
         if version is None:
             self.flash(f"{what}: {service} has no candidate version", "warning")
             return

@@ -11,13 +11,8 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from console.viewmodel import (
-    AnalysisPanel,
-    HealthRow,
-    LogLine,
-    TimelineItem,
-    fmt_clock,
-)
+from console.detail_view import AnalysisPanel, HealthRow, LogLine, TimelineItem
+from console.viewmodel import fmt_clock
 
 
 class _Panel(Static):

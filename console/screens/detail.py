@@ -16,6 +16,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from console import detail_view as dv
 from console import viewmodel as vm
 from widgets.panels import AnalysisView, EventLog, HealthView, TimelinePanel
 from widgets.status_bar import FlashLine, HeaderLine
@@ -45,7 +46,7 @@ class DetailScreen(Screen[None]):
 
     @property
     def window(self) -> float:
-        return vm.WINDOWS[self.window_index]
+        return dv.WINDOWS[self.window_index]
 
     def compose(self) -> ComposeResult:
         # plotext is imported only when a detail screen opens: the overview starts faster.
@@ -108,19 +109,19 @@ class DetailScreen(Screen[None]):
         if state.errors:
             title.append(f"\n! {state.errors[0]}", style="yellow")
         self.query_one("#title", Static).update(title)
-        self.query_one("#split", TrafficBar).show(vm.split_shares(state))
+        self.query_one("#split", TrafficBar).show(dv.split_shares(state))
         self._paint_charts(app, state, now)
-        self.query_one("#timeline", TimelinePanel).show(vm.timeline(rec, now))
-        self.query_one("#analysis", AnalysisView).show(vm.analysis_panel(state))
-        self.query_one("#health", HealthView).show(vm.health_rows(state))
+        self.query_one("#timeline", TimelinePanel).show(dv.timeline(rec, now))
+        self.query_one("#analysis", AnalysisView).show(dv.analysis_panel(state))
+        self.query_one("#health", HealthView).show(dv.health_rows(state))
         events = rec.events if rec else ()
-        self.query_one("#log", EventLog).show(vm.log_lines(events, state.audit))
+        self.query_one("#log", EventLog).show(dv.log_lines(events, state.audit))
 
     def _paint_charts(self, app: RolloutApp, state: vm.ServiceState, now: float) -> None:
         from widgets.metric_chart import MetricChart
 
-        versions = vm.versions_of(state) or app.buffer.versions(self.service)
-        for i, spec in enumerate(vm.chart_specs(state.record)):
+        versions = dv.versions_of(state) or app.buffer.versions(self.service)
+        for i, spec in enumerate(dv.chart_specs(state.record)):
             series = {}
             for v in versions:
                 for field in spec.fields:
@@ -128,10 +129,10 @@ class DetailScreen(Screen[None]):
                     label = v if len(spec.fields) == 1 else f"{v} {field}"
                     series[label] = (xs, [y * spec.scale for y in ys])
             chart = self.query_one(f"#chart-{i}", MetricChart)
-            chart.title = f"{spec.title} · last {vm.window_label(self.window)}"
+            chart.title = f"{spec.title} · last {dv.window_label(self.window)}"
             chart.show(series, window=self.window, threshold=spec.threshold)
 
     def action_cycle_window(self) -> None:
-        self.window_index = (self.window_index + 1) % len(vm.WINDOWS)
-        self.rollout_app.flash(f"chart window {vm.window_label(self.window)}")
+        self.window_index = (self.window_index + 1) % len(dv.WINDOWS)
+        self.rollout_app.flash(f"chart window {dv.window_label(self.window)}")
         self.repaint()

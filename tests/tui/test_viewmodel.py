@@ -5,6 +5,7 @@ from __future__ import annotations
 from tui_fakes import T0, canary_record
 
 from backends.base import Lease, MetricSample, Phase, TrafficSplit, VersionHealth
+from console import detail_view as dv
 from console import viewmodel as vm
 
 
@@ -68,12 +69,12 @@ def test_filter_and_sort() -> None:
 
 
 def test_timeline_countdown_and_manual_gate() -> None:
-    items = vm.timeline(canary_record(), T0)
+    items = dv.timeline(canary_record(), T0)
     assert [i.state for i in items] == ["done", "current", "todo", "todo", "todo"]
     assert items[1].note == "18s left"
-    gate = vm.timeline(canary_record(phase=Phase.PAUSED, step=3), T0)
+    gate = dv.timeline(canary_record(phase=Phase.PAUSED, step=3), T0)
     assert gate[3].state == "current" and gate[3].note == "waiting for promote"
-    done = vm.timeline(canary_record(phase=Phase.COMPLETED, step=4), T0)
+    done = dv.timeline(canary_record(phase=Phase.COMPLETED, step=4), T0)
     assert {i.state for i in done} == {"done"}
 
 
@@ -98,7 +99,7 @@ def test_analysis_panel_uses_last_measurement_and_says_what_is_next() -> None:
     rec = canary_record(
         engine={"counters": {"failures": 1}, "analysis": {"stage": "steps", "last": last}}
     )
-    panel = vm.analysis_panel(state(record=rec, samples={"v2": sample("v2", p99=0.5)}))
+    panel = dv.analysis_panel(state(record=rec, samples={"v2": sample("v2", p99=0.5)}))
     assert panel is not None
     err, p99 = panel.rows
     assert (err.metric, err.value, err.threshold, err.ok, err.live) == (
@@ -118,7 +119,7 @@ def test_split_shares_measured_against_set() -> None:
         split=TrafficSplit({"v1": 90, "v2": 10}),
         samples={"v1": sample("v1", requests=800), "v2": sample("v2", requests=200)},
     )
-    shares = vm.split_shares(s)
+    shares = dv.split_shares(s)
     assert [(x.version, x.set_weight, round(x.measured or 0, 2)) for x in shares] == [
         ("v1", 90, 0.8),
         ("v2", 10, 0.2),
@@ -139,7 +140,7 @@ def test_rollback_alert_fires_once_on_the_transition() -> None:
 
 
 def test_sample_buffer_merges_history_and_trims_to_the_window() -> None:
-    buf = vm.SampleBuffer(horizon=100)
+    buf = dv.SampleBuffer(horizon=100)
     buf.add("s", sample("v2", at=T0))
     buf.extend("s", [sample("v2", at=T0 - d) for d in (50, 10, 200)])
     buf.add("s", sample("v2", at=T0))  # repeated: no duplicate
