@@ -12,6 +12,7 @@ the engine's idea of the split is the applied one; abort from any live state end
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -30,7 +31,12 @@ from console.plan_model import (
     SetWeightStep,
 )
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# ROLLOUT_ENGINE_EXAMPLES raises the example count for a long local run.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("ROLLOUT_ENGINE_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 METRICS = [
     MetricSpec("error-rate", max=0.05),
