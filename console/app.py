@@ -1,12 +1,17 @@
 """The console: a Textual app that shows rollouts live and drives them from the keyboard.
 
 Data flow (one direction): a one-second timer starts a backend poll in a background thread
-(skipped while the previous one runs), the poll posts a ``SnapshotReady`` message, and the
-same timer repaints the visible screen from the latest snapshot. Live data therefore repaints
-at most once a second, and a slow or dead backend only makes the header say "stale Ns".
+(skipped while the previous one runs), the poll posts a ``SnapshotReady`` message, and its
+arrival repaints the visible screen from that snapshot; the timer itself repaints only when no
+snapshot came (so "stale Ns" keeps counting). Live data therefore repaints about once a
+second, and a slow or dead backend only makes the header say "stale Ns".
 Keys are ``BINDINGS`` with ids (remappable through ``keys:`` in config.yaml); commands go
 through ``console.control.send_command``; a rollout this console started, or opened with a
 free lease, is driven here by a ``console.driver.Driver`` ticked once a second.
+
+Why this file is past ~500 lines: it holds every key action (the product's verbs) next to
+the state they act on; rendering lives in ``console/screens`` and ``widgets``, view logic in
+``console/viewmodel.py`` and ``console/detail_view.py``, threads in ``screens/background.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.screen import Screen
 
 from backends.base import CommandKind, Environment, Phase
@@ -32,6 +36,14 @@ from console import detail_view as dv
 from console import viewmodel as vm
 from console.config import Config
 from console.paths import config_dir
+from console.screens.background import (
+    Background,
+    Flash,
+    HistoryReady,
+    SnapshotReady,
+    close_all,
+    spawn,
+)
 from console.screens.detail import DetailScreen
 from console.screens.dialogs import ConfirmDialog, HelpScreen
 from console.screens.overview import OverviewScreen
@@ -65,68 +77,8 @@ def default_plan_dirs() -> list[Path]:
     return [Path.cwd() / "examples", config_dir() / "plans"]
 
 
-class SnapshotReady(Message):
-    """A poll finished. Only the newest matters, so queued ones replace each other."""
-
-    def __init__(self, snapshot: vm.Snapshot) -> None:
-        super().__init__()
-        self.snapshot = snapshot
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SnapshotReady)
-
-
-class HistoryReady(Message):
-    def __init__(self, service: str, history: dict[str, list[Any]]) -> None:
-        super().__init__()
-        self.service = service
-        self.history = history
-
-
-class Flash(Message):
-    """Text for the flash line, from any thread."""
-
-    def __init__(self, text: str, severity: str = "info") -> None:
-        super().__init__()
-        self.text = text
-        self.severity = severity
-
-
-class Background:
-    """One blocking job at a time in a daemon thread; ``start`` skips while one still runs.
-
-    Daemon threads rather than Textual thread workers: a backend call that hangs (a dead
-    API server without a timeout) must not keep the console from quitting.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._lock = threading.Lock()
-
-    @property
-    def busy(self) -> bool:
-        return self._lock.locked()
-
-    def start(self, fn: Callable[..., Any], *args: Any) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return False
-
-        def run() -> None:
-            try:
-                fn(*args)
-            finally:
-                self._lock.release()
-
-        threading.Thread(target=run, name=f"rollout-{self.name}", daemon=True).start()
-        return True
-
-
 def _bindings(cls: type[Any]) -> list[Binding]:
     return [b for b in cls.BINDINGS if isinstance(b, Binding)]
-
-
-def _spawn(fn: Callable[..., Any], *args: Any) -> None:
-    threading.Thread(target=fn, args=args, daemon=True).start()
 
 
 class RolloutApp(App[int]):
@@ -218,7 +170,7 @@ class RolloutApp(App[int]):
         drivers = list(self.drivers.values())
         if drivers:
             # Release leases so another console can take over; traffic stays where it is.
-            t = threading.Thread(target=_close_all, args=(drivers,), daemon=True)
+            t = threading.Thread(target=close_all, args=(drivers,), daemon=True)
             t.start()
             t.join(3.0)
 
@@ -352,7 +304,7 @@ class RolloutApp(App[int]):
                 HistoryReady(service, fetch_history(self.env, service, versions, now=now))
             )
 
-        _spawn(load)
+        spawn(load)
 
     def action_go_back(self) -> None:
         if isinstance(self.screen, DetailScreen):
@@ -447,7 +399,7 @@ class RolloutApp(App[int]):
                 self.post_message(Flash(f"{what} {service} failed: {exc}", "error"))
             self.call_from_thread(self._every_second)
 
-        _spawn(run)
+        spawn(run)
 
     def action_promote(self) -> None:
         if service := self._guard("promote", "promote"):
@@ -545,7 +497,7 @@ class RolloutApp(App[int]):
                 self.post_message(Flash(f"cannot start {service}: {exc}", "error"))
             self.call_from_thread(self._every_second)
 
-        _spawn(run)
+        spawn(run)
 
     def adopt(self, service: str) -> None:
         """Drive ``service`` from this console if its rollout is live and nobody holds the lease."""
@@ -596,18 +548,10 @@ class RolloutApp(App[int]):
             except Exception as exc:
                 self.post_message(Flash(f"{what} on {service} {version} failed: {exc}", "error"))
 
-        _spawn(run)
+        spawn(run)
 
     def action_inject_fault(self) -> None:
         self._fault(True)
 
     def action_clear_fault(self) -> None:
         self._fault(False)
-
-
-def _close_all(drivers: list[Any]) -> None:
-    for driver in drivers:
-        try:
-            driver.close()
-        except Exception:
-            pass  # quitting: the lease expires on its own
