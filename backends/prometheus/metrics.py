@@ -31,10 +31,12 @@ class PrometheusMetrics:
         cfg: PrometheusConfig,
         *,
         client: PromClient | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.cfg = cfg
         self.client = client or PromClient(cfg)
+        # None: instant queries are evaluated at Prometheus' own "now", so a skewed local
+        # clock cannot push the window into the future (half empty) or the past (stale).
         self.clock = clock
         self.name = f"prometheus {cfg.url} ({cfg.provider.name})"
 
@@ -70,14 +72,16 @@ class PrometheusMetrics:
         self, service: str, versions: Sequence[str], window: float
     ) -> dict[str, MetricSample]:
         """Every version's metrics over the ``window`` seconds up to now."""
-        at = self.clock()
+        at = self.clock() if self.clock else None
         window = self.window(window)
         q = self.queries(service)
-        rates = self._vector(q.request_rate(window), at)
-        errors = self._vector(q.error_ratio(window), at)
+        stamps: list[float] = []
+        rates = self._vector(q.request_rate(window), at, stamps)
+        errors = self._vector(q.error_ratio(window), at, stamps)
         latencies = {
-            m: self._vector(q.latency(m, window), at) for m in QUANTILES if self.supports(m)
+            m: self._vector(q.latency(m, window), at, stamps) for m in QUANTILES if self.supports(m)
         }
+        at = at if at is not None else (stamps[0] if stamps else time.time())
         names = list(versions) or sorted(set(rates) | set(errors))
         out = {}
         for v in names:
@@ -101,7 +105,7 @@ class PrometheusMetrics:
     ) -> dict[str, float | None]:
         """A custom query per version. With ``{{version}}`` in the template it runs once per
         version; without, it runs once and must return a ``version`` label."""
-        at = self.clock()
+        at = self.clock() if self.clock else None
         window = self.window(window)
         q = self.queries(service)
         if "version" in placeholders(template):
@@ -127,7 +131,7 @@ class PrometheusMetrics:
     ) -> dict[str, list[MetricSample]]:
         """Samples every ``step`` seconds from ``since`` (a POSIX time) to ``until`` (default:
         now), each over ``window`` seconds (default: ``step``), for charts and what-if."""
-        end = self.clock() if until is None else until
+        end = (self.clock or time.time)() if until is None else until
         start = end - since if since < _EPOCH_2001 else since
         window = self.window(window or step)
         q = self.queries(service)
@@ -195,14 +199,17 @@ class PrometheusMetrics:
 
     # ------------------------------------------------------------------ helpers
 
-    def _instant(self, query: str, at: float) -> list[dict[str, Any]]:
+    def _instant(self, query: str, at: float | None) -> list[dict[str, Any]]:
         return self.client.instant(query, at)
 
-    def _vector(self, query: str, at: float) -> dict[str, float | None]:
-        """version -> value of a ``sum by (version)`` query."""
+    def _vector(self, query: str, at: float | None, stamps: list[float]) -> dict[str, float | None]:
+        """version -> value of a ``sum by (version)`` query; appends evaluation times to
+        ``stamps``."""
         out: dict[str, float | None] = {}
         for series in self._instant(query, at):
             v = series.get("metric", {}).get(VERSION)
+            if series.get("value"):
+                stamps.append(float(series["value"][0]))
             if v:
                 out[v] = value(series)
         return out
