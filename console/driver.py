@@ -173,7 +173,15 @@ class Driver:
             }:
                 note = "; the plan file changed since it started: continuing the recorded plan"
             msg = f"resuming {existing.phase} rollout to {existing.candidate}{note}"
-            self.store.append_audit(self._audit("resume-driver", msg))
+            self.store.append_audit(
+                self._audit(
+                    "resume-driver",
+                    msg,
+                    step_index=existing.step_index,
+                    phase=str(existing.phase),
+                    revision=existing.revision,
+                )
+            )
             self._emit([self._driver_event("driver", msg)])
             return existing
         now = self.clock()
@@ -481,7 +489,7 @@ class Driver:
             data=dict(data or {"holder": self.actor}),
         )
 
-    def _audit(self, action: str, reason: str) -> AuditEntry:
+    def _audit(self, action: str, reason: str, **data: Any) -> AuditEntry:
         return AuditEntry(
             at=self.clock(),
             service=self.service,
@@ -490,7 +498,7 @@ class Driver:
             reason=reason,
             user=self.user,
             host=self.host,
-            data={"driver": self.holder},
+            data={"driver": self.holder, **data},
         )
 
     def record_stop(self, reason: str) -> None:
