@@ -246,3 +246,31 @@ def test_query_errors_and_non_prometheus_answers(plain: Any, exporter: Exporter)
     not_prom = from_config({"url": f"http://{exporter.target}"})
     with pytest.raises(BackendError, match="answered HTTP 404"):
         not_prom.sample("courses", ["v1"], WINDOW)
+
+
+def test_secrets_stay_out_of_the_analysis_events(secured: tuple[Any, Path]) -> None:
+    """What the driver does with a metrics failure: the error text becomes the observation's
+    ``metrics_error`` and, through the analysis, the event's reason and data."""
+    import json
+
+    from backends.base import Observation
+    from console.analysis import measure
+    from console.plan_model import AnalysisSpec
+
+    handle, cert = secured
+    wrong = "wrong-Pw-unique-4242"
+    backend = from_config(
+        {
+            "url": handle.url,
+            "caFile": str(cert),
+            "basicAuth": {"username": "alice", "password": wrong},
+            "headers": {"X-Scope-OrgID": "tenant-secret-5150"},
+        }
+    )
+    with pytest.raises(Forbidden) as exc:
+        backend.sample("courses", ["v1"], WINDOW)
+    obs = Observation(at=time.time(), health={}, metrics=None, metrics_error=str(exc.value))
+    m = measure(AnalysisSpec(), "v1", obs)
+    text = m.reason + json.dumps(m.to_dict())
+    assert "refused the request (HTTP 401)" in text
+    assert wrong not in text and "tenant-secret-5150" not in text
