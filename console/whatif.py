@@ -182,6 +182,7 @@ class WhatIf:
             },
             "decision": str(self.decision),
             "decided_at": self.decided_at,
+            "hint": hint(self) or None,
             "timeline": [r.to_dict() for r in self.runs()],
             "steps": [
                 {
@@ -318,4 +319,19 @@ def render_text(result: WhatIf, header: str = "", *, clock: Any = None) -> str:
     if result.decided_at is not None and result.decision is not Decision.CONTINUE:
         lines.append(f"decided at {fmt(result.decided_at)} ({result.decision})")
     lines.append(f"result: {result.verdict.upper()}: {result.message}")
+    tip = hint(result)
+    if tip:
+        lines.append(f"hint: {tip}")
     return "\n".join(lines)
+
+
+def hint(result: WhatIf) -> str:
+    """A likely cause when no measurement saw any request at all, else ''."""
+    if not result.steps or any(s.measurement.requests for s in result.steps):
+        return ""
+    return (
+        f"no request was counted for {result.candidate} in any window: check that it is "
+        "named as the metrics label it, and that the analysis window "
+        f"({_dur(result.spec.effective_window)}) spans at least two scrape intervals "
+        "(or set minWindow in the environment's metrics config)"
+    )

@@ -180,3 +180,6 @@ def test_min_window_widens_short_windows() -> None:
     assert cfg.min_window == 60.0
     backend = PrometheusMetrics(cfg)
     assert backend.window(5.0) == 60.0 and backend.window(300.0) == 300.0
+    from backends.base import MetricsBackend
+
+    assert isinstance(backend, MetricsBackend)

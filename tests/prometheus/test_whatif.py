@@ -139,6 +139,8 @@ def test_missing_or_thin_data_is_inconclusive_never_a_pass() -> None:
     assert "minRequests 20" in result.message
     nothing = replay(SPEC, "v2", "v1", observations(t[:2], {}, {}, 10.0))
     assert nothing.verdict == INCONCLUSIVE and "no measurement passed" in nothing.message
+    assert "two scrape intervals" in render_text(nothing)  # a hint at the likely cause
+    assert "hint:" not in render_text(result)
     no_error_value = _series("v2", t[:2], **{"0": {"err": None}, "1": {"err": None}})
     result = replay(SPEC, "v2", "v1", observations(t[:2], {"v2": no_error_value}, {}, 10.0))
     assert result.verdict == INCONCLUSIVE
