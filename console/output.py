@@ -42,7 +42,7 @@ def weights_text(weights: Mapping[str, int]) -> str:
 
 
 def step_label(record: RolloutRecord) -> str:
-    """``k/n`` for canary (plan steps) and rolling (batches if known), ``-`` otherwise."""
+    """``k/n`` for canary (plan steps) and rolling (batches if known); the blue/green stage."""
     if record.strategy == Strategy.CANARY:
         n = len(record.plan.get("steps") or [])
         if n == 0:
@@ -55,7 +55,11 @@ def step_label(record: RolloutRecord) -> str:
         if isinstance(batches, int) and batches > 0:
             return f"{min(record.step_index + 1, batches)}/{batches}"
         return str(record.step_index + 1)
-    return "-"
+    # blue/green has stages, not steps: show the stage (deploy, preview, await, switch, post)
+    sub = record.engine.get("sub") if isinstance(record.engine, Mapping) else None
+    if record.phase.terminal or not sub:
+        return "-"
+    return str(sub)
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
