@@ -505,12 +505,14 @@ class Driver:
         """Audit and report that this driver stops (signal, timeout); traffic stays put."""
         rec = self._record
         where = f" at {rec.phase}, weights {dict(rec.weights)}" if rec else ""
+        if not self._driving:
+            self._emit([self._driver_event("driver", f"stopped watching ({reason}){where}")])
+            return
         msg = f"driver stopped ({reason}){where}; traffic left where it is"
-        if self._driving:
-            try:
-                self.store.append_audit(self._audit("stop-driver", msg))
-            except BackendError:
-                pass
+        try:
+            self.store.append_audit(self._audit("stop-driver", msg))
+        except BackendError:
+            pass  # the store is what failed; the event below still tells the operator
         self._emit([self._driver_event("driver", msg)])
 
     def _ignored_command(self, cmd: Command, events: Sequence[Event], now: float) -> AuditEntry:
