@@ -1,0 +1,86 @@
+"""``rollout auto`` exit codes decided in process, on in-memory backends and the file store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes_driver import FakeMetrics, FakeTraffic
+
+from backends.base import Environment
+from backends.local.store import FileStateStore
+from console.commands import auto
+
+PLAN = """\
+service: courses
+strategy: canary
+stable: v1
+candidate: v2
+steps:
+{steps}
+analysis:
+  interval: 1s
+  minRequests: 5
+  failureLimit: 0
+  consecutiveErrorLimit: 1
+  metrics:
+    - {{name: error-rate, max: 0.05}}
+"""
+
+
+def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: str) -> tuple[Path, FakeMetrics]:
+    metrics = FakeMetrics(time.time)
+    env = Environment("fake", FakeTraffic(), metrics, FileStateStore(tmp_path / "state"))
+    monkeypatch.setattr("console.environments.open_environment", lambda name=None: env)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.format(steps=steps))
+    return plan, metrics
+
+
+def _auto(plan: Path, timeout: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    args = argparse.Namespace(plan=str(plan), env=None, json=True, timeout=timeout)
+    code = auto.run(args)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    return code, lines[-1]
+
+
+def test_completed_is_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, _ = _setup(tmp_path, monkeypatch, "  - setWeight: 50")
+    code, summary = _auto(plan, "30s", capsys)
+    assert code == 0 and summary["phase"] == "Completed"
+
+
+def test_manual_gate_until_timeout_is_3_left_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, _ = _setup(tmp_path, monkeypatch, "  - setWeight: 50\n  - pause: {}")
+    code, summary = _auto(plan, "2s", capsys)
+    assert code == 3 and summary["phase"] == "Paused"
+    assert summary["reason"].startswith("left paused")
+
+
+def test_paused_on_unreachable_metrics_is_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, metrics = _setup(tmp_path, monkeypatch, "  - setWeight: 50\n  - pause: 5m")
+    metrics.down = True
+    code, summary = _auto(plan, "3s", capsys)
+    assert code == 4 and summary["phase"] == "Paused"
+    assert "metrics unreachable" in summary["reason"]
+
+
+def test_other_candidate_in_progress_is_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, _ = _setup(tmp_path, monkeypatch, "  - setWeight: 50\n  - pause: {}")
+    assert _auto(plan, "1s", capsys)[0] == 3
+    other = tmp_path / "v3.yaml"
+    other.write_text(plan.read_text().replace("candidate: v2", "candidate: v3"))
+    code, summary = _auto(other, "1s", capsys)
+    assert code == 2 and "a rollout to v2 is in progress" in summary["reason"]
