@@ -117,6 +117,19 @@ def run(args: argparse.Namespace) -> int:
         )
         return fail(EXIT_BAD_INPUT, msg, service)
 
+    if env.name == "demo":
+        # The demo's versions are fixed processes: a typo would otherwise wait on health
+        # until the timeout. (On Kubernetes the candidate is an image to deploy.)
+        try:
+            versions = env.traffic.versions(service)
+        except BackendError as exc:
+            return fail(EXIT_BACKEND, f"{env.name}: cannot list versions: {exc}", service)
+        if plan.candidate not in versions:
+            msg = (
+                f"{plan.source or args.plan}: candidate '{plan.candidate}' is not a version "
+                f"of {service} in the demo; known: {', '.join(versions)}"
+            )
+            return fail(EXIT_BAD_INPUT, msg, service)
     notifier = Notifier(plan.webhooks) if plan.webhooks else None
     driver = Driver(env, service, holder=make_holder(), notifier=notifier, on_event=printer.event)
     stop = threading.Event()

@@ -341,6 +341,10 @@ def test_bad_input_exits_2_with_a_message(demo_env: Any, tmp_path: Path) -> None
     res = _run("auto", str(unknown), "--json")
     assert res.returncode == 2 and "service 'payments' not found" in res.stderr
     assert _json_lines(res.stdout)[-1]["exit_code"] == 2
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(PLAN.format(service="courses", steps=FAST_STEPS, extra="").replace("v2", "v9"))
+    res = _run("auto", str(typo))
+    assert res.returncode == 2 and "candidate 'v9' is not a version of courses" in res.stderr
     res = _run("auto", str(unknown), "--timeout", "soon")
     assert res.returncode == 2 and "--timeout" in res.stderr
     res = _run("status", "nope")
