@@ -29,6 +29,7 @@ from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT
 from console.config import ConfigError
 from console.driver import Driver, DriverError, make_holder
 from console.notify import Notifier
+from console.plan_model import Plan
 
 
 class _Printer:
@@ -163,15 +164,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _drive(
-    driver: Driver,
-    plan: object,
-    timeout: float,
-    stop: threading.Event,
-    caught: list[str],
+    driver: Driver, plan: Plan, timeout: float, stop: threading.Event, caught: list[str]
 ) -> tuple[int, str]:
-    from console.plan_model import Plan
-
-    assert isinstance(plan, Plan)
+    """Begin or resume, run, and turn the outcome into (exit code, reason)."""
     driver.begin(plan)
     rec = driver.run(timeout=timeout, stop=stop)
     if caught:
