@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import shutil
 import socket
@@ -151,8 +152,6 @@ async def latency(port: int, rate: float, seconds: float) -> tuple[float, float,
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -226,6 +225,7 @@ def main() -> int:
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with start_demo(work / "demo", rps=0, instances=2, services=["courses"]) as demo:
@@ -274,23 +274,29 @@ def main() -> int:
             finally:
                 haproxy.terminate()
                 haproxy.wait(5)
+    load_after = os.getloadavg()[0]
     med = {t: {k: statistics.median(v) for k, v in m.items()} for t, m in results.items()}
+    spread = {t: (min(m["rps"]), max(m["rps"])) for t, m in results.items()}
+    p99s = {t: (min(m["p99"]) * 1e3, max(m["p99"]) * 1e3) for t, m in results.items()}
     d, g, h = med["direct"], med["gateway"], med["haproxy"]
     cmd = "python bench/gateway.py " + " ".join(a for a in sys.argv[1:] if a != "--write")
     table = [
-        f"| path | throughput (req/s) | p50 at {args.rate:g} rps | p99 at {args.rate:g} rps "
+        f"| path | throughput, req/s (min-max) | p50 at {args.rate:g} rps "
+        f"| p99 at {args.rate:g} rps (min-max) "
         "| added p50 | added p99 | CPU per request | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, m in (
-        ("straight to one instance", d),
-        ("rollout demo gateway", g),
-        ("HAProxy 2.6", h),
+    for key, name, m in (
+        ("direct", "straight to one instance", d),
+        ("gateway", "rollout demo gateway", g),
+        ("haproxy", "HAProxy 2.6", h),
     ):
+        lo, hi = spread[key]
         added50 = "" if m is d else f"{(m['p50'] - d['p50']) * 1e3:+.2f} ms"
         added99 = "" if m is d else f"{(m['p99'] - d['p99']) * 1e3:+.2f} ms"
         table.append(
-            f"| {name} | {m['rps']:.0f} | {m['p50'] * 1e3:.2f} ms | {m['p99'] * 1e3:.2f} ms "
+            f"| {name} | {m['rps']:.0f} ({lo:.0f}-{hi:.0f}) | {m['p50'] * 1e3:.2f} ms "
+            f"| {m['p99'] * 1e3:.2f} ms ({p99s[key][0]:.1f}-{p99s[key][1]:.1f}) "
             f"| {added50} | {added99} | {m['cpu']:.3f} ms | {m['errors']:.0f} |"
         )
     verdict_rps = "met" if g["rps"] >= 2000 else "missed"
@@ -311,7 +317,8 @@ def main() -> int:
             "process's user+system time (from /proc) during the throughput run divided by the "
             "requests it served: the instance for the direct path, the demo runner for the "
             "gateway, haproxy for HAProxy. It is the figure least disturbed by other load on "
-            "the machine.",
+            f"the machine. Load average (1 min) {load_before:.1f} before the run and "
+            f"{load_after:.1f} after it.",
             "",
             *table,
             "",
@@ -331,8 +338,6 @@ def main() -> int:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 0
 
 
