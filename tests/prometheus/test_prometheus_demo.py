@@ -81,8 +81,8 @@ def test_promql_agrees_with_load_and_fault(demo_env: Any, prom: Any) -> None:
     # Errors: v2 fails ~30 % (binomial over ~200 requests: +-0.1 is > 3 sigma); v1 none.
     assert v2.error_ratio == pytest.approx(FAULT_ERRORS, abs=0.1), v2
     assert v1.error_ratio == 0.0, v1
-    # Latency: v2 carries the injected 200 ms, v1 does not.
-    assert v2.p99 is not None and FAULT_LATENCY <= v2.p99 <= FAULT_LATENCY + 0.1, v2
+    # Latency: v2 carries the injected 200 ms (+300 ms of slack for a busy CI box), v1 not.
+    assert v2.p99 is not None and FAULT_LATENCY <= v2.p99 <= FAULT_LATENCY + 0.3, v2
     assert v1.p99 is not None and v1.p99 < FAULT_LATENCY, v1
     # The same picture as the demo's own in-process metrics.
     assert v2.request_rate == pytest.approx(local["v2"].request_rate, rel=0.2)
