@@ -189,3 +189,15 @@ def test_fault_flag_reaches_the_candidate_of_every_service(tmp_path: Path) -> No
             assert httpx.get(handle.gateway_url + path).status_code in (500, 503)
             env.extras["control"].clear_fault(service, "v2")
             assert httpx.get(handle.gateway_url + path).status_code == 200
+
+
+def test_instances_exit_when_the_environment_is_killed(tmp_path: Path) -> None:
+    from backends.local import connect, start_demo
+
+    with start_demo(tmp_path / "demo", rps=5, instances=1, services=["courses"]) as handle:
+        children = connect(tmp_path / "demo").extras["control"].status()["child_pids"]
+        assert len(children) == 3  # v1, v2 and the load generator
+        os.kill(handle.pid, signal.SIGKILL)  # no cleanup runs in the environment itself
+        handle.wait(10)
+        # Each child sees its stdin pipe close and exits on its own.
+        assert _wait_gone(children, 15) == []

@@ -275,3 +275,38 @@ def test_injected_latency_shows_in_the_version_metrics(demo_env: Any) -> None:
     sample = demo_env.env.metrics.sample("courses", ["v2"], 5)["v2"]
     assert sample.p50 is not None and sample.p50 >= 0.15
     assert sample.error_ratio == 0.0
+
+
+def test_deploy_a_new_version_route_to_it_and_retire_it(demo_env: Any) -> None:
+    traffic = demo_env.env.traffic
+    traffic.deploy("grades", "v3", 1)
+    try:
+        assert traffic.versions("grades") == ["v1", "v2", "v3"]
+        wait_until(lambda: traffic.health("grades")["v3"].ready == 1, 15, "v3 ready")
+        traffic.set_split("grades", {"v1": 0, "v2": 0, "v3": 100})
+        results = fire_sync(demo_env.gateway_url, 50, target="/grades/u9")
+        assert Counter((r.status, r.version) for r in results) == {(200, "v3"): 50}
+        with pytest.raises(BackendError, match="still takes 100%"):
+            traffic.retire("grades", "v3")
+    finally:
+        traffic.set_split("grades", {"v1": 100, "v2": 0, "v3": 0})
+        traffic.retire("grades", "v3")
+    assert traffic.versions("grades") == ["v1", "v2"]
+    assert "v3" not in traffic.health("grades")
+    assert traffic.get_split("grades").weights == {"v1": 100, "v2": 0}
+
+
+def test_load_rate_can_change_and_counts_add_up(demo_env: Any) -> None:
+    control = demo_env.control
+    assert control.set_rps(80)["rate"] == 80
+    try:
+        before = control.load_stats()
+        wait_until(
+            lambda: control.load_stats()["sent"] - before["sent"] >= 80, 15, "80 more requests"
+        )
+        stats = control.load_stats()
+        assert stats["rate"] == 80
+        assert stats["ok"] + stats["failed"] + stats["in_flight"] == stats["sent"]
+        assert set(stats["by_service"]) == {"courses", "enrollments", "grades"}
+    finally:
+        control.set_rps(50)
