@@ -7,7 +7,9 @@ Per service ``<name>``:
 - ``<name>.audit.jsonl``     append-only JSON lines, each written with one ``write()`` under
   ``O_APPEND`` and fsynced; a reader skips a torn last line;
 - ``<name>.lease``           the driver lease: holder and expiry (POSIX seconds);
-- ``<name>.commands.jsonl``  pending operator commands, oldest first;
+- ``<name>.commands.jsonl``  pending operator commands, oldest first; taking them removes
+  the file, so a command is applied at most once (a driver killed between taking and saving
+  loses it, which is safer than promoting twice);
 - ``<name>.lock``            an ``fcntl`` lock held around every read-compare-write, so two
   processes can never both win a compare-and-swap or both take the lease.
 """
