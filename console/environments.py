@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 from backends.base import Environment
-from console.config import DEMO, Config, load_config
+from console.config import DEMO, Config, ConfigError, load_config
 from console.paths import demo_dir
 
 
@@ -31,12 +31,18 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
         description = env.description or "demo"
     elif cluster.get("kind") == "kubernetes":
         kube = importlib.import_module("backends.kubernetes")
-        traffic, store = kube.from_config(cluster, env_cfg.name)
+        try:
+            traffic, store = kube.from_config(cluster, env_cfg.name)
+        except ValueError as exc:  # a cluster entry the backend rejects: the user's to fix
+            raise ConfigError(f"environment '{env_cfg.name}': {exc}") from None
         description = f"kube {cluster.get('context') or 'current-context'} / {cluster.get('namespace') or 'default'}"
     metrics_cfg = dict(env_cfg.metrics or {})
     if metrics_cfg.get("kind") == "prometheus":
         prom = importlib.import_module("backends.prometheus")
-        metrics = prom.from_config(metrics_cfg)
+        try:
+            metrics = prom.from_config(metrics_cfg)
+        except ValueError as exc:  # PrometheusConfigError names the bad field
+            raise ConfigError(f"environment '{env_cfg.name}': {exc}") from None
     return Environment(
         name=env_cfg.name,
         traffic=traffic,
