@@ -319,6 +319,22 @@ class Ctx:
             )
             self.engine_audit("pause", reason, rule="consecutiveErrorLimit")
             self.pause("metrics-error", f"{reason} -> paused", by="engine")
+        self._resume_if_metrics_back(m)
+
+    def _resume_if_metrics_back(self, m: Measurement) -> None:
+        """A pause the engine took because the metrics source was unreachable ends by itself
+        once a measurement gets through again. Only the pause ends: advancing still needs a
+        passing measurement (``evidence``), so nothing is promoted on the recovery alone."""
+        pause = self.eng.get("pause") or {}
+        if self.phase is not Phase.PAUSED or pause.get("kind") != "metrics-error":
+            return
+        if m.status is Status.ERROR:
+            return
+        reason = f"metrics source reachable again (measurement {m.status}) -> resumed"
+        self.engine_audit("resume", reason, rule="consecutiveErrorLimit")
+        self.unpause()
+        self.message = reason
+        self.event("resume", reason, by="engine")
 
     def _report_measurement(
         self, m: Measurement, counters: Counters, spec: AnalysisSpec, a: dict[str, Any]

@@ -162,6 +162,32 @@ def test_consecutive_metrics_errors_pause_and_never_promote() -> None:
     assert sim.rec.step_index == 0
 
 
+def test_metrics_error_pause_resumes_by_itself_when_metrics_return() -> None:
+    sim = Sim(canary_plan(analysis=metrics_spec(consecutive_error_limit=2)))
+    sim.world.metrics_mode = "error"
+    sim.start()
+    sim.run(10)
+    assert sim.rec.phase is Phase.PAUSED
+    assert sim.rec.engine["pause"]["kind"] == "metrics-error"
+    sim.world.metrics_mode = "missing"  # reachable again, but no data: resume, never advance
+    sim.run(6)
+    assert sim.rec.phase is Phase.PROGRESSING
+    assert any("reachable again" in m for m in sim.messages("resume"))
+    assert sim.rec.step_index == 0 and sim.world.weights == {"v1": 90, "v2": 10}
+    sim.world.metrics_mode = "pass"
+    sim.run(6)
+    assert sim.rec.step_index == 1
+
+
+def test_an_operator_pause_does_not_end_when_metrics_return() -> None:
+    sim = Sim(canary_plan(analysis=metrics_spec(consecutive_error_limit=2)))
+    sim.start()
+    sim.command("pause", reason="hold on")
+    sim.run(20)
+    assert sim.rec.phase is Phase.PAUSED
+    assert not sim.messages("resume")
+
+
 def test_a_measurement_before_the_weight_changed_is_not_evidence() -> None:
     sim = Sim(canary_plan((SetWeightStep(10), SetWeightStep(20), SetWeightStep(30))))
     sim.start()
