@@ -106,6 +106,14 @@ def _describe_plan(plan: Plan, stable: str) -> str:
 
 def start(plan: Plan, obs: Observation, now: float, actor: str = "engine") -> Transition:
     """Begin a rollout of ``plan`` from what ``obs`` shows; raises EngineError if it cannot."""
+    current = obs.split.weights if obs.split is not None else {}
+    if current.get(plan.candidate, 0) >= 100:
+        # The stable would otherwise be guessed from whatever still runs beside it, and
+        # the first step would move traffic from the released version back to the old one.
+        raise EngineError(
+            f"{plan.source or plan.service}: {plan.candidate} already serves 100% of "
+            f"{plan.service}; nothing to roll out"
+        )
     stable = _stable_of(plan, obs)
     if stable == plan.candidate:
         raise EngineError(

@@ -417,6 +417,17 @@ def test_start_infers_the_stable_version_or_explains() -> None:
         engine.start(same, obs, T0)
 
 
+def test_start_refuses_a_candidate_that_already_serves_everything() -> None:
+    # After a completed rollout v1 still runs beside v2: rerunning the plan must not
+    # guess v1 as the stable and move 80% of the traffic back to it.
+    plan = canary_plan()
+    world = World(weights={"v1": 0, "v2": 100})
+    for stable in (None, "v1"):
+        p = type(plan)(**{**plan.__dict__, "stable": stable})
+        with pytest.raises(EngineError, match=r"v2 already serves 100%.*nothing to roll out"):
+            engine.start(p, world.observe(T0), T0)
+
+
 def test_a_plan_without_analysis_advances_on_time_alone() -> None:
     sim = Sim(canary_plan((SetWeightStep(10), PauseStep(10.0)), analysis=None))
     sim.world.metrics_mode = "error"
