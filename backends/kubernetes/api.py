@@ -154,9 +154,17 @@ class KubeApi:
         )
 
     def watch(
-        self, kind: Kind, resource_version: str, label_selector: str, timeout: int
+        self,
+        kind: Kind,
+        resource_version: str,
+        label_selector: str,
+        timeout: int,
+        on_open: Callable[[Any], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Stream watch events (dicts) from ``resource_version`` for ``timeout`` seconds."""
+        """Stream watch events (dicts) from ``resource_version`` for ``timeout`` seconds.
+
+        ``on_open`` gets the streaming response, so another thread can shut it down.
+        """
         from kubernetes.watch.watch import iter_resp_lines
 
         fn, lead = self._method(kind, "list")
@@ -170,6 +178,8 @@ class KubeApi:
         if label_selector:
             kw["label_selector"] = label_selector
         resp = self._call(self._target("watch", kind), fn, *lead, **kw)
+        if on_open is not None:
+            on_open(resp)
         try:
             for line in iter_resp_lines(resp):
                 if line and line.strip():

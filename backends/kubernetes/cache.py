@@ -9,9 +9,11 @@ calls per minute while nothing changes (see docs/kubernetes.md, "API calls per m
 
 from __future__ import annotations
 
+import atexit
 import copy
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,16 @@ from backends.base import BackendError
 from backends.kubernetes.api import Kind, KubeApi
 
 log = logging.getLogger(__name__)
+
+_LIVE: weakref.WeakSet[WatchCache] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    # A daemon thread still inside the HTTP client when the interpreter finalizes can abort
+    # the process (SIGABRT after a clean exit); stop and join the watches first.
+    for cache in list(_LIVE):
+        cache.stop()
 
 
 class WatchCache:
@@ -42,6 +54,7 @@ class WatchCache:
         self._synced = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._resp: Any = None  # the open watch response, to cut it short on stop()
         self.resource_version = ""
         self.relists = 0
         self.error: BackendError | None = None  # the last failure, cleared on success
@@ -64,6 +77,7 @@ class WatchCache:
                 target=self._run, name=f"watch-{self.kind.plural}", daemon=True
             )
             self._thread.start()
+            _LIVE.add(self)
         if not self._synced.wait(timeout):
             raise self.error or BackendError(
                 f"no answer listing {self.kind.plural} within {timeout:.0f}s"
@@ -76,8 +90,18 @@ class WatchCache:
         """Fold in an object we just wrote, so our own reads see it before the watch does."""
         self._apply("MODIFIED", obj)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """End the watch thread: cut the open stream and wait (bounded) for it to finish."""
         self._stop.set()
+        resp = self._resp
+        if resp is not None:
+            try:
+                resp.shutdown()
+            except Exception:
+                pass  # already closed
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     # ------------------------------------------------------------------ the loop
 
@@ -107,6 +131,11 @@ class WatchCache:
         if self.on_change is not None:
             self.on_change(kind, obj)
 
+    def _opened(self, resp: Any) -> None:
+        self._resp = resp
+        if self._stop.is_set():
+            resp.shutdown()
+
     def _run(self) -> None:
         need_list = True
         while not self._stop.is_set():
@@ -115,7 +144,11 @@ class WatchCache:
                     self._relist()
                     need_list = False
                 for event in self.api.watch(
-                    self.kind, self.resource_version, self.selector, self.watch_timeout
+                    self.kind,
+                    self.resource_version,
+                    self.selector,
+                    self.watch_timeout,
+                    on_open=self._opened,
                 ):
                     if self._stop.is_set():
                         return
@@ -136,6 +169,8 @@ class WatchCache:
                 if not need_list:
                     self.error = None
             except BackendError as exc:
+                if self._stop.is_set():
+                    return  # stop() cut the stream: not an error
                 self.error = exc
                 self._synced.set()  # let readers fail fast with the error instead of hanging
                 log.warning("%s", exc)

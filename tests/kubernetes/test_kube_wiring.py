@@ -1,0 +1,120 @@
+"""How the console reaches the backend: config file -> open_environment -> from_config,
+with the ``kubernetes`` package imported only when a Kubernetes environment is used."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import DEPLOY, ROOT, apply, wait_for
+
+from backends.base import StateStore, TrafficBackend
+
+
+def test_nothing_imports_kubernetes_until_asked():
+    code = (
+        "import sys, console.cli, console.driver, console.environments, console.engine, "
+        "backends.base, backends.kubernetes\n"
+        "print(sorted(m for m in sys.modules if m == 'kubernetes' or m.startswith('kubernetes.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(out.stdout.replace("'", '"')) == []
+
+
+def test_environment_from_config_file(cluster, tmp_path, monkeypatch):
+    from console.config import load_config
+    from console.environments import open_environment
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "default": "prod-eu",
+                "environments": {
+                    "prod-eu": {
+                        "cluster": {
+                            "kind": "kubernetes",
+                            "kubeconfig": str(cluster.kubeconfig),
+                            "context": "emu",
+                            "namespace": "lms",
+                        }
+                    }
+                },
+            }
+        )
+    )
+    apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
+    env = open_environment(None, load_config(cfg))
+    try:
+        assert isinstance(env.traffic, TrafficBackend) and isinstance(env.store, StateStore)
+        assert env.description == "kube emu / lms"
+        wait_for(lambda: env.traffic.services() == ["courses"], what="services")
+        assert env.traffic.get_split("courses").weights == {"v1": 100, "v2": 0}
+    finally:
+        env.traffic.close()
+        env.store.close()
+
+
+@pytest.mark.slow
+def test_rollout_status_cli_reads_the_cluster_record(cluster, tmp_path):
+    """`rollout status --env` as a real process, the record coming from the ConfigMap."""
+    from backends.base import Phase, RolloutRecord, Strategy
+    from conftest import connect
+
+    traffic, store = connect(cluster)
+    try:
+        store.save(
+            RolloutRecord(
+                "courses",
+                Strategy.CANARY,
+                "v1",
+                "v2",
+                Phase.PAUSED,
+                {},
+                message="gate",
+                weights={"v1": 90, "v2": 10},
+            ),
+            0,
+        )
+    finally:
+        traffic.close()
+        store.close()
+    (tmp_path / "cfg" / "rollout").mkdir(parents=True)
+    (tmp_path / "cfg" / "rollout" / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "environments": {
+                    "k8s": {
+                        "cluster": {"kind": "kubernetes", "kubeconfig": str(cluster.kubeconfig)}
+                    }
+                }
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "console.cli", "status", "courses", "--env", "k8s", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Paused" in out.stdout and "courses" in out.stdout
