@@ -69,8 +69,9 @@ def test_environment_from_config_file(cluster, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_rollout_status_cli_reads_the_cluster_record(cluster, tmp_path):
     """`rollout status --env` as a real process, the record coming from the ConfigMap."""
-    from backends.base import Phase, RolloutRecord, Strategy
     from conftest import connect
+
+    from backends.base import Phase, RolloutRecord, Strategy
 
     traffic, store = connect(cluster)
     try:
