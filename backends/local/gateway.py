@@ -29,7 +29,7 @@ from backends.local.http11 import (
 from backends.local.metrics import Recorder
 from backends.local.routing import Route, parse_cookies
 from backends.local.server import HttpServerProtocol, start_http_server
-from backends.local.upstream import UpstreamConn, open_upstream
+from backends.local.upstream import UpstreamConn, open_upstream, sweep_timeouts
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 UPSTREAM_TIMEOUT = 30.0
@@ -144,6 +144,7 @@ class Gateway:
         self.server, self._clients = await start_http_server(self.handle, port)
         self.port = self.server.sockets[0].getsockname()[1]
         self._spawn(self._health_loop())
+        self._spawn(sweep_timeouts())
         return self.port
 
     async def close(self) -> None:
@@ -232,8 +233,7 @@ class Gateway:
                 conn, _reused = await up.acquire()
                 sent = True
                 try:
-                    async with asyncio.timeout(UPSTREAM_TIMEOUT):
-                        resp = await conn.request(data, method)
+                    resp = await conn.request(data, method, UPSTREAM_TIMEOUT)
                 except BaseException:
                     conn.close()
                     raise

@@ -14,6 +14,21 @@ from backends.local.http11 import MAX_BODY, MAX_HEAD, HttpError, Response
 
 _HEAD_END = b"\r\n\r\n"
 
+# Requests in flight -> their deadline (loop time). One sweeper task per gateway expires
+# them, which is cheaper than a timer per request on the hottest path.
+IN_FLIGHT: dict[UpstreamConn, float] = {}
+
+
+async def sweep_timeouts(interval: float = 0.5) -> None:
+    """Fail requests past their deadline with TimeoutError (and close their connection)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(interval)
+        now = loop.time()
+        for conn, deadline in list(IN_FLIGHT.items()):
+            if now > deadline:
+                conn.expire()
+
 
 class UpstreamConn(asyncio.Protocol):
     """One keep-alive connection to an instance, one request at a time."""
@@ -80,18 +95,30 @@ class UpstreamConn(asyncio.Protocol):
         self._waiter.set_result(Response(status, headers, body, keep_alive))
 
     # -- API
-    async def request(self, data: bytes, method: str) -> Response | None:
-        """Send one request; the response, or None if the connection closed before a byte."""
+    async def request(self, data: bytes, method: str, timeout: float) -> Response | None:
+        """Send one request; the response, or None if the connection closed before a byte.
+
+        Raises TimeoutError after ``timeout`` seconds (give or take the sweeper's interval).
+        """
         if self.closed or self.transport is None:
             return None
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
         self._got_bytes = bool(self._buf)
         self._method = method
-        self.transport.write(data)
-        if self._buf:
-            self._parse()
-        return await self._waiter
+        IN_FLIGHT[self] = loop.time() + timeout
+        try:
+            self.transport.write(data)
+            if self._buf:
+                self._parse()
+            return await self._waiter
+        finally:
+            IN_FLIGHT.pop(self, None)
+
+    def expire(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError())
+        self.close()
 
     def close(self) -> None:
         self.closed = True

@@ -271,7 +271,8 @@ def test_injected_latency_shows_in_the_version_metrics(demo_env: Any) -> None:
     traffic, control = demo_env.env.traffic, demo_env.control
     control.inject_fault("courses", "v2", errors=0.0, latency=0.15)
     traffic.set_split("courses", {"v1": 0, "v2": 100})
-    fire_sync(demo_env.gateway_url, 60, concurrency=30)
+    # Enough slow requests to outweigh any fast v2 request of earlier tests in the window.
+    fire_sync(demo_env.gateway_url, 300, concurrency=60)
     sample = demo_env.env.metrics.sample("courses", ["v2"], 5)["v2"]
     assert sample.p50 is not None and sample.p50 >= 0.15
     assert sample.error_ratio == 0.0

@@ -218,3 +218,22 @@ async def test_chunked_responses_are_decoded() -> None:
     raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
     resp = await read_response(_reader(raw))
     assert resp is not None and resp.status == 200 and resp.body == b"abcde"
+
+
+async def test_an_upstream_that_never_answers_times_out() -> None:
+    from backends.local.upstream import open_upstream, sweep_timeouts
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # take the request, never answer
+        await asyncio.sleep(5)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    sweeper = asyncio.get_running_loop().create_task(sweep_timeouts(0.05))
+    try:
+        conn = await open_upstream(server.sockets[0].getsockname()[1])
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(conn.request(b"GET / HTTP/1.1\r\n\r\n", "GET", 0.2), 5)
+        assert conn.closed
+    finally:
+        sweeper.cancel()
+        server.close()
