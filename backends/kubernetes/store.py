@@ -85,6 +85,7 @@ class ConfigMapStore:
             api, CONFIGMAPS, f"{MANAGED_BY}=rollout", watch_timeout=watch_timeout
         )
         self._leases: dict[str, tuple[dict[str, Any], float]] = {}  # ours: object, renewed at
+        self._others: dict[str, tuple[str, float, float]] = {}  # holder, trust until, expires
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -301,11 +302,32 @@ class ConfigMapStore:
 
     def _get_lease(self, service: str) -> dict[str, Any] | None:
         try:
-            return self.api.get(LEASES, _name(service, "record"))
+            current: dict[str, Any] | None = self.api.get(LEASES, _name(service, "record"))
         except NotFound:
+            current = None
+        spec = (current or {}).get("spec") or {}
+        holder, now = spec.get("holderIdentity"), self.clock()
+        with self._lock:
+            if current is not None and holder and self._expires(current) > now:
+                # Remember someone else's live lease for a third of its duration: a viewer
+                # ticking every second then asks ~18 times a minute, not 60 (or 120).
+                until = min(self._expires(current), now + float(spec["leaseDurationSeconds"]) / 3)
+                self._others[service] = (str(holder), until, self._expires(current))
+            else:
+                self._others.pop(service, None)
+        return current
+
+    def _seen_other(self, service: str) -> Lease | None:
+        with self._lock:
+            seen = self._others.get(service)
+        if seen is None or self.clock() >= seen[1]:
             return None
+        return Lease(service=service, holder=seen[0], expires_at=seen[2])
 
     def acquire_lease(self, service: str, holder: str, ttl: float) -> bool:
+        seen = self._seen_other(service)
+        if seen is not None and seen.holder != holder:
+            return False  # seen live a moment ago (see _seen_other)
         current = self._get_lease(service)
         if current is not None:
             spec = current.get("spec") or {}
@@ -358,6 +380,9 @@ class ConfigMapStore:
             pass  # someone else took or removed it: nothing of ours to release
 
     def lease(self, service: str) -> Lease | None:
+        seen = self._seen_other(service)
+        if seen is not None:
+            return seen
         current = self._get_lease(service)
         if current is None:
             return None

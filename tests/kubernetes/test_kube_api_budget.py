@@ -46,36 +46,47 @@ class Clock:
         return self.t
 
 
-def one_minute(cluster, text: str) -> tuple[Counter, Phase]:
+def one_minute(cluster, text: str, viewer: bool = False) -> tuple[Counter, Phase]:
+    """Requests in one simulated minute: the driver's, or (``viewer``) a second console's."""
     from console.driver import Driver
     from console.plan import parse_plan
 
     apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
     traffic, store = connect(cluster, watchTimeout=300)
+    traffic2, store2 = connect(cluster, watchTimeout=300)
     clock = Clock()
-    store.clock = clock
+    store.clock = store2.clock = clock
     env = Environment("budget", traffic, ScriptedMetrics(), store)
+    env2 = Environment("viewer", traffic2, ScriptedMetrics(), store2)
     driver = Driver(env, "courses", holder="alice@laptop:1:aa", clock=clock, lease_ttl=10.0)
+    other = Driver(env2, "courses", holder="bob@desk:2:bb", clock=clock, lease_ttl=10.0)
     try:
         wait_for(lambda: traffic.health("courses")["v2"].ready == 3, what="v2 ready")
         driver.begin(parse_plan(text, "budget.yaml"))
-        for _ in range(5):  # settle: first weight, beta/mirror none, lease taken
+        for _ in range(5):  # settle: first weight, lease taken, the viewer's caches warm
             clock.t += 1
             driver.tick()
-        start = len(cluster.emu.calls())
+            if viewer:
+                other.tick()
+        # the KubeApi counts every request it makes (one per client: driver or viewer)
+        api = (store2 if viewer else store).api
+        before = Counter(api.calls)
         for _ in range(60):
             clock.t += 1
             rec = driver.tick()
+            if viewer:
+                assert other.tick() is None  # refused the lease: it only watches
             time.sleep(0.01)
-        calls = Counter(
-            (r.verb, r.plural) for r in cluster.emu.calls()[start:] if r.verb != "watch"
-        )
+        calls = Counter(api.calls)
+        calls.subtract(before)
+        calls = Counter({k: v for k, v in calls.items() if v > 0 and k[0] != "watch"})
         assert rec is not None
         return calls, rec.phase
     finally:
+        other.close()
         driver.close()
-        traffic.close()
-        store.close()
+        for x in (traffic, store, traffic2, store2):
+            x.close()
 
 
 def test_calls_per_minute_at_a_manual_gate(cluster, capsys):
@@ -101,3 +112,13 @@ def test_calls_per_minute_while_progressing(cluster, capsys):
     assert calls[("update", "leases")] <= 19
     # record saves when the engine's state changes (measurements, steps) plus audit appends
     assert total <= 40
+
+
+def test_calls_per_minute_of_a_viewing_console(cluster, capsys):
+    calls, _ = one_minute(cluster, GATED, viewer=True)
+    total = sum(calls.values())
+    with capsys.disabled():
+        print(f"\n[api-budget] a second console watching: {total} calls/min {dict(calls)}")
+    # it re-reads the holder's lease every ttl/3, and nothing else
+    assert set(calls) == {("get", "leases")}
+    assert total <= 19
