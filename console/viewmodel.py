@@ -22,6 +22,7 @@ from backends.base import (
     TrafficSplit,
     VersionHealth,
 )
+from console.output import step_label
 
 STALE_AFTER = 3.0  # seconds without a fresh snapshot before the header says "stale"
 
@@ -140,15 +141,11 @@ SORT_KEYS = ("service", "phase", "success", "p99")
 
 
 def step_text(record: RolloutRecord | None) -> str:
-    """'k/n' for a canary (n = plan steps), 'k' where the plan has no step list."""
+    """What `rollout status` shows: 'k/n' for canary steps and rolling batches, the
+    blue/green stage. (Counting the engine's step index shows '6' for a finished blue/green.)"""
     if record is None:
         return "-"
-    steps = record.plan.get("steps") or []
-    if not steps:
-        return "-" if record.phase == Phase.PENDING else str(record.step_index + 1)
-    n = len(steps)
-    k = n if record.phase == Phase.COMPLETED else min(record.step_index + 1, n)
-    return f"{k}/{n}"
+    return step_label(record)
 
 
 def weights_text(weights: Mapping[str, int]) -> str:

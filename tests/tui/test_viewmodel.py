@@ -173,3 +173,25 @@ def test_console_start_up_imports_no_heavy_backend() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_step_column_matches_rollout_status() -> None:
+    # A finished blue/green showed "6" (the engine's internal step index) and a finished
+    # rolling update "3" for 2 batches; the overview must agree with `rollout status`.
+    from backends.base import Strategy
+
+    bg = canary_record(
+        phase=Phase.COMPLETED, step=5, strategy=Strategy.BLUEGREEN, plan={"steps": None}
+    )
+    assert vm.step_text(bg) == "-"
+    rolling = canary_record(
+        phase=Phase.COMPLETED,
+        step=2,
+        strategy=Strategy.ROLLING,
+        plan={"steps": None},
+        engine={"batches": 2},
+    )
+    assert vm.step_text(rolling) == "2/2"
+    assert vm.step_text(canary_record(phase=Phase.PAUSED, step=3)) == "4/5"
+    assert vm.step_text(canary_record(phase=Phase.COMPLETED, step=4)) == "5/5"
+    assert vm.step_text(None) == "-"
