@@ -392,7 +392,12 @@ class RolloutApp(App[int]):
         def run() -> None:
             try:
                 result = self._send_command()(
-                    self.env, service, str(kind), reason=f"{what} from the console", user=self.user
+                    # The bare OS user: the command gets this host added (not "root@vm@vm").
+                    self.env,
+                    service,
+                    str(kind),
+                    reason=f"{what} from the console",
+                    user=getpass.getuser(),
                 )
                 self.post_message(Flash(str(result or f"{what} sent for {service}")))
             except Exception as exc:

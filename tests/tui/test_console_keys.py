@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 from tui_fakes import canary_record
@@ -66,6 +67,8 @@ async def test_promote_key_sends_promote_for_the_selected_service(
         assert await settle(pilot, lambda: recorder.sent)
         assert recorder.sent == [("courses", "promote")]
         assert await settle(pilot, lambda: "promote posted for courses" in flash_text(app))
+        # The command adds this host itself: a user of "root@vm" was audited as "root@vm@vm".
+        assert recorder.users == [getpass.getuser()]
 
 
 async def test_promote_fully_asks_first_and_can_be_cancelled(make_app: Any, recorder: Any) -> None:

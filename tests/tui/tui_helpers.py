@@ -23,11 +23,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.users: list[Any] = []
 
     def __call__(
         self, env: Any, service: str, kind: str, *, reason: str = "", user: Any = None
     ) -> str:
         self.sent.append((service, str(kind)))
+        self.users.append(user)
         return f"{kind} posted for {service}"
 
 
