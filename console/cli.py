@@ -35,10 +35,13 @@ exit codes (auto): 0 completed, 1 rolled back or aborted, 2 bad input,
 """
 
 
-def _add_env(p: argparse.ArgumentParser) -> None:
+def _add_env(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # A subcommand's own default would overwrite `rollout --env NAME status` with None:
+    # only the top-level parser sets the default.
     p.add_argument(
         "--env",
         metavar="NAME",
+        default=None if top else argparse.SUPPRESS,
         help="environment from the config file (default: the config's default, else demo)",
     )
 
@@ -52,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rollout {__version__}")
-    _add_env(parser)
+    _add_env(parser, top=True)
     parser.add_argument(
         "--read-only", action="store_true", help="hide and refuse keys that change a rollout"
     )
@@ -85,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--instances", type=int, default=3, help="instances per version (default 3)")
     p.add_argument(
-        "--read-only", action="store_true", help="hide and refuse keys that change a rollout"
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="hide and refuse keys that change a rollout",
     )
 
     p = sub.add_parser("auto", help="drive a rollout to its end with no UI (for CI/CD and tmux)")
