@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import DEPLOY, apply, connect, wait_for
+from kubetest import DEPLOY, apply, connect, wait_for
 from test_kube_e2e import ScriptedMetrics
 
 from backends.base import Environment, Phase

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from conftest import DEPLOY, NS, apply, connect, manifests, wait_for
+from kubetest import DEPLOY, NS, apply, connect, manifests, wait_for
 
 from backends.base import (
     Command,

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 import yaml
-from conftest import DEPLOY, NS, apply, connect, manifests, wait_for
+from kubetest import DEPLOY, NS, apply, connect, manifests, wait_for
 
 from backends.base import BackendUnavailable, Forbidden, Phase, RolloutRecord, Strategy
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import DEPLOY, NS, apply, manifests, wait_for
 from gateway_schema import GATEWAY, HTTPROUTE, check_backend_refs, validate
+from kubetest import DEPLOY, NS, apply, manifests, wait_for
 
 from backends.base import MatchRule
 
@@ -94,7 +94,7 @@ def test_role_binds_the_service_account():
 
 @pytest.mark.parametrize("bundle", ["v1.3.0", "v1.2.1"])
 def test_routes_the_backend_writes_match_the_schema(cluster, bundle):
-    from conftest import connect
+    from kubetest import connect
 
     cluster.emu.put(
         "apiextensions.k8s.io",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import yaml
-from conftest import DEPLOY, KINDS, NS, connect, manifests, wait_for
+from kubetest import DEPLOY, KINDS, NS, connect, manifests, wait_for
 
 from backends.base import (
     AuditEntry,

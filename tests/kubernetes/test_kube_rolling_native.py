@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import DEPLOY, NS, apply, wait_for
+from kubetest import DEPLOY, NS, apply, wait_for
 
 from backends.base import NotFound
 

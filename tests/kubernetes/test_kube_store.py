@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import NS, connect
+from kubetest import NS, connect
 
 from backends.base import (
     AuditEntry,
@@ -94,7 +94,7 @@ def test_commands_round_trip_and_survive_conflicts(cluster, kube):
     store.post_command(Command(CommandKind.PAUSE, "courses", user="alice", at=2.0))
     cluster.emu.fail_next("update", "configmaps", name="rollout-courses-commands")
     store.post_command(Command(CommandKind.PROMOTE, "courses", user="bob", at=1.0))
-    from conftest import wait_for
+    from kubetest import wait_for
 
     taken = wait_for(lambda: store.take_commands("courses"), what="commands")
     assert [c.kind for c in taken] == [CommandKind.PROMOTE, CommandKind.PAUSE]

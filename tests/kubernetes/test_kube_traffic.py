@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DEPLOY, NS, apply, connect, wait_for
+from kubetest import DEPLOY, NS, apply, connect, wait_for
 
 from backends.base import BackendError, MatchRule, NotFound, Unsupported
 

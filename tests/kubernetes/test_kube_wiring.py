@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import DEPLOY, ROOT, apply, wait_for
+from kubetest import DEPLOY, ROOT, apply, wait_for
 
 from backends.base import StateStore, TrafficBackend
 
@@ -69,7 +69,7 @@ def test_environment_from_config_file(cluster, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_rollout_status_cli_reads_the_cluster_record(cluster, tmp_path):
     """`rollout status --env` as a real process, the record coming from the ConfigMap."""
-    from conftest import connect
+    from kubetest import connect
 
     from backends.base import Phase, RolloutRecord, Strategy
 
