@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
@@ -198,3 +199,18 @@ def test_watch_resumes_from_resource_version_without_relisting(cluster):
     finally:
         traffic.close()
         store.close()
+
+
+@pytest.mark.skipif(
+    Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists(),
+    reason="running in a pod: in-cluster config would work",
+)
+def test_in_cluster_without_a_token_says_so(monkeypatch):
+    from backends.kubernetes import from_config
+
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    # no kubeconfig key and no $KUBECONFIG inside a "pod": in-cluster config is tried
+    with pytest.raises(BackendUnavailable, match="in-cluster config failed.*service account token"):
+        from_config({"kind": "kubernetes", "namespace": "lms"}, "incluster")
