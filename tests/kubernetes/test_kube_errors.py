@@ -212,5 +212,7 @@ def test_in_cluster_without_a_token_says_so(monkeypatch):
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
     monkeypatch.delenv("KUBECONFIG", raising=False)
     # no kubeconfig key and no $KUBECONFIG inside a "pod": in-cluster config is tried
-    with pytest.raises(BackendUnavailable, match="in-cluster config failed.*service account token"):
+    with pytest.raises(
+        BackendUnavailable, match=r"in-cluster config failed.*service account token"
+    ):
         from_config({"kind": "kubernetes", "namespace": "lms"}, "incluster")
