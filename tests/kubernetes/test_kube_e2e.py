@@ -270,6 +270,37 @@ def test_bluegreen_switches_selector_then_retires_the_old_pool(cluster):
         store.close()
 
 
+def test_bluegreen_abort_after_the_switch_goes_back_in_one_patch(cluster):
+    apply(cluster.emu, DEPLOY / "examples/courses-bluegreen.yaml")
+    env, traffic, store = make_env(cluster)
+    d = driver_for(env, "alice@laptop:1:aa")
+
+    def active():
+        return cluster.emu.get("", "services", NS, "courses")["spec"]["selector"]["version"]
+
+    try:
+        wait_for(lambda: traffic.health("courses")["v1"].ready == 3, what="v1 ready")
+        d.begin(plan(BLUEGREEN.replace("scaleDownDelay: 1s", "scaleDownDelay: 60s")))
+        drive(d, lambda r: active() == "v2", lambda: None)
+        assert cluster.emu.get("apps", "deployments", NS, "courses-v1")["spec"]["replicas"] == 3
+        before = len(cluster.emu.calls())
+        store.post_command(Command(CommandKind.ABORT, "courses", user="bob", at=time.time()))
+        rec = drive(d, lambda r: r is not None and r.phase.terminal, lambda: None)
+        assert rec.phase is Phase.ABORTED
+        assert active() == "v1"
+        writes = [
+            (r.verb, r.plural, r.name)
+            for r in cluster.emu.calls()[before:]
+            if r.verb in ("patch", "update", "create") and r.plural != "configmaps"
+        ]
+        assert writes.count(("patch", "services", "courses")) == 1  # the switch back
+        assert traffic.get_split("courses").weights == {"v1": 100, "v2": 0}
+    finally:
+        d.close()
+        traffic.close()
+        store.close()
+
+
 ROLLING = """\
 service: courses
 strategy: rolling
