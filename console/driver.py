@@ -334,6 +334,10 @@ class Driver:
         Saves waiting out the TTL after a crash on the same machine (a killed ``rollout
         auto`` restarted by its supervisor). A holder on another host is never second-guessed.
         """
+        if not getattr(self.store, "local_leases", False):
+            # A shared store (a Kubernetes Lease) may be held from another machine or a
+            # container whose pids we cannot see: only the TTL is trustworthy there.
+            return False
         lease = self.store.lease(self.service)
         if lease is None:
             return True

@@ -54,6 +54,10 @@ def check_service_name(service: str) -> str:
 class FileStateStore:
     """A ``StateStore`` on the local file system (the demo environment's state directory)."""
 
+    # Every lease holder runs on this machine: a driver may free the lease of a holder whose
+    # process is gone instead of waiting out the TTL (see Driver._release_dead_holder).
+    local_leases = True
+
     def __init__(self, directory: str | os.PathLike[str], clock: Callable[[], float] = time.time):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
