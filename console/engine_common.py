@@ -297,7 +297,12 @@ class Ctx:
         decision = analysis.decide(counters, spec, m.status)
         if decision is Decision.BREACH:
             reason = f"{m.reason} ({analysis.failures_text(counters, spec)})"
-            if spec.on_failure is OnFailure.PAUSE:
+            held = self.phase is Phase.PAUSED and (self.eng.get("pause") or {}).get("kind")
+            if spec.on_failure is OnFailure.PAUSE and held == "breach":
+                # Already holding for a breach: the failure is reported above; a breach, a
+                # pause and an audit entry every interval would flood the log.
+                pass
+            elif spec.on_failure is OnFailure.PAUSE:
                 self.event("breach", f"{reason} -> paused (onFailure: pause)", **_brief(m))
                 self.engine_audit("pause", reason, rule="onFailure: pause")
                 self.pause("breach", f"{reason} -> paused", by="engine", force=True)

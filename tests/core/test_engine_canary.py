@@ -134,6 +134,25 @@ def test_breach_with_on_failure_pause_holds_and_keeps_weights() -> None:
     assert sim.rec.step_index == 1
 
 
+def test_a_held_breach_is_announced_once_while_failures_go_on() -> None:
+    # With onFailure: pause every further failing measurement used to add another breach,
+    # pause and audit entry ("8/1 failures -> paused"), flooding the 200-event log.
+    sim = Sim(canary_plan(analysis=metrics_spec(failure_limit=0, on_failure=OnFailure.PAUSE)))
+    sim.start()
+    sim.world.metrics_mode = "fail"
+    sim.run(30)
+    assert sim.rec.phase is Phase.PAUSED
+    kinds = sim.kinds()
+    assert kinds.count("breach") == 1 and kinds.count("pause") == 1
+    assert kinds.count("analysis") > 1  # each failure is still reported
+    audits = [a for t in sim.transitions for a in t.audit if a.action == "pause"]
+    assert len(audits) == 1
+    # Resumed while still failing: the next failure holds again, and says so again.
+    sim.command("resume")
+    sim.run(10)
+    assert sim.rec.phase is Phase.PAUSED and sim.kinds().count("breach") == 2
+
+
 @pytest.mark.parametrize("mode", ["low", "missing", "none", "nan"])
 def test_inconclusive_limit_pauses_and_missing_metrics_never_advance(mode: str) -> None:
     sim = Sim(canary_plan(analysis=metrics_spec(inconclusive_limit=3)))
