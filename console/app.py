@@ -436,7 +436,14 @@ class RolloutApp(App[int]):
         if rec is not None and rec.phase.terminal:
             self.flash(f"{service} is {rec.phase}: nothing to pause", "warning")
             return
-        if rec is not None and rec.phase == Phase.PAUSED:
+        gate = rec is not None and (rec.engine.get("pause") or {}).get("kind") == "gate"
+        if rec is not None and rec.phase == Phase.PAUSED and gate:
+            # The engine ignores resume at a manual gate: say what does work instead of
+            # posting a command that is dropped.
+            found = [b for b in self._all_bindings() if b.id == "promote"]
+            promote = self._key_for(found[0]) if found else "promote"
+            self.flash(f"{service} waits at a manual gate: {promote} promotes it", "warning")
+        elif rec is not None and rec.phase == Phase.PAUSED:
             self._send(service, CommandKind.RESUME, "resume")
         else:
             self._send(service, CommandKind.PAUSE, "pause")

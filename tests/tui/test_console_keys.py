@@ -123,6 +123,26 @@ async def test_pause_toggles_between_pause_and_resume(
         assert recorder.sent == [("courses", "pause"), ("courses", "resume")]
 
 
+async def test_pause_key_at_a_manual_gate_points_to_promote(
+    make_app: Any, recorder: Any, env_parts: Any
+) -> None:
+    # At a manual gate the engine ignores resume; `p` used to post it anyway and flash
+    # "resume posted", and nothing happened.
+    env, _ = env_parts
+    rec = env.store.load("courses")
+    gate = canary_record(phase=Phase.PAUSED, step=3, engine={"pause": {"kind": "gate"}})
+    env.store.save(gate, rec.revision)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        assert await settle(
+            pilot, lambda: app.service_state("courses").record.phase == Phase.PAUSED
+        )
+        await pilot.press("p")
+        assert await settle(pilot, lambda: "manual gate: a promotes it" in flash_text(app))
+        assert recorder.sent == []
+
+
 async def test_retry_sends_retry(make_app: Any, recorder: Any) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
