@@ -12,22 +12,24 @@ resourceVersion), PATCH (merge-patch and strategic-merge-patch for the fields we
 DELETE; watch streaming with resume from a resourceVersion and 410 after ``compact()``;
 discovery (``/api``, ``/apis``, ``/apis/<group>/<version>``); RBAC from a Role manifest (403
 with the real server's message); injected failures (e.g. the next PUT answers 409).
+Patches and selectors are in emu_patch.py, the HTTP handler in emu_http.py. This file stays
+one class over ~500 lines because the store, verbs, watch and discovery share one lock.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import re
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from emu_http import Handler
+from emu_patch import ApiError, json_patch, match_labels, merge_patch, strategic_merge
 
 GATEWAY = "gateway.networking.k8s.io"
 
@@ -67,137 +69,7 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# --------------------------------------------------------------------------- patches
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def _pointer(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-
-
-def json_patch(target: Any, ops: list[dict[str, Any]]) -> Any:
-    """RFC 6902 JSON patch: test, add, replace, remove (object members and list indexes)."""
-    doc = copy.deepcopy(target)
-    for op in ops:
-        *parents, last = _pointer(op["path"])
-        node = doc
-        for key in parents:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        key: Any = int(last) if isinstance(node, list) and last != "-" else last
-        if op["op"] == "test":
-            try:
-                current = node[key]
-            except (KeyError, IndexError, TypeError):
-                current = None
-            if current != op.get("value"):
-                raise ApiError(
-                    422,
-                    "Invalid",
-                    f"the server rejected our request due to an error in our request: testing value {op['path']} failed",
-                )
-        elif op["op"] == "remove":
-            del node[key]
-        elif op["op"] in ("add", "replace"):
-            if isinstance(node, list) and key == "-":
-                node.append(copy.deepcopy(op["value"]))
-            elif isinstance(node, list) and op["op"] == "add":
-                node.insert(key, copy.deepcopy(op["value"]))
-            else:
-                node[key] = copy.deepcopy(op["value"])
-        else:
-            raise ApiError(422, "Invalid", f"unsupported JSON patch op {op['op']}")
-    return doc
-
-
-# Lists that strategic merge patch merges by key instead of replacing (the ones we touch).
-MERGE_KEYS = {"containers": "name", "ports": "port", "env": "name", "volumes": "name"}
-
-
-def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
-    """Strategic merge patch for the fields our backend and tests patch.
-
-    Like merge patch, except lists named in MERGE_KEYS merge item by item on their key,
-    and ``$patch: replace`` in a map replaces it whole.
-    """
-    if isinstance(patch, dict):
-        if patch.get("$patch") == "replace":
-            return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
-        result = dict(target) if isinstance(target, dict) else {}
-        for key, value in patch.items():
-            if value is None:
-                result.pop(key, None)
-            else:
-                result[key] = strategic_merge(result.get(key), value, key)
-        return result
-    if isinstance(patch, list) and field in MERGE_KEYS and isinstance(target, list):
-        key = MERGE_KEYS[field]
-        result_list = [copy.deepcopy(t) for t in target]
-        for item in patch:
-            if not isinstance(item, dict) or key not in item:
-                return copy.deepcopy(patch)
-            for i, existing in enumerate(result_list):
-                if isinstance(existing, dict) and existing.get(key) == item[key]:
-                    result_list[i] = strategic_merge(existing, item)
-                    break
-            else:
-                result_list.append(copy.deepcopy(item))
-        return result_list
-    return copy.deepcopy(patch)
-
-
-# --------------------------------------------------------------------------- selectors
-
-
-def match_labels(selector: str, labels: dict[str, str]) -> bool:
-    """Equality-based label selectors: ``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``."""
-    for term in filter(None, (t.strip() for t in selector.split(","))):
-        if "!=" in term:
-            k, v = term.split("!=", 1)
-            if labels.get(k.strip()) == v.strip():
-                return False
-        elif "=" in term:
-            k, v = re.split("==?", term, maxsplit=1)
-            if labels.get(k.strip()) != v.strip():
-                return False
-        elif term.startswith("!"):
-            if term[1:].strip() in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
-
-
 # --------------------------------------------------------------------------- errors
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "details": self.details,
-            "code": self.code,
-        }
 
 
 @dataclass
@@ -265,10 +137,10 @@ class Emulator:
         """Serve on a free loopback port; return the base URL."""
         emulator = self
 
-        class Handler(_Handler):
+        class Bound(Handler):
             emu = emulator
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Bound)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -691,72 +563,3 @@ class Emulator:
                 for r in found
             ],
         }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    emu: Emulator
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        del format, args
-
-    def _send(self, code: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _serve(self, method: str) -> None:
-        url = urlsplit(self.path)
-        path = url.path.rstrip("/") or "/"
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            if method == "GET" and query.get("watch") in ("true", "1", "True"):
-                self._watch(path, query)
-                return
-            body = json.loads(raw) if raw else None
-            code, payload = self.emu.handle(
-                method, path, query, body, self.headers.get("Content-Type", "")
-            )
-            self._send(code, payload)
-        except ApiError as exc:
-            self._send(exc.code, exc.status())
-
-    def _watch(self, path: str, query: dict[str, str]) -> None:
-        res, ns = self.emu.authorize_watch(path)
-        timeout = min(float(query.get("timeoutSeconds") or 30), 60.0)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        try:
-            for event in self.emu.watch_events(
-                res, ns, query.get("labelSelector", ""), query.get("resourceVersion"), timeout
-            ):
-                line = json.dumps(event).encode() + b"\n"
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        self.close_connection = True
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
