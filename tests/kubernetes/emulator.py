@@ -2,13 +2,13 @@
 
 Why our own and not kmock's ``KubernetesEmulator``: kmock 0.8 keeps objects as blindly
 merged dicts with no resourceVersion (lists answer ``'...'``), so there is no 409 on a stale
-write; PUT is the same merge as PATCH; a watch always replays every object and cannot resume
-from a resourceVersion or answer 410; label selectors are ignored. Its object-picking helpers
+write; PUT is not served; a watch always replays every object and cannot resume from a
+resourceVersion or answer 410; label selectors are ignored (test_kube_kmock_gaps.py). Its object-picking helpers
 are name-mangled, so adding those means replacing every handler -- that *is* a new emulator.
 
 What this one does: a generic object store keyed by (group, plural, namespace, name) with a
 global resourceVersion; GET/LIST (label selectors), POST, PUT (409 on a stale
-resourceVersion), PATCH (merge-patch and strategic-merge-patch for the fields we patch),
+resourceVersion), PATCH (merge, strategic merge for the lists we patch, JSON patch),
 DELETE; watch streaming with resume from a resourceVersion and 410 after ``compact()``;
 discovery (``/api``, ``/apis``, ``/apis/<group>/<version>``); RBAC from a Role manifest (403
 with the real server's message); injected failures (e.g. the next PUT answers 409).
