@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,23 @@ def test_other_candidate_in_progress_is_2(
     other.write_text(plan.read_text().replace("candidate: v2", "candidate: v3"))
     code, summary = _auto(other, "1s", capsys)
     assert code == 2 and "a rollout to v2 is in progress" in summary["reason"]
+
+
+def test_unknown_environment_is_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.format(steps="  - setWeight: 50"))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    for args in (["auto", str(plan), "--env", "nope"], ["status", "--env", "nope"]):
+        res = subprocess.run(
+            [sys.executable, "-m", "console.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert res.returncode == 2, res.stderr
+        assert "unknown environment 'nope'" in res.stderr and "Traceback" not in res.stderr
