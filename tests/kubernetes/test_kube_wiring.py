@@ -119,3 +119,52 @@ def test_rollout_status_cli_reads_the_cluster_record(cluster, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "Paused" in out.stdout and "courses" in out.stdout
+
+
+@pytest.mark.slow
+def test_rollout_auto_bluegreen_against_the_emulator(cluster, tmp_path):
+    """`rollout auto` as a real process: blue/green to completion, exit 0, Services switched."""
+    apply(cluster.emu, DEPLOY / "examples/courses-bluegreen.yaml")
+    (tmp_path / "cfg" / "rollout").mkdir(parents=True)
+    (tmp_path / "cfg" / "rollout" / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "environments": {
+                    "k8s": {
+                        "cluster": {
+                            "kind": "kubernetes",
+                            "kubeconfig": str(cluster.kubeconfig),
+                            "watchTimeout": 5,
+                        }
+                    }
+                }
+            }
+        )
+    )
+    plan = tmp_path / "bluegreen.yaml"
+    plan.write_text(
+        "service: courses\nstrategy: bluegreen\nstable: v1\ncandidate: v2\n"
+        "autoPromote: 0s\nscaleDownDelay: 1s\npreviewDuration: 1s\n"
+    )
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "console.cli", "auto", str(plan), "--env", "k8s", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["phase"] == "Completed"
+    selector = cluster.emu.get("", "services", "lms", "courses")["spec"]["selector"]
+    assert selector == {"app": "courses", "version": "v2"}
+    assert cluster.emu.get("apps", "deployments", "lms", "courses-v1")["spec"]["replicas"] == 0
+    record = cluster.emu.get("", "configmaps", "lms", "rollout-courses")
+    assert json.loads(record["data"]["record"])["phase"] == "Completed"
