@@ -159,12 +159,29 @@ class KubernetesTraffic(NativeRolling):
         self.pods.ensure()
         return version_health(service, deps, self.pods.items())
 
+    def _version_services(self, service: str) -> dict[str, str]:
+        """version -> the Service that selects exactly it (``<service>-<version>`` by default,
+        or any Service whose selector is ``app=<service>, version=<label>``)."""
+        labels = {o.version_label(v): v for v in self.versions(service)}
+        out = {v: o.version_service_name(service, v) for v in labels.values()}
+        self.services_cache.ensure()
+        for svc in self.services_cache.items():
+            sel = (svc.get("spec") or {}).get("selector") or {}
+            name = svc["metadata"]["name"]
+            own = (service, o.preview_service_name(service))
+            if sel.get(o.APP) == service and sel.get(o.VERSION) in labels and name not in own:
+                version = labels[sel[o.VERSION]]
+                if self._service(out[version]) is None:
+                    out[version] = name
+        return out
+
     def _backends(self, service: str, versions: Sequence[str]) -> dict[str, tuple[str, int]]:
         active = self._service(service)
         default_port = _first_port(active) if active else 80
+        names = self._version_services(service)
         out = {}
         for v in versions:
-            name = o.version_service_name(service, v)
+            name = names.get(v, o.version_service_name(service, v))
             svc = self._service(name)
             out[v] = (name, _first_port(svc) if svc else default_port)
         return out
@@ -174,7 +191,7 @@ class KubernetesTraffic(NativeRolling):
         versions = self.versions(service)
         if mode == "gateway":
             route = self._route(service) or {}
-            by_name = {o.version_service_name(service, v): v for v in versions}
+            by_name = {name: v for v, name in self._version_services(service).items()}
             split = o.route_split(route, by_name)
             weights = {v: split.weights.get(v, 0) for v in versions} | dict(split.weights)
             return TrafficSplit(
@@ -282,7 +299,7 @@ class KubernetesTraffic(NativeRolling):
             raise NotFound(f"HTTPRoute '{service}' not found in namespace '{self.api.namespace}'")
         for attempt in range(RETRIES):
             current = o.route_split(
-                route, {o.version_service_name(service, v): v for v in self.versions(service)}
+                route, {name: v for v, name in self._version_services(service).items()}
             )
             w = dict(weights) if weights is not None else dict(current.weights)
             rules, mversion = match if match is not None else (current.match, current.match_version)
@@ -344,9 +361,12 @@ class KubernetesTraffic(NativeRolling):
                 self._patch_replicas(deps[version]["metadata"]["name"], replicas)
 
     def _ensure_version_service(self, service: str, version: str) -> None:
-        name = o.version_service_name(service, version)
+        name = self._version_services(service).get(
+            version, o.version_service_name(service, version)
+        )
         if self._service(name) is not None:
             return
+        name = o.version_service_name(service, version)
         active = self._service(service)
         ports = [
             {k: v for k, v in p.items() if k in ("name", "port", "targetPort", "protocol")}

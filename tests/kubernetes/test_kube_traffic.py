@@ -233,3 +233,25 @@ def test_missing_objects_are_named(cluster, kube):
         NotFound, match=r"version .v9. of service .courses..*known versions: v1, v2"
     ):
         traffic.set_split("courses", {"v1": 50, "v9": 50})
+
+
+def test_route_to_services_with_other_names(cluster, kube):
+    """Per-version Services need not follow <service>-<version>: their selectors tell."""
+    traffic, _ = kube
+    text = (DEPLOY / "examples/courses-canary.yaml").read_text()
+    text = text.replace(
+        "name: courses-v1\n  namespace: lms\n  labels: {app: courses, version: v1}\nspec:\n  selector",
+        "name: courses-stable\n  namespace: lms\n  labels: {app: courses, version: v1}\nspec:\n  selector",
+    )
+    text = text.replace(
+        "{name: courses-v1, port: 80, weight: 100}", "{name: courses-stable, port: 80, weight: 100}"
+    )
+    path = cluster.kubeconfig.parent / "renamed.yaml"
+    path.write_text(text)
+    apply(cluster.emu, path)
+    assert cluster.emu.get("", "services", NS, "courses-stable") is not None
+    wait_for(lambda: traffic.health("courses")["v2"].ready == 3, what="v2 ready")
+    assert traffic.get_split("courses").weights == {"v1": 100, "v2": 0}
+    traffic.set_split("courses", {"v1": 60, "v2": 40})
+    assert weights(cluster) == {"courses-stable": 60, "courses-v2": 40}
+    assert cluster.emu.get("", "services", NS, "courses-v1") is None  # none invented
