@@ -114,6 +114,13 @@ def start(plan: Plan, obs: Observation, now: float, actor: str = "engine") -> Tr
             f"{plan.source or plan.service}: {plan.candidate} already serves 100% of "
             f"{plan.service}; nothing to roll out"
         )
+    known = set(obs.health) | {v for v, w in current.items() if w > 0}
+    if plan.stable and obs.health and plan.stable not in known:
+        # Otherwise the health gate waits for instances that will never exist.
+        raise EngineError(
+            f"{plan.source or plan.service}: stable {plan.stable} is not a version of "
+            f"{plan.service} here; known: {', '.join(sorted(known))}"
+        )
     stable = _stable_of(plan, obs)
     if stable == plan.candidate:
         raise EngineError(

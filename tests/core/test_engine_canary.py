@@ -447,6 +447,19 @@ def test_start_refuses_a_candidate_that_already_serves_everything() -> None:
             engine.start(p, world.observe(T0), T0)
 
 
+def test_start_refuses_a_stable_version_that_does_not_exist() -> None:
+    # `stable: v3` on a service with v1 and v2 waited for v3's instances until the timeout.
+    plan = canary_plan()
+    p = type(plan)(**{**plan.__dict__, "stable": "v3"})
+    with pytest.raises(
+        EngineError, match="stable v3 is not a version of courses here; known: v1, v2"
+    ):
+        engine.start(p, World().observe(T0), T0)
+    # Without health data (backend down) the engine cannot tell, so it does not refuse.
+    blind = Observation(at=T0, health={}, split=TrafficSplit(weights={"v1": 100}))
+    assert engine.start(p, blind, T0).record.stable == "v3"
+
+
 def test_a_plan_without_analysis_advances_on_time_alone() -> None:
     sim = Sim(canary_plan((SetWeightStep(10), PauseStep(10.0)), analysis=None))
     sim.world.metrics_mode = "error"
