@@ -195,12 +195,10 @@ def test_canary_abort_returns_everything_to_stable_and_lease_refuses_a_second_dr
 
 
 def test_crash_looping_candidate_stops_the_rollout_with_the_reason(cluster):
-    apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
-    dep = cluster.emu.get("apps", "deployments", NS, "courses-v2")
-    dep["spec"]["template"]["spec"]["containers"][0]["image"] = (
-        "ghcr.io/example/lms-courses:v2-crash"
-    )
-    cluster.emu.put("apps", "deployments", dep, NS)
+    text = (DEPLOY / "examples/courses-canary.yaml").read_text()
+    path = cluster.kubeconfig.parent / "crash.yaml"
+    path.write_text(text.replace("lms-courses:v2", "lms-courses:v2-crash"))
+    apply(cluster.emu, path)
     env, traffic, store = make_env(cluster)
     d = driver_for(env, "alice@laptop:1:aa")
     events = []
@@ -215,6 +213,7 @@ def test_crash_looping_candidate_stops_the_rollout_with_the_reason(cluster):
         for _ in range(5):
             rec = d.tick()
         assert rec is not None and rec.phase is Phase.PENDING  # never advanced
+        assert traffic.health("courses")["v2"].ready == 0
         assert route_state(cluster) == ((100, 0), 0, 0)  # v2 got nothing
         health = [e for e in events if e.kind == "health"]
         assert "CrashLoopBackOff: courses-v2-" in health[-1].message

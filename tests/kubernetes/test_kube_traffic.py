@@ -116,12 +116,11 @@ def test_mirror_uses_fraction_before_gateway_api_1_3(cluster):
 
 def test_crashing_candidate_reports_reason_and_gets_no_weight(cluster, kube):
     traffic, _ = kube
-    apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
-    dep = cluster.emu.get("apps", "deployments", NS, "courses-v2")
-    dep["spec"]["template"]["spec"]["containers"][0]["image"] = (
-        "ghcr.io/example/lms-courses:v2-crash"
-    )
-    cluster.emu.put("apps", "deployments", dep, NS)
+    # v2's image crashes from its first pod on (no earlier ReplicaSet still serving)
+    text = (DEPLOY / "examples/courses-canary.yaml").read_text()
+    path = cluster.kubeconfig.parent / "crash.yaml"
+    path.write_text(text.replace("lms-courses:v2", "lms-courses:v2-crash"))
+    apply(cluster.emu, path)
     traffic.scale("courses", "v2", 2)
     h = wait_for(
         lambda: (h := traffic.health("courses")["v2"]).restarts > 0 and h.total == 2 and h,
