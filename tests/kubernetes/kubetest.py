@@ -46,7 +46,7 @@ def apply(emu: Emulator, path: Path) -> None:
                 emu.put(group, plural, doc, NS)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
     """Poll ``check`` until truthy (bounded); fail naming ``what``."""
     deadline = time.monotonic() + timeout
     last: Any = None
