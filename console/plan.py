@@ -457,7 +457,7 @@ def _bluegreen(ctx: Ctx, get: Callable[[str], Node | None]) -> BlueGreenSpec:
                 d = ctx.error(
                     node,
                     "autoPromote",
-                    f"expected true, false or a duration like 30s, got {rules.kind(v)} {v!r}",
+                    f"expected true, false or a duration like 30s, got {rules.got(v)}",
                 )
             else:
                 if d > rules.MAX_DURATION:

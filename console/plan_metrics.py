@@ -237,7 +237,7 @@ def _threshold(ctx: Ctx, node: Node, path: str, builtin: str | None) -> Any:
             )
         return float(v)
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        return ctx.error(node, path, f"expected a number, got {rules.kind(v)} {v!r}")
+        return ctx.error(node, path, f"expected a number, got {rules.got(v)}")
     if builtin == "request-rate" and v < 0:
         return ctx.error(node, path, f"{v} is negative: request-rate is requests per second")
     return float(v)

@@ -141,7 +141,7 @@ def int_field(ctx: Ctx, node: Node, path: str, lo: int, hi: int, unit: str = "")
     if isinstance(v, float) and v.is_integer() and lo <= v <= hi:
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
-        return ctx.error(node, path, f"expected {expected}, got {rules.kind(v)} {v!r}")
+        return ctx.error(node, path, f"expected {expected}, got {rules.got(v)}")
     if not lo <= v <= hi:
         return ctx.error(node, path, f"{v} is out of range: {expected}")
     return v

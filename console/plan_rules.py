@@ -114,6 +114,15 @@ def kind(value: Any) -> str:
     return type(value).__name__
 
 
+def got(value: Any) -> str:
+    """A value as an error message shows it: "a string 'ten'", "true", "nothing (null)"."""
+    if value is None:
+        return kind(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{kind(value)} {value!r}"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The closest allowed word (``setweight``, ``set_weight`` -> ``setWeight``), or None."""
     choices = list(choices)

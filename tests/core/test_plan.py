@@ -913,3 +913,15 @@ def test_examples_are_valid_without_warnings() -> None:
         assert (plan.stable, plan.candidate) == ("v1", "v2")
     strategies = {load_plan(p).strategy for p in EXAMPLES}
     assert strategies == set(Strategy)
+
+
+def test_wrongly_typed_values_are_shown_once_as_written() -> None:
+    # Messages read "got true/false True" and "got nothing (null) None" before.
+    errs = [str(e) for e in errors(MINIMAL.replace("50", "true") + "mirror: false\n")]
+    assert any(
+        e.endswith("setWeight: expected an integer percent from 0 to 100, got true") for e in errs
+    )
+    errs = [str(e) for e in errors(MINIMAL.replace("50", "null"))]
+    assert any(e.endswith("got nothing (null)") for e in errs), errs
+    errs = [str(e) for e in errors(MINIMAL.replace("50", "ten"))]
+    assert any(e.endswith("got a string 'ten'") for e in errs), errs
