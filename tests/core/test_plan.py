@@ -402,7 +402,7 @@ def test_utf8_bom_and_crlf_are_fine() -> None:
             "service: a\ncandidate: v2\nsteps:\n  - setWeight: true\n",
             4,
             "steps[0].setWeight",
-            "true/false",
+            "got true",
         ),
         ("service: a\ncandidate: v2\nsteps:\n  - setWeight:\n", 4, "steps[0].setWeight", "nothing"),
         (
@@ -538,7 +538,7 @@ def test_utf8_bom_and_crlf_are_fine() -> None:
             MINIMAL + "analysis:\n  metrics:\n    - {name: request-rate, min: true}\n",
             6,
             "analysis.metrics[0].min",
-            "true/false",
+            "got true",
         ),
         (
             MINIMAL + "analysis:\n  metrics:\n    - {name: x, query: q, max: 1, maax: 2}\n",
