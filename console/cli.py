@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
+import os
 import sys
 from collections.abc import Sequence
 
@@ -160,8 +160,6 @@ _MODULES = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rollout`` console script."""
-    # A closed pipe (``rollout status | head``) is not an error worth a traceback.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     module_name = _MODULES[args.command]
     try:
@@ -179,6 +177,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rollout: interrupted", file=sys.stderr)
         return EXIT_STOPPED
+    except BrokenPipeError:
+        # A closed pipe (``rollout status | head``) is not an error worth a traceback. The
+        # SIGPIPE disposition is left alone: main() also runs inside test processes.
+        _silence_stdout()
+        return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":
