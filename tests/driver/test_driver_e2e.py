@@ -420,3 +420,29 @@ def test_demo_going_away_mid_rollout_exits_4(tmp_path: Path) -> None:
     assert summary["exit_code"] == 4 and "unreachable" in summary["reason"]
     assert store.lease("courses") is None
     assert store.read_audit("courses")[-1].action == "stop-driver"
+
+
+def test_auto_refuses_a_metric_the_metrics_source_cannot_measure(
+    demo_env: Any, reset: Callable[[str], None], tmp_path: Path
+) -> None:
+    # The demo's traffic with HAProxy-style Prometheus metrics: HAProxy's exporter has no
+    # latency histogram, so a latency threshold could only ever read "no data".
+    reset("grades")
+    config_dir = Path(os.environ["XDG_CONFIG_HOME"]) / "rollout"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "config.yaml").write_text(
+        "environments:\n"
+        "  lb:\n"
+        "    cluster: {kind: demo}\n"
+        "    metrics: {kind: prometheus, url: 'http://127.0.0.1:9', provider: haproxy}\n",
+        encoding="utf-8",
+    )
+    try:
+        extra = "    - {name: latency-p99, max: 400ms}"
+        proc = _run("auto", str(_plan(tmp_path, "grades", extra=extra)), "--env", "lb")
+    finally:
+        (config_dir / "config.yaml").unlink()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "latency" in proc.stderr and "HAProxy" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert FileStateStore(demo_env.state_dir / "rollouts").load("grades") is None
