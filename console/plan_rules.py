@@ -151,6 +151,12 @@ def warn_plan(plan: Plan, warn: Callable[[str, str], None]) -> None:
                 "no setWeight step: the candidate takes no traffic until the end, "
                 "then all of it at once",
             )
+        elif all(w == 0 for _, w in weights):
+            warn(
+                "steps",
+                "every setWeight is 0: the candidate takes no traffic until the end, "
+                "then all of it at once",
+            )
         for (_, prev), (i, w) in itertools.pairwise(weights):
             if w < prev:
                 warn(

@@ -877,6 +877,8 @@ def test_examples_round_trip_through_the_record() -> None:
     ("extra", "field", "fragment"),
     [
         ("steps: [{pause: 10s}]", "steps", "no setWeight step"),
+        # A candidate held at 0% is never measured before it gets everything.
+        ("steps: [{setWeight: 0}, {pause: 10s}]", "steps", "every setWeight is 0"),
         ("steps: [{setWeight: 100}, {pause: 1m}]", "steps[0].setWeight", "100% before the last"),
         ("steps: [{setWeight: 5}, {pause: 1s}]", "steps[1].pause", "shorter than the analysis"),
         (
