@@ -334,8 +334,9 @@ def chart_specs(record: RolloutRecord | None) -> list[ChartSpec]:
 
 
 def candidate_version(state: ServiceState) -> str | None:
-    """The version a fault goes into: the rollout's candidate, else a version taking no traffic."""
-    if state.record is not None:
+    """The version a fault goes into: the running rollout's candidate, else a version taking
+    no traffic. (After a completed rollout the candidate serves everyone: not that one.)"""
+    if state.record is not None and not state.record.phase.terminal:
         return state.record.candidate
     weights = dict(state.split.weights) if state.split else {}
     idle = [v for v in state.versions if weights.get(v, 0) == 0]

@@ -195,3 +195,18 @@ def test_step_column_matches_rollout_status() -> None:
     assert vm.step_text(canary_record(phase=Phase.PAUSED, step=3)) == "4/5"
     assert vm.step_text(canary_record(phase=Phase.COMPLETED, step=4)) == "5/5"
     assert vm.step_text(None) == "-"
+
+
+def test_fault_target_is_never_the_version_that_serves_everyone() -> None:
+    # After v1 -> v2 completed, `x` injected the fault into v2, which took 100% of traffic.
+    done = state(
+        record=canary_record(phase=Phase.COMPLETED, step=4),
+        split=TrafficSplit({"v1": 0, "v2": 100}),
+    )
+    assert dv.candidate_version(done) == "v1"
+    rolled_back = state(
+        record=canary_record(phase=Phase.ROLLED_BACK), split=TrafficSplit({"v1": 100, "v2": 0})
+    )
+    assert dv.candidate_version(rolled_back) == "v2"
+    running = state(record=canary_record(), split=TrafficSplit({"v1": 90, "v2": 10}))
+    assert dv.candidate_version(running) == "v2"
