@@ -555,8 +555,11 @@ class RolloutApp(App[int]):
                         )
                     )
                 else:
-                    control.clear_fault(service, version)
-                    self.post_message(Flash(f"fault cleared on {service} {version}"))
+                    # Every version: the one that got the fault may serve everyone by now.
+                    cleared = list(dv.versions_of(self.service_state(service))) or [version]
+                    for v in cleared:
+                        control.clear_fault(service, v)
+                    self.post_message(Flash(f"fault cleared on {service} {', '.join(cleared)}"))
             except Exception as exc:
                 self.post_message(Flash(f"{what} on {service} {version} failed: {exc}", "error"))
 
