@@ -145,13 +145,15 @@ def warn_plan(plan: Plan, warn: Callable[[str, str], None]) -> None:
     a = plan.analysis
     if plan.strategy is Strategy.CANARY:
         weights = [(i, s.weight) for i, s in enumerate(plan.steps) if isinstance(s, SetWeightStep)]
-        if not weights:
+        # Match routes and mirroring expose the candidate (and analysis judges it) at 0%.
+        exposed = bool(plan.match) or plan.mirror > 0
+        if not weights and not exposed:
             warn(
                 "steps",
                 "no setWeight step: the candidate takes no traffic until the end, "
                 "then all of it at once",
             )
-        elif all(w == 0 for _, w in weights):
+        elif not exposed and all(w == 0 for _, w in weights):
             warn(
                 "steps",
                 "every setWeight is 0: the candidate takes no traffic until the end, "

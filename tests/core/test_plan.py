@@ -900,6 +900,16 @@ def test_warnings(extra: str, field: str, fragment: str) -> None:
     assert warnings[0].line >= 3
 
 
+@pytest.mark.parametrize("steps", ["[{pause: 10s}]", "[{setWeight: 0}, {pause: 10s}]"])
+@pytest.mark.parametrize("exposure", ["mirror: 10", 'match: [{header: {x-beta: "1"}}]'])
+def test_a_candidate_exposed_by_match_or_mirror_at_0_percent_is_not_warned(
+    steps: str, exposure: str
+) -> None:
+    # Dark launch and beta cohorts at 0% were warned "the candidate takes no traffic".
+    _, warnings = check_plan(f"service: a\ncandidate: v2\nsteps: {steps}\n{exposure}\n", "w.yaml")
+    assert warnings == ()
+
+
 def test_preview_analysis_without_traffic_warns() -> None:
     base = "service: a\nstrategy: bluegreen\ncandidate: v2\npreviewAnalysis: {}\n"
     _, warnings = check_plan(base, "w.yaml")
