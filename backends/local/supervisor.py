@@ -85,7 +85,12 @@ class Supervisor:
             while not all(u.routable for u in new) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             if not all(u.routable for u in new):
-                raise RuntimeError(f"new instances of {service}/{version} did not become ready")
+                # Leave the version as it was: the old instances keep serving.
+                await asyncio.gather(*(self.stop_slot(u) for u in new))
+                raise RuntimeError(
+                    f"new instances of {service}/{version} did not become ready in 30s; "
+                    "the old ones keep serving"
+                )
             await asyncio.gather(*(self.stop_slot(u) for u in batch))
 
     def _start_slot(self, service: str, version: str) -> Upstream:
