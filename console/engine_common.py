@@ -346,6 +346,11 @@ class Ctx:
     ) -> None:
         prev = a.get("prev_status")
         a["prev_status"] = str(m.status)
+        if prev == str(m.status) and self._nothing_new_while_paused(m.status):
+            # Held for a person: the same inconclusive/error/failed result every interval
+            # would push the rollout's history out of the bounded event log. The latest
+            # measurement stays in engine["analysis"]["last"] for the console.
+            return
         data = {**_brief(m), "counters": counters.to_dict()}
         nxt = analysis.describe_next(counters, spec)
         if m.status is Status.FAILED:
@@ -357,6 +362,16 @@ class Ctx:
         elif prev != str(Status.SUCCESSFUL):
             # Passing measurements are reported when the status changes, not every interval.
             self.event("analysis", f"passing: {m.reason}", **data)
+
+    def _nothing_new_while_paused(self, status: Status) -> bool:
+        """While Paused, a repeated result changes nothing, except a failure that can still
+        lead to a breach (anything but a pause already held for one)."""
+        if self.phase is not Phase.PAUSED:
+            return False
+        if status in (Status.INCONCLUSIVE, Status.ERROR):
+            return True
+        held = (self.eng.get("pause") or {}).get("kind") == "breach"
+        return status is Status.FAILED and held
 
     def evidence(self, spec: AnalysisSpec | None, exposed: bool) -> tuple[bool, str]:
         """May the rollout go further on its own? Only after a passing measurement taken

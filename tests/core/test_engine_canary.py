@@ -144,13 +144,28 @@ def test_a_held_breach_is_announced_once_while_failures_go_on() -> None:
     assert sim.rec.phase is Phase.PAUSED
     kinds = sim.kinds()
     assert kinds.count("breach") == 1 and kinds.count("pause") == 1
-    assert kinds.count("analysis") > 1  # each failure is still reported
+    failed = [m for m in sim.messages("analysis") if "failures)" in m]
+    assert len(failed) == 1  # the same failure every interval is not news while held
     audits = [a for t in sim.transitions for a in t.audit if a.action == "pause"]
     assert len(audits) == 1
     # Resumed while still failing: the next failure holds again, and says so again.
     sim.command("resume")
     sim.run(10)
     assert sim.rec.phase is Phase.PAUSED and sim.kinds().count("breach") == 2
+
+
+@pytest.mark.parametrize("mode", ["low", "error"])
+def test_a_pause_for_thin_or_missing_metrics_does_not_repeat_itself(mode: str) -> None:
+    # Paused, the same inconclusive result was an event every interval ("19/3 in a row
+    # (pauses at 3)"), pushing the start and the weight changes out of the 200-event log.
+    sim = Sim(canary_plan(analysis=metrics_spec(inconclusive_limit=3)))
+    sim.world.metrics_mode = mode
+    sim.start()
+    sim.run(200)
+    assert sim.rec.phase is Phase.PAUSED
+    kind = "inconclusive" if mode == "low" else "metrics-error"
+    assert sim.kinds().count(kind) <= 4
+    assert sim.rec.events[0].kind == "started"
 
 
 @pytest.mark.parametrize("mode", ["low", "missing", "none", "nan"])
