@@ -191,7 +191,9 @@ def service_row(state: ServiceState, *, holder: str, now: float) -> ServiceRow:
     success = overall_success(state.samples)
     p99 = worst_p99(state.samples)
     ready, short = ready_text(state.health)
-    phase = str(rec.phase) if rec else "Idle"
+    # A record that exists but cannot be read is not "Idle": a rollout may be under way.
+    unreadable = rec is None and any(e.startswith("record:") for e in state.errors)
+    phase = str(rec.phase) if rec else "unreadable" if unreadable else "Idle"
     return ServiceRow(
         service=state.service,
         phase=phase,
@@ -204,7 +206,7 @@ def service_row(state: ServiceState, *, holder: str, now: float) -> ServiceRow:
         driver=driver_text(state.lease, holder, now),
         success_value=success,
         p99_value=p99,
-        alert=short or (rec is not None and rec.phase == Phase.ROLLED_BACK),
+        alert=short or unreadable or (rec is not None and rec.phase == Phase.ROLLED_BACK),
     )
 
 

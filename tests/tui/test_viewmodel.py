@@ -210,3 +210,12 @@ def test_fault_target_is_never_the_version_that_serves_everyone() -> None:
     assert dv.candidate_version(rolled_back) == "v2"
     running = state(record=canary_record(), split=TrafficSplit({"v1": 90, "v2": 10}))
     assert dv.candidate_version(running) == "v2"
+
+
+def test_an_unreadable_record_is_not_shown_as_idle() -> None:
+    # A torn or hand-edited state file made the overview say "Idle" for a service that may
+    # be mid-rollout; only the detail screen showed the error.
+    s = state(errors=("record: /x/enrollments.json: unreadable state file: ...",))
+    row = vm.service_row(s, holder="me", now=T0)
+    assert row.phase == "unreadable" and row.alert
+    assert vm.service_row(state(errors=("metrics: down",)), holder="me", now=T0).phase == "Idle"
