@@ -106,6 +106,10 @@ class DetailScreen(Screen[None]):
             )
             if rec.message:
                 title.append(f"\n{rec.message}")
+        if state.split is not None and state.split.approximate:
+            # Replica-ratio splitting (no Gateway API): the weights are what the pod counts
+            # allow, not an exact per-request split.
+            title.append("\nsplit is approximate: replica ratio behind one Service", style="yellow")
         if state.errors:
             title.append(f"\n! {state.errors[0]}", style="yellow")
         self.query_one("#title", Static).update(title)

@@ -179,6 +179,20 @@ async def test_enter_opens_detail_and_esc_goes_back(make_app: Any) -> None:
         assert app.detail_service is None
 
 
+async def test_detail_says_when_the_split_is_only_approximate(
+    make_app: Any, env_parts: Any
+) -> None:
+    env, _ = env_parts
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("enter")
+        title = app.screen.query_one("#title")
+        assert "approximate" not in str(title.render())
+        env.traffic.approximate = True
+        assert await settle(pilot, lambda: "approximate" in str(title.render()))
+
+
 async def test_keys_in_detail_act_on_its_service(make_app: Any, recorder: Any) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

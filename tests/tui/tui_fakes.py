@@ -54,6 +54,7 @@ class FakeTraffic:
         self.switch = switch
         self.splits: dict[str, dict[str, int]] = {s: {"v1": 100, "v2": 0} for s in services}
         self.calls: list[tuple[str, ...]] = []
+        self.approximate = False  # replica-ratio splitting, as Kubernetes without Gateway API
 
     def services(self) -> list[str]:
         self.switch.check()
@@ -65,7 +66,7 @@ class FakeTraffic:
 
     def get_split(self, service: str) -> TrafficSplit:
         self.switch.check()
-        return TrafficSplit(weights=dict(self.splits[service]))
+        return TrafficSplit(weights=dict(self.splits[service]), approximate=self.approximate)
 
     def set_split(self, service: str, weights: Mapping[str, int]) -> None:
         self.switch.check()
