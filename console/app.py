@@ -502,8 +502,13 @@ class RolloutApp(App[int]):
                 rec = driver.begin(plan)
                 # Mutate app state on the UI thread only: the painter iterates drivers.
                 self.call_from_thread(self.drivers.__setitem__, service, driver)
+                # begin() joins a rollout another process drives (same candidate) as a
+                # viewer: say so rather than claim this console started it.
+                verb = (
+                    "started" if getattr(driver, "driving", True) else "watching (driven elsewhere)"
+                )
                 self.post_message(
-                    Flash(f"started {plan.strategy} of {service}: {rec.message or rec.phase}")
+                    Flash(f"{verb} {plan.strategy} of {service}: {rec.message or rec.phase}")
                 )
             except Exception as exc:
                 self.post_message(Flash(f"cannot start {service}: {exc}", "error"))

@@ -423,6 +423,34 @@ async def test_start_picks_a_plan_and_drives_it(make_app: Any, tmp_path: Any) ->
         )
 
 
+async def test_start_of_a_rollout_driven_elsewhere_says_it_watches(
+    make_app: Any, tmp_path: Any
+) -> None:
+    # `s` on a plan that `rollout auto` already drives joins as a viewer; the flash said
+    # "started canary of grades", as if this console had started it.
+    plans = tmp_path / "plans"
+    plans.mkdir(exist_ok=True)
+    (plans / "grades.yaml").write_text(
+        "service: grades\nstrategy: canary\ncandidate: v2\nsteps:\n  - setWeight: 50\n"
+    )
+    from tui_helpers import NullDriver
+
+    class Viewer(NullDriver):
+        def begin(self, plan: Any) -> Any:
+            rec = super().begin(plan)
+            self.driving = False  # another process holds the lease
+            return rec
+
+    app = make_app(driver_factory=Viewer)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("s")
+        assert isinstance(app.screen, PlanPicker)
+        await pilot.press("enter")
+        assert await settle(pilot, lambda: "watching (driven elsewhere)" in flash_text(app))
+        assert "started" not in flash_text(app)
+
+
 async def test_start_can_be_cancelled(make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
