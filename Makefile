@@ -17,6 +17,7 @@ demo: venv
 	$(BIN)/rollout demo
 
 test: venv
+	bash .ci/debian-deps
 	$(BIN)/python -m pytest -q
 
 lint: venv
