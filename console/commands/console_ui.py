@@ -7,7 +7,11 @@ Textual is imported only here and in the app, so other commands never pay for it
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from backends.base import BackendError, Environment
 from console.config import Config, ConfigError, load_config
@@ -20,8 +24,34 @@ def open_console(env: Environment, config: Config | None = None, read_only: bool
     from console.app import RolloutApp
 
     app = RolloutApp(env, config or Config(), read_only=read_only)
-    result = app.run()
+    with _quit_on_signals(app):
+        result = app.run()
     return int(result or EXIT_OK)
+
+
+@contextmanager
+def _quit_on_signals(app: Any) -> Iterator[None]:
+    """SIGTERM and SIGHUP (an SSH session dropped) quit like `q`: drivers release their
+    leases at once and the terminal is restored. Before, the process died on the spot and
+    the lease blocked every other console until it expired. Only signals nobody else
+    handles: `rollout demo` stops its environment on SIGTERM itself."""
+
+    def quit_app(signum: int, frame: Any) -> None:
+        loop = getattr(app, "_loop", None)
+        if loop is not None:
+            loop.call_soon_threadsafe(app.exit)  # safe to call from a signal handler
+        else:
+            app.exit()
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, quit_app)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def run(args: argparse.Namespace) -> int:
