@@ -182,6 +182,13 @@ def warn_plan(plan: Plan, warn: Callable[[str, str], None]) -> None:
                     )
     if a is None and plan.strategy is not Strategy.BLUEGREEN:
         warn("analysis", "analysis is off: nothing rolls back automatically")
+    bg_spec = plan.bluegreen
+    if bg_spec is not None and bg_spec.preview_analysis is bg_spec.post_promotion_analysis is None:
+        warn(
+            "strategy",
+            "no previewAnalysis and no postPromotionAnalysis: nothing judges the candidate "
+            "and nothing switches back automatically",
+        )
     specs = [("analysis", a)]
     bg = plan.bluegreen
     if bg is not None:

@@ -910,6 +910,15 @@ def test_a_candidate_exposed_by_match_or_mirror_at_0_percent_is_not_warned(
     assert warnings == ()
 
 
+def test_bluegreen_without_any_analysis_warns() -> None:
+    # Canary and rolling warn "analysis is off"; a blue/green with neither block said nothing.
+    _, warnings = check_plan("service: a\nstrategy: bluegreen\ncandidate: v2\n", "w.yaml")
+    assert [(w.line, w.field) for w in warnings] == [(2, "strategy")]
+    assert "nothing switches back automatically" in warnings[0].message
+    post = "service: a\nstrategy: bluegreen\ncandidate: v2\npostPromotionAnalysis: {}\n"
+    assert check_plan(post, "w.yaml")[1] == ()
+
+
 def test_preview_analysis_without_traffic_warns() -> None:
     base = "service: a\nstrategy: bluegreen\ncandidate: v2\npreviewAnalysis: {}\n"
     _, warnings = check_plan(base, "w.yaml")
