@@ -414,6 +414,8 @@ class RolloutApp(App[int]):
         service = self._guard("promote_full", "promote fully")
         if service is None:
             return
+        if self._ended(service, "promote"):
+            return
         rec = self.service_state(service).record
         body = (
             f"{rec.candidate if rec else 'the candidate'} of {service} gets 100% of traffic now. "
@@ -427,6 +429,15 @@ class RolloutApp(App[int]):
                 self.flash("promote fully cancelled: nothing sent")
 
         self.push_screen(ConfirmDialog(f"Promote {service} fully?", body), done)
+
+    def _ended(self, service: str, what: str) -> bool:
+        """Flash and return True when the service's rollout already ended: a confirm dialog
+        promising "all traffic goes back to v1" would be false (the engine ignores it)."""
+        rec = self.service_state(service).record
+        if rec is not None and rec.phase.terminal:
+            self.flash(f"{service} is {rec.phase}: nothing to {what}", "warning")
+            return True
+        return False
 
     def action_pause(self) -> None:
         service = self._guard("pause", "pause/resume")
@@ -451,6 +462,8 @@ class RolloutApp(App[int]):
     def action_rollback(self) -> None:
         service = self._guard("rollback", "roll back")
         if service is None:
+            return
+        if self._ended(service, "roll back"):
             return
         rec = self.service_state(service).record
         stable = rec.stable if rec else "the stable version"

@@ -104,6 +104,29 @@ async def test_rollback_asks_first_and_n_cancels(make_app: Any, recorder: Any) -
         assert recorder.sent == [("courses", "abort")]
 
 
+async def test_rollback_and_promote_fully_of_an_ended_rollout_open_no_dialog(
+    make_app: Any, recorder: Any, env_parts: Any
+) -> None:
+    # On a Completed rollout `r` asked "All traffic goes back to v1 now?" (v1 may be retired
+    # by then) and sent an abort the engine ignores.
+    env, _ = env_parts
+    rec = env.store.load("courses")
+    env.store.save(canary_record(phase=Phase.COMPLETED, step=4), rec.revision)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        assert await settle(
+            pilot, lambda: app.service_state("courses").record.phase == Phase.COMPLETED
+        )
+        for key, what in (("r", "roll back"), ("P", "promote")):
+            await pilot.press(key)
+            assert await settle(
+                pilot, lambda what=what: f"Completed: nothing to {what}" in flash_text(app)
+            )
+            assert isinstance(app.screen, OverviewScreen)
+        assert recorder.sent == []
+
+
 async def test_pause_toggles_between_pause_and_resume(
     make_app: Any, recorder: Any, env_parts: Any
 ) -> None:
