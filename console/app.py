@@ -524,7 +524,11 @@ class RolloutApp(App[int]):
                     Flash(f"{verb} {plan.strategy} of {service}: {rec.message or rec.phase}")
                 )
             except Exception as exc:
-                self.post_message(Flash(f"cannot start {service}: {exc}", "error"))
+                # The flash is one line: the plan's directory would push the reason off it.
+                text = str(exc)
+                if plan.source:
+                    text = text.replace(str(plan.source), Path(str(plan.source)).name)
+                self.post_message(Flash(f"cannot start {service}: {text}", "error"))
             self.call_from_thread(self._every_second)
 
         spawn(run)

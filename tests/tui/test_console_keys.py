@@ -474,6 +474,29 @@ async def test_start_of_a_rollout_driven_elsewhere_says_it_watches(
         assert "started" not in flash_text(app)
 
 
+async def test_a_refused_start_names_the_plan_file_not_its_directory(
+    make_app: Any, tmp_path: Any
+) -> None:
+    # The one-line flash was filled by the plan's full path; the reason fell off the end.
+    plans = tmp_path / "plans"
+    plans.mkdir(exist_ok=True)
+    path = plans / "grades.yaml"
+    path.write_text("service: grades\nstrategy: canary\ncandidate: v2\nsteps:\n  - setWeight: 50\n")
+    from tui_helpers import NullDriver
+
+    class Refuses(NullDriver):
+        def begin(self, plan: Any) -> Any:
+            raise RuntimeError(f"{plan.source}: v2 already serves 100% of grades")
+
+    app = make_app(driver_factory=Refuses)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("s", "enter")
+        want = "cannot start grades: grades.yaml: v2 already serves 100% of grades"
+        assert await settle(pilot, lambda: want in flash_text(app))
+        assert str(plans) not in flash_text(app)
+
+
 async def test_start_can_be_cancelled(make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
