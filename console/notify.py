@@ -1,7 +1,8 @@
 """Webhook notifications (Slack-compatible JSON), sent off the driver's thread.
 
-``Notifier.send`` only puts the event on a bounded queue; a background thread POSTs it with
-a short timeout and a couple of retries. Nothing here ever blocks or fails a rollout: a
+``Notifier.send`` only puts the event on each webhook's own bounded queue; one background
+thread per webhook POSTs it with a short timeout and a couple of retries, so a hanging or
+failing webhook never delays the others. Nothing here ever blocks or fails a rollout: a
 delivery that gives up, or an event dropped because the queue is full, becomes a
 ``notify-failed`` event that the driver collects with ``drain_failures()`` on its own thread.
 """
@@ -40,9 +41,20 @@ _STOP = object()
 
 
 def redact_url(url: str) -> str:
-    """Scheme and host only: webhook paths are secrets (Slack puts the token there)."""
+    """Scheme, host, port and the path but its last segment: enough to tell webhooks apart,
+    while the last segment (where Slack and most services put the token) stays hidden."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "<webhook>"
+    if not parts.netloc:
+        return "<webhook>"
+    segments = [s for s in parts.path.split("/") if s]
+    shown = "/".join(segments[:-1])
+    return f"{parts.scheme}://{parts.netloc}/{shown + '/' if shown else ''}…"
+
+
+def webhook_label(url: str, index: int | None = None) -> str:
+    """How failure lines name a webhook: ``webhook #2 (http://host:port/hooks/…)``."""
+    number = f" #{index}" if index is not None else ""
+    return f"webhook{number} ({redact_url(url)})"
 
 
 def payload(event: Event) -> dict[str, Any]:
@@ -64,8 +76,18 @@ def payload(event: Event) -> dict[str, Any]:
     }
 
 
+class _Channel:
+    """One webhook's own bounded queue and worker thread, so a slow URL delays only itself."""
+
+    def __init__(self, url: str, label: str, queue_size: int) -> None:
+        self.url = url
+        self.label = label
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self.thread: threading.Thread | None = None
+
+
 class Notifier:
-    """POSTs events to webhooks from a background thread; ``send`` never blocks."""
+    """POSTs events to webhooks, one background thread per URL; ``send`` never blocks."""
 
     def __init__(
         self,
@@ -82,9 +104,13 @@ class Notifier:
         self.retries = retries
         self.backoff = backoff
         self.kinds = frozenset(kinds)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        many = len(self.webhooks) > 1
+        self._channels = [
+            _Channel(url, webhook_label(url, i + 1 if many else None), queue_size)
+            for i, url in enumerate(self.webhooks)
+        ]
         self._failures: queue.SimpleQueue[Event] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
         self._closed = False
         self.sent = 0  # deliveries that got a 2xx (for tests and the summary)
 
@@ -92,13 +118,13 @@ class Notifier:
         """Queue the event for every webhook if its kind is notified; returns at once."""
         if self._closed or not self.webhooks or event.kind not in self.kinds:
             return
-        self._ensure_thread()
         body = payload(event)
-        for url in self.webhooks:
+        for channel in self._channels:
+            self._ensure_thread(channel)
             try:
-                self._queue.put_nowait((url, body, event))
+                channel.queue.put_nowait((body, event))
             except queue.Full:
-                self._fail(event, url, "notification queue full; event dropped")
+                self._fail(event, channel, "notification queue full; event dropped")
 
     def drain_failures(self) -> list[Event]:
         """``notify-failed`` events since the last call (call from the driver's thread)."""
@@ -112,67 +138,73 @@ class Notifier:
     def close(self, wait: float = 5.0) -> None:
         """Stop accepting events; give queued deliveries up to ``wait`` seconds to finish."""
         self._closed = True
-        if self._thread is None:
-            return
+        running = [c for c in self._channels if c.thread is not None]
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+        for channel in running:
+            # A full queue means that worker is stuck; it gets no stop marker, and what it
+            # still holds is reported below (its thread is a daemon and dies with us).
             try:
-                self._queue.put(_STOP, timeout=max(0.01, deadline - time.monotonic()))
-                break
+                channel.queue.put_nowait(_STOP)
             except queue.Full:
-                continue
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+                pass
+        for channel in running:
+            assert channel.thread is not None
+            channel.thread.join(max(0.0, deadline - time.monotonic()))
         # Whatever is still queued will never go out: say so rather than lose it silently.
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                url, _body, event = item
-                self._fail(event, url, f"not sent: still queued after {wait:g} s at exit")
+        for channel in running:
+            while True:
+                try:
+                    item = channel.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    _body, event = item
+                    self._fail(event, channel, f"not sent: still queued after {wait:g} s at exit")
 
-    # ------------------------------------------------------------------ worker
+    # ------------------------------------------------------------------ workers
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="rollout-notify", daemon=True)
-            self._thread.start()
+    def _ensure_thread(self, channel: _Channel) -> None:
+        if channel.thread is None:
+            channel.thread = threading.Thread(
+                target=self._work, args=(channel,), name="rollout-notify", daemon=True
+            )
+            channel.thread.start()
 
-    def _work(self) -> None:
+    def _work(self, channel: _Channel) -> None:
         with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
             while True:
-                item = self._queue.get()
+                item = channel.queue.get()
                 if item is _STOP:
                     return
-                url, body, event = item
-                self._deliver(client, url, body, event)
+                body, event = item
+                self._deliver(client, channel, body, event)
 
     def _deliver(
-        self, client: httpx.Client, url: str, body: Mapping[str, Any], event: Event
+        self, client: httpx.Client, channel: _Channel, body: Mapping[str, Any], event: Event
     ) -> None:
         error = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                resp = client.post(url, json=body)
+                resp = client.post(channel.url, json=body)
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}"
                 continue
             if 200 <= resp.status_code < 300:
-                self.sent += 1
+                with self._lock:  # several workers count deliveries
+                    self.sent += 1
                 return
             error = f"HTTP {resp.status_code}"
-        self._fail(event, url, f"{error} after {self.retries + 1} attempts")
+        self._fail(event, channel, f"{error} after {self.retries + 1} attempts")
 
-    def _fail(self, event: Event, url: str, why: str) -> None:
+    def _fail(self, event: Event, channel: _Channel, why: str) -> None:
         self._failures.put(
             Event(
                 at=time.time(),
                 service=event.service,
                 kind="notify-failed",
-                message=f"webhook {redact_url(url)}: {event.kind} not delivered: {why}",
-                data={"event": event.kind, "webhook": redact_url(url), "error": why},
+                message=f"{channel.label}: {event.kind} not delivered: {why}",
+                data={"event": event.kind, "webhook": channel.label, "error": why},
             )
         )

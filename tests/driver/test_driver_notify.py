@@ -100,3 +100,40 @@ def test_unreachable_webhook_becomes_a_failure_event() -> None:
     assert _wait_for(lambda: bool(failures.extend(n.drain_failures()) or failures))
     n.close(wait=2)
     assert "rollback not delivered: ConnectError" in failures[0].message
+
+
+def test_a_bad_webhook_does_not_hold_up_the_healthy_one(receiver: Receiver) -> None:
+    import socket
+
+    hanging, failing = Receiver(), Receiver()
+    hanging.hang = True
+    failing.status = 500
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{s.getsockname()[1]}/hooks/dead"
+    s.close()
+    urls = [receiver.url, hanging.url, failing.url, dead]
+    n = Notifier(urls, timeout=1.0, retries=1, backoff=0.01)
+    kinds = ["started", "weight", "pause", "weight", "completed"]
+    try:
+        for kind in kinds:
+            n.send(_ev(kind))
+        # The healthy receiver gets every event while the hanging one still holds the first.
+        assert _wait_for(lambda: len(receiver.bodies) == len(kinds), limit=5)
+        assert not hanging.release.is_set()
+    finally:
+        n.close(wait=1)
+        hanging.close()
+        failing.close()
+    assert receiver.kinds() == kinds
+    failures = n.drain_failures()
+    assert not any(f"#1 ({receiver.url.rsplit('/', 1)[0]}/…)" in f.message for f in failures)
+    # Failure lines tell the webhooks apart by number and path, with the last segment hidden.
+    port = failing.url.split(":")[2].split("/")[0]
+    assert any(
+        f"webhook #3 (http://127.0.0.1:{port}/hooks/T000/…): started not delivered: HTTP 500"
+        in f.message
+        for f in failures
+    )
+    assert any("webhook #4" in f.message and "ConnectError" in f.message for f in failures)
+    assert all("SECRET" not in f.message and "dead" not in f.message for f in failures)
