@@ -6,7 +6,7 @@ events and audit entries. No I/O, no clock: ``now`` is passed in. Engine-owned b
 lives in ``record.engine`` (JSON-serializable): ``sub`` (strategy sub-phase), ``analysis``
 (stage, last measurement and its time), ``counters``, ``exposure_at`` (when the candidate's
 traffic last changed), ``pause`` (kind, reason, since), ``rollback`` (reason, target phase),
-``match_on`` / ``mirror_on``, ``promoted`` (blue/green switched), ``notices`` (rate limits).
+``match_on`` / ``mirror_on``, ``took_traffic``, ``promoted`` (blue/green switched), ``notices`` (rate limits).
 The strategies live in ``engine_canary``, ``engine_bluegreen`` and ``engine_rolling``.
 
 Rules every strategy keeps:
@@ -25,10 +25,13 @@ Rules every strategy keeps:
 - Rollback (breach with ``onFailure: rollback``, or ``abort``) clears match routes and
   mirroring at once, then puts 100% on the stable version. If the stable has no ready
   instance at that moment, the engine does NOT send traffic to it: the rollout stays in
-  Progressing with ``engine["rollback"]`` set and the message "rolling back: ...", and it
-  finishes (RolledBack or Aborted) on the first tick the stable is ready. A terminal phase
-  therefore always leaves 100% on one version that was ready when the split was set. If the
-  candidate never took weight, no split is needed and the rollback finishes at once.
+  Progressing with ``engine["rollback"]`` set and the message "rolling back: ...", says why
+  in a ``health`` event ("rollback waits: v1 has 0/3 ready instances", repeated at most
+  every 30 s), and finishes (RolledBack or Aborted) on the first tick the stable is ready. A
+  terminal phase therefore always leaves 100% on one version that was ready when the split
+  was set. If the candidate never took traffic in this attempt (no split gave it weight, no
+  match route or mirror reached it: ``engine["took_traffic"]`` unset), traffic never left
+  the stable: nothing moves, and the rollback finishes at once, however ready the stable is.
 - Commands that make no sense in the current phase change nothing and produce a
   ``command`` event saying why ("promote ignored: rollout is Completed"); never an exception.
 - Reconciling: when an observation taken after the last split shows a different split (an

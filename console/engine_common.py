@@ -172,6 +172,11 @@ class Ctx:
             or bool(self.eng.get("mirror_on"))
         )
 
+    def took_traffic(self) -> bool:
+        """Has the candidate taken any traffic in this attempt (a split gave it weight, match
+        routes or mirroring reached it)? If not, a rollback has nothing to move."""
+        return bool(self.eng.get("took_traffic")) or self.exposed()
+
     def full_split(self, version: str) -> dict[str, int]:
         w = {self.stable: 0, self.candidate: 0}
         w[version] = 100
@@ -214,6 +219,8 @@ class Ctx:
         self.weights = w
         self.actions.append(SetSplit(dict(w)))
         self.eng["split_at"] = self.now
+        if w.get(self.candidate, 0) > 0:
+            self.eng["took_traffic"] = True
         self.event("weight", f"{split_text(w)}: {why}", weights=w, before=before)
         self.engine_audit("set-split", why, weights=w, before=before)
         self.exposure_changed()
@@ -226,6 +233,7 @@ class Ctx:
         if self.plan.match and not self.eng.get("match_on"):
             self.actions.append(SetMatch(tuple(self.plan.match), self.candidate))
             self.eng["match_on"] = True
+            self.eng["took_traffic"] = True
             self.event(
                 "step",
                 f"match routes ({len(self.plan.match)}) now reach {self.candidate}",
@@ -235,6 +243,7 @@ class Ctx:
         if self.plan.mirror > 0 and not self.eng.get("mirror_on"):
             self.actions.append(SetMirror(self.candidate, self.plan.mirror))
             self.eng["mirror_on"] = True
+            self.eng["took_traffic"] = True
             self.event(
                 "step",
                 f"mirroring {self.plan.mirror}% of requests to {self.candidate}",
@@ -435,20 +444,48 @@ class Ctx:
         self.event(kind, message, weights=dict(self.weights))
 
     def finish_rollback_split(self) -> bool:
-        """Put 100% on the stable version if it has a ready instance; True when done."""
+        """Put 100% on the stable version if it has a ready instance; True when done. If the
+        candidate never took traffic, nothing moves and the rollback finishes at once."""
         rb = self.eng["rollback"]
-        if not self.on_version(self.stable) and not self.try_split(
-            self.full_split(self.stable), "rollback"
-        ):
-            return False
         target = Phase(rb["phase"])
         verb = "aborted" if target is Phase.ABORTED else "rolled back"
-        self.finish(
-            target,
-            f"{rb['reason']} -> {verb}: 100% on {self.stable}",
-            "aborted" if target is Phase.ABORTED else "rollback",
-        )
+        kind = "aborted" if target is Phase.ABORTED else "rollback"
+        if not self.took_traffic():
+            # Traffic never left where it was: nothing to move, no readiness to wait for.
+            done = (
+                f"100% on {self.stable} ({self.candidate} never took traffic)"
+                if self.on_version(self.stable)
+                else f"{self.candidate} never took traffic ({split_text(self.weights)})"
+            )
+            self.finish(target, f"{rb['reason']} -> {verb}: {done}", kind)
+            return True
+        if not self.on_version(self.stable):
+            if not self.rollback_waits_for_stable(1):
+                return False
+            if not self.try_split(self.full_split(self.stable), "rollback"):
+                return False
+        self.finish(target, f"{rb['reason']} -> {verb}: 100% on {self.stable}", kind)
         return True
+
+    def rollback_waits_for_stable(self, need: int) -> bool:
+        """Is the stable ready enough (``need`` ready instances) for the rollback to move
+        traffic back? If not, say why in a (rate-limited) ``health`` event; False then."""
+        if self.obs is None:
+            return False
+        h = self.health(self.stable)
+        if h is not None and h.ready >= need:
+            return True
+        ready, total = (h.ready, h.total) if h is not None else (0, 0)
+        keeps = self.weights.get(self.candidate, 0)
+        self.notice(
+            "health",
+            "health",
+            f"rollback waits: {self.stable} has {ready}/{total} ready instances"
+            + (f" (need {need})" if need > 1 else "")
+            + (f"; {self.candidate} keeps {keeps}% until then" if keeps else ""),
+            need=need,
+        )
+        return False
 
 
 def _brief(m: Measurement) -> dict[str, Any]:

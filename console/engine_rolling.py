@@ -18,7 +18,9 @@ Weights always follow the ready instances that count (every tick): stable
 ``min(ready, s)``, candidate ``min(ready, c)``, as integer percents summing to 100.
 
 Rollback: scale the stable back to ``stable_start`` first and wait until it is ready again
-(as ready as it was at the start), then 100% stable, then the candidate to 0.
+(as ready as it was at the start), then 100% stable, then the candidate to 0. If the
+candidate never took traffic, nothing waits: the stable is scaled back, the candidate to 0,
+and the rollback ends at once.
 """
 
 from __future__ import annotations
@@ -237,17 +239,11 @@ def _finish_rollback(ctx: Ctx) -> None:
         ctx.actions.append(Scale(ctx.stable, s0))
         ctx.engine_audit("scale", f"rollback: {ctx.stable} back to {s0} instances")
         r["s"] = s0
-    if ctx.obs is None:
-        return
-    need = max(1, min(s0, int(r["stable_ready_start"])))
-    if ctx.ready(ctx.stable) < need:
-        ctx.notice(
-            "health",
-            "health",
-            f"rollback: waiting for {ctx.stable} to be ready again "
-            f"({health_text(ctx.health(ctx.stable), ctx.stable)}, need {need})",
-        )
-        return
+    if ctx.took_traffic():
+        # Traffic moves back only once the stable is as ready as it was at the start.
+        need = max(1, min(s0, int(r["stable_ready_start"])))
+        if not ctx.rollback_waits_for_stable(need):
+            return
     if not ctx.on_version(ctx.stable) and not ctx.try_split(
         ctx.full_split(ctx.stable), f"rollback: {rb['reason']}"
     ):

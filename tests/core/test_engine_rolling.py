@@ -136,7 +136,7 @@ def test_breach_rolls_back_stable_up_first_then_candidate_down() -> None:
     sim.world.readiness["v1"] = "partial"  # the restored instance takes a while
     sim.run(3)
     assert sim.world.weights == {"v1": 67, "v2": 33}
-    assert any("waiting for v1 to be ready again" in m for m in sim.messages("health"))
+    assert any(m.startswith("rollback waits: v1 has 2/3") for m in sim.messages("health"))
     sim.world.readiness["v1"] = "all"
     t = sim.tick()
     assert t.actions == (SetSplit({"v1": 100, "v2": 0}), Scale("v2", 0))
@@ -201,3 +201,33 @@ def test_flapping_readiness_does_not_starve_analysis() -> None:
         sim.tick()
     assert sim.rec.phase is Phase.ROLLED_BACK or "rollback" in sim.rec.engine
     assert sim.rec.step_index == 1  # and no second batch without evidence
+
+
+def test_abort_before_the_candidate_took_traffic_ends_at_once_with_no_ready_stable() -> None:
+    # The first batch is up but not ready: v2 never took weight, so traffic never left v1
+    # and the abort has nothing to move, however unready v1 is.
+    sim = Sim(rolling_plan(RollingSpec(max_unavailable=1, max_surge=0, min_ready=0.0)), world())
+    sim.world.readiness.update(v1="none", v2="none")
+    sim.start()
+    t = sim.command("abort")
+    assert t.record.phase is Phase.ABORTED, t.record.message
+    assert t.actions == (Scale("v1", 3), Scale("v2", 0))
+    assert "v2 never took traffic" in t.record.message
+    assert sim.world.weights == {"v1": 100}
+
+
+def test_rollback_after_traffic_moved_waits_for_the_stable_and_says_why() -> None:
+    sim = Sim(rolling_plan(), world())
+    sim.start()
+    sim.tick()
+    assert sim.world.weights == {"v1": 67, "v2": 33}
+    sim.world.readiness["v1"] = "none"
+    sim.command("abort")
+    sim.run(40)
+    assert sim.rec.phase is Phase.PROGRESSING and sim.world.weights == {"v1": 67, "v2": 33}
+    waits = [m for m in sim.messages("health") if m.startswith("rollback waits")]
+    # Said when it changes (v1 is scaled back to 3), then at most every 30 s.
+    said = "rollback waits: v1 has 0/{} ready instances (need 3); v2 keeps 33% until then"
+    assert waits == [said.format(2), said.format(3), said.format(3)]
+    sim.world.readiness["v1"] = "all"
+    assert sim.tick().record.phase is Phase.ABORTED
