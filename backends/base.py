@@ -47,6 +47,22 @@ class ConflictError(BackendError):
     """A compare-and-swap write lost: someone else wrote first. Reload and retry."""
 
 
+class CorruptRecord(BackendError):
+    """A service's stored record exists but cannot be read (torn or hand-edited file).
+
+    Not an outage: retrying will not help, so commands exit 2 and name the file to move.
+    """
+
+    def __init__(self, service: str, where: str, reason: str) -> None:
+        self.service = service
+        self.where = where
+        self.reason = reason
+        super().__init__(
+            f"the record of {service} at {where} cannot be read: {reason}; "
+            "move it aside to start over"
+        )
+
+
 # --------------------------------------------------------------------------- enums
 
 

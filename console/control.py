@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from backends.base import Command, CommandKind, Environment, Event
+from backends.base import Command, CommandKind, CorruptRecord, Environment, Event
 from console.driver import Driver, holder_display, make_holder, whoami
 
 # Commands that make sense only while a rollout is in progress.
@@ -33,7 +33,7 @@ _DONE = {
 
 
 class ControlError(Exception):
-    """The command cannot be posted (unknown service, no rollout); exit code 2."""
+    """The command cannot be posted (unknown service, no rollout, unreadable record); exit 2."""
 
 
 def send_command(
@@ -60,7 +60,10 @@ def send_command(
             f"unknown service '{service}' in environment '{env.name}'; "
             f"known: {', '.join(sorted(known)) or 'none'}"
         )
-    record = store.load(service)
+    try:
+        record = store.load(service)
+    except CorruptRecord as exc:
+        raise ControlError(str(exc)) from None
     if record is None:
         raise ControlError(f"{service}: no rollout recorded; start one with 'rollout auto PLAN'")
     if kind in _NEEDS_ACTIVE and record.phase.terminal:

@@ -29,6 +29,7 @@ from backends.base import (
     BackendUnavailable,
     Command,
     ConflictError,
+    CorruptRecord,
     Environment,
     Event,
     Observation,
@@ -122,10 +123,14 @@ class Driver:
         """
         if plan.service != self.service:
             raise DriverError(f"plan is for '{plan.service}', driver for '{self.service}'")
-        if not self._take_lease():
-            return self._begin_as_viewer(plan)
         try:
+            if not self._take_lease():
+                return self._begin_as_viewer(plan)
             return self._begin_driving(plan)
+        except CorruptRecord as exc:
+            # Bad input to fix by hand (exit 2), not an outage to wait out.
+            self.close()
+            raise DriverError(str(exc)) from None
         except DriverError:
             self.close()
             raise

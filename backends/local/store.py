@@ -33,6 +33,7 @@ from backends.base import (
     BackendError,
     Command,
     ConflictError,
+    CorruptRecord,
     Lease,
     RolloutRecord,
 )
@@ -49,6 +50,13 @@ def check_service_name(service: str) -> str:
             f"invalid service name {service!r}: use letters, digits, '-' and '_' (max 128)"
         )
     return service
+
+
+def _reason(exc: BackendError, path: Path) -> str:
+    """The error without the path prefix that ``_read_json`` adds (CorruptRecord names it)."""
+    text = str(exc)
+    prefix = f"{path}: unreadable state file: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 class FileStateStore:
@@ -120,7 +128,7 @@ class FileStateStore:
             try:
                 d = json.loads(p.read_bytes())
             except (OSError, ValueError):
-                continue
+                continue  # not a record, or a corrupt one: load() reports the latter
             # Other files may share the directory (the demo's endpoint.json): only records
             # naming their own service count.
             if isinstance(d, dict) and d.get("service") == stem and "phase" in d:
@@ -128,22 +136,27 @@ class FileStateStore:
         return sorted(names)
 
     def load(self, service: str) -> RolloutRecord | None:
-        """The service's record, or None if it has none."""
-        d = self._read_json(self._path(service, ".json"))
+        """The service's record, or None if it has none; CorruptRecord if it is unreadable."""
+        path = self._path(service, ".json")
+        try:
+            d = self._read_json(path)
+        except BackendError as exc:
+            raise CorruptRecord(service, str(path), _reason(exc, path)) from None
         if d is None:
             return None
         try:
             return RolloutRecord.from_dict(d)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise BackendError(
-                f"{self._path(service, '.json')}: not a rollout record: {exc}"
-            ) from None
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise CorruptRecord(service, str(path), f"not a rollout record: {exc}") from None
 
     def save(self, record: RolloutRecord, expected_revision: int) -> RolloutRecord:
         """Compare-and-swap: write if the stored revision is ``expected_revision`` (0: none)."""
         path = self._path(record.service, ".json")
         with self._locked(record.service):
-            current = self._read_json(path)
+            try:
+                current = self._read_json(path)
+            except BackendError as exc:
+                raise CorruptRecord(record.service, str(path), _reason(exc, path)) from None
             current_rev = int(current.get("revision", 0)) if isinstance(current, dict) else 0
             if current_rev != expected_revision:
                 raise ConflictError(

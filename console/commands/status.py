@@ -3,6 +3,10 @@
 Columns: service, phase, strategy, step k/n, weights, driver (lease holder or none) and the
 message. ``--json`` prints ``{"environment": ..., "services": [...]}`` for scripts.
 Exit codes: 0, 2 unknown service or bad config, 4 a backend could not be reached.
+
+A record that cannot be read (torn or hand-edited file) does not hide the others: its row
+says "unreadable", a warning naming the file goes to stderr, and the exit code stays 0
+(like ``kubectl get`` with one bad object); ``--json`` rows carry it as ``"error"``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from backends.base import BackendError, Environment
+from backends.base import BackendError, CorruptRecord, Environment
 from console import output
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.config import ConfigError
@@ -35,7 +39,11 @@ def collect(env: Environment, only: str | None = None) -> list[dict[str, Any]]:
         names = {only}
     rows = []
     for name in sorted(names):
-        rec = env.store.load(name) if env.store is not None else None
+        error = ""
+        try:
+            rec = env.store.load(name) if env.store is not None else None
+        except CorruptRecord as exc:
+            rec, error = None, str(exc)
         lease = env.store.lease(name) if env.store is not None else None
         actual: dict[str, int] | None = None
         if env.traffic is not None:
@@ -45,18 +53,20 @@ def collect(env: Environment, only: str | None = None) -> list[dict[str, Any]]:
                 actual = None
         row: dict[str, Any] = {
             "service": name,
-            "phase": str(rec.phase) if rec else None,
+            "phase": str(rec.phase) if rec else ("unreadable" if error else None),
             "strategy": str(rec.strategy) if rec else None,
             "stable": rec.stable if rec else None,
             "candidate": rec.candidate if rec else None,
             "step": output.step_label(rec) if rec else None,
             "weights": dict(rec.weights) if rec else actual,
             "actual_weights": actual,
-            "message": rec.message if rec else "",
+            "message": rec.message if rec else ("record unreadable" if error else ""),
             "driver": holder_display(lease.holder) if lease else None,
             "updated_at": rec.updated_at if rec else None,
             "revision": rec.revision if rec else None,
         }
+        if error:
+            row["error"] = error
         rows.append(row)
     return rows
 
@@ -76,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BACKEND
     if note:
         print(f"rollout status: {note}", file=sys.stderr)
+    for r in rows:
+        if r.get("error"):
+            print(f"rollout status: warning: {r['error']}", file=sys.stderr)
     if args.json:
         print(json.dumps({"environment": env.name, "services": rows}, indent=2))
         return EXIT_OK

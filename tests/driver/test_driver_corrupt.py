@@ -1,0 +1,87 @@
+"""A corrupt record is bad input to fix by hand: named, exit 2, never hiding the others."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pytest
+from fakes_driver import FakeMetrics, FakeTraffic
+
+from backends.base import CorruptRecord, Environment, Phase, RolloutRecord, Strategy
+from backends.local.store import FileStateStore
+from console.commands import auto, control, status
+
+PLAN = """\
+service: courses
+strategy: canary
+stable: v1
+candidate: v2
+steps:
+  - setWeight: 50
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
+    store = FileStateStore(tmp_path / "state")
+    store.save(
+        RolloutRecord(
+            service="grading",
+            strategy=Strategy.CANARY,
+            stable="v1",
+            candidate="v2",
+            phase=Phase.PROGRESSING,
+            plan={"service": "grading", "steps": [{"setWeight": 10}]},
+            weights={"v1": 90, "v2": 10},
+        ),
+        0,
+    )
+    (tmp_path / "state" / "courses.json").write_text('{"service": "courses", "phase": "Progr')
+    e = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
+    monkeypatch.setattr("console.environments.open_environment", lambda name=None: e)
+    monkeypatch.setattr("console.control.open_for_reading", lambda name=None: (e, ""))
+    return e
+
+
+def test_store_raises_corrupt_record_naming_the_file(env: Environment) -> None:
+    assert env.store is not None
+    with pytest.raises(CorruptRecord) as err:
+        env.store.load("courses")
+    assert str(err.value).startswith("the record of courses at ")
+    assert "courses.json cannot be read: " in str(err.value)
+    assert str(err.value).endswith("; move it aside to start over")
+
+
+def test_status_shows_the_others_and_warns(
+    env: Environment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = status.run(argparse.Namespace(env=None, service=None, json=False))
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "grading" in out and "Progressing" in out
+    assert any(line.split()[:2] == ["courses", "unreadable"] for line in out.splitlines())
+    assert "warning: the record of courses at " in err and "move it aside" in err
+
+
+@pytest.mark.parametrize("command", ["abort", "pause", "resume", "promote"])
+def test_control_commands_exit_2_naming_the_file(
+    env: Environment, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = control.run(argparse.Namespace(env=None, service="courses", command=command))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"rollout {command}: the record of courses at " in err and "move it aside" in err
+
+
+def test_auto_exits_2_naming_the_file(
+    env: Environment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN)
+    code = auto.run(argparse.Namespace(plan=str(plan), env=None, json=False, timeout="5s"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the record of courses at " in err and "move it aside" in err
+    assert "unreachable" not in err
