@@ -11,7 +11,8 @@ at the start, restored on rollback), ``target`` (candidate instances at the end)
 - ``wait-ready``: wait until the candidate has ``c_next`` ready instances and they stayed
   ready for ``minReady`` (``engine["ready_since"]``). Then shift weights to the new
   instances, scale the stable down by the rest of the batch.
-- ``between``: ``pauseBetweenBatches``, and a passing measurement if analysis is on.
+- ``between``: ``pauseBetweenBatches`` (not after the last batch), and a passing
+  measurement if analysis is on.
 - ``final``: 100% candidate, the stable retired, Completed.
 
 Weights always follow the ready instances that count (every tick): stable
@@ -204,7 +205,9 @@ def _once(ctx: Ctx) -> bool:
     if sub == "between":
         waived = bool(ctx.eng.get("waive")) or bool(ctx.eng.get("full"))
         if not waived:
-            if ctx.now < ctx.step_started_at + spec_of(ctx).pause_between_batches:
+            # The pause is between batches: after the last one only the evidence counts.
+            pause = 0.0 if done else spec_of(ctx).pause_between_batches
+            if ctx.now < ctx.step_started_at + pause:
                 return False
             ok, why = ctx.evidence(ctx.plan.analysis, _exposed(ctx))
             if not ok:

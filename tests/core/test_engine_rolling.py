@@ -231,3 +231,22 @@ def test_rollback_after_traffic_moved_waits_for_the_stable_and_says_why() -> Non
     assert waits == [said.format(2), said.format(3), said.format(3)]
     sim.world.readiness["v1"] = "all"
     assert sim.tick().record.phase is Phase.ABORTED
+
+
+def test_pause_between_batches_is_not_taken_after_the_last_batch() -> None:
+    spec = RollingSpec(max_surge=3, min_ready=0.0, pause_between_batches=60.0)
+    sim = Sim(rolling_plan(spec, analysis=None), world())
+    sim.start()  # one batch replaces all three instances
+    sim.run(3)
+    assert sim.rec.phase is Phase.COMPLETED, sim.rec.message
+    assert sim.world.weights == {"v1": 0, "v2": 100}
+
+
+def test_the_last_batch_still_needs_a_passing_measurement() -> None:
+    spec = RollingSpec(max_surge=3, min_ready=0.0, pause_between_batches=60.0)
+    sim = Sim(rolling_plan(spec), world())  # analysis every 5 s
+    sim.start()
+    sim.run(3)
+    assert sim.rec.engine["sub"] == "between" and sim.rec.phase is Phase.PROGRESSING
+    sim.run(15)  # well before the 60 s pause would be over
+    assert sim.rec.phase is Phase.COMPLETED, sim.rec.message
