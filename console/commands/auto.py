@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         timeout = parse_duration(str(args.timeout))
     except (PlanError, ValueError) as exc:
         return fail(EXIT_BAD_INPUT, f"--timeout {args.timeout!r}: {exc}", service)
+    if not timeout > 0:  # also NaN; checked before anything changes
+        return fail(EXIT_BAD_INPUT, f"--timeout {args.timeout!r}: must be positive", service)
     try:
         env = open_environment(args.env)
     except ConfigError as exc:

@@ -105,3 +105,16 @@ def test_unknown_environment_is_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         )
         assert res.returncode == 2, res.stderr
         assert "unknown environment 'nope'" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("timeout", ["0", "0s", "-5s"])
+def test_non_positive_timeout_is_2_before_anything_changes(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    timeout: str,
+) -> None:
+    plan, _ = _setup(tmp_path, monkeypatch, "  - setWeight: 10")
+    code, summary = _auto(plan, timeout, capsys)
+    assert code == 2 and summary["reason"].startswith(f"--timeout {timeout!r}: ")
+    assert FileStateStore(tmp_path / "state").load("courses") is None
