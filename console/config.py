@@ -50,15 +50,45 @@ class Config:
         return self.environments[chosen]
 
 
+def yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """One line, ``FILE:LINE: not valid YAML: <problem>``, instead of pyyaml's multi-line dump."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    text = " ".join(str(problem).split())
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and mark is not None and start.line != mark.line:
+        # e.g. an unclosed '[': the problem shows at the end, the cause lines earlier.
+        text += f" ({' '.join(str(context).split())} that starts on line {start.line + 1})"
+    return f"{where}: not valid YAML: {text}"
+
+
+def environment_name(name: str | None) -> str:
+    """The environment ``name`` stands for (the config's default when None), for messages.
+
+    Never raises: with an unreadable config it falls back to the name given or "demo".
+    """
+    if name:
+        return name
+    try:
+        return load_config().default
+    except ConfigError:
+        return DEMO
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read the config file; a missing file is an empty config (demo only)."""
     path = path or config_file()
     if not path.exists():
         return Config(path=None)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error(path, exc)) from None
     if raw is None:
         return Config(path=path)
     if not isinstance(raw, dict):

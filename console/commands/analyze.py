@@ -83,7 +83,7 @@ def fetch(
 def run(args: argparse.Namespace) -> int:
     """Load the plan and environment, fetch the window, replay, print; exit 0/1/2/4."""
     from backends.prometheus.client import QueryRejected
-    from console.config import ConfigError
+    from console.config import ConfigError, environment_name
     from console.environments import open_environment
     from console.plan import PlanError, load_plan, parse_duration
     from console.whatif import WhatIfError, evaluation_times, observations, render_text, replay
@@ -114,10 +114,10 @@ def run(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_BAD_INPUT
     except BackendError as exc:
-        _error(f"cannot reach environment '{args.env or 'default'}': {exc}")
+        _error(f"cannot reach environment '{environment_name(args.env)}': {exc}")
         return EXIT_BACKEND
     except ValueError as exc:  # a metrics entry the backend rejects (PrometheusConfigError)
-        _error(f"environment '{args.env or 'default'}': {exc}")
+        _error(f"environment '{environment_name(args.env)}': {exc}")
         return EXIT_BAD_INPUT
     if env.metrics is None:
         _error(f"environment '{env.name}' has no metrics source to analyse")

@@ -51,7 +51,7 @@ def test_environments_and_default(tmp_path: Path) -> None:
         ("environments: {x: {cluster: {kind: nomad}}}\n", "environments.x.cluster.kind"),
         ("default: prod\n", "default 'prod' is not one of the environments"),
         ("keys: {promote: [a]}\n", "'keys' must map an action to a key"),
-        ("a: [\n", "cannot read config"),
+        ("a: [\n", "not valid YAML"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path: Path, text: str, fragment: str) -> None:
@@ -110,3 +110,44 @@ def test_auto_with_bad_metrics_entry_exits_2_without_traceback(tmp_path: Path) -
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "provider" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("default: [\n", ":2: not valid YAML: "),
+        ("keys: {a: b}\n  bad: [x\n", ":2: not valid YAML: "),
+    ],
+)
+def test_invalid_yaml_is_one_line_with_file_and_line(tmp_path: Path, text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'config.yaml'}{where}")
+
+
+def test_unreachable_default_environment_is_named(tmp_path: Path) -> None:
+    conf = tmp_path / "conf" / "rollout"
+    conf.mkdir(parents=True)
+    (conf / "config.yaml").write_text(
+        "default: staging\nenvironments:\n  staging: {cluster: {kind: demo}, metrics: {kind: demo}}\n",
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "conf"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
+    }
+    for command in ("auto", "analyze"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "console.cli", command, str(ROOT / "examples" / "canary.yaml")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert proc.returncode == 4, proc.stderr
+        assert f"rollout {command}: cannot reach environment 'staging': " in proc.stderr
