@@ -8,7 +8,9 @@ Sub-phases in ``record.engine["sub"]`` (``step_started_at`` marks when each bega
 - ``preview``: previewAnalysis (if any) runs; it passes after ``previewDuration`` with a
   passing measurement. Without previewAnalysis it passes at once.
 - ``await``: autoPromote None -> Paused until ``promote``; 0 -> switch now; N -> switch N
-  seconds after the preview passed.
+  seconds after the preview passed (the message names that time: "switching to v2 at
+  12:03:40 UTC (autoPromote 20s)", a deadline rather than a countdown, so it changes only
+  when a pause moves it).
 - ``switch``: SetSplit 100% candidate in one step (health-gated), routes cleared,
   ``engine["promoted"] = True``.
 - ``post``: postPromotionAnalysis (if any) runs; a breach switches straight back to the
@@ -20,6 +22,8 @@ A rollback from any sub-phase is SetSplit 100% stable; the candidate pool is lef
 """
 
 from __future__ import annotations
+
+import time
 
 from backends.base import Deploy, Phase, Retire
 from console.engine_common import Ctx, health_text, stage_spec
@@ -117,7 +121,7 @@ def _once(ctx: Ctx) -> bool:
         if bg.auto_promote is None and not ctx.eng.get("promote_requested"):
             ctx.pause("gate", f"preview of {cand} done: waiting for promote to switch", by="engine")
         elif bg.auto_promote:
-            ctx.message = f"switching to {cand} in {bg.auto_promote:g}s (autoPromote)"
+            ctx.message = _switch_message(ctx, bg.auto_promote)
         return True
     if sub == "await":
         auto = bg.auto_promote
@@ -128,6 +132,10 @@ def _once(ctx: Ctx) -> bool:
             return True
         if auto is None:
             ctx.pause("gate", f"preview of {cand} done: waiting for promote to switch", by="engine")
+        else:
+            # Kept up to date (a pause moves the deadline; "resumed by" replaces it), and the
+            # same text every tick: a countdown would make each tick worth a write.
+            ctx.message = _switch_message(ctx, auto)
         return False
     if sub == "switch":
         if not ctx.try_split(ctx.full_split(cand), "blue/green switch", all_ready=(cand,)):
@@ -154,6 +162,12 @@ def _once(ctx: Ctx) -> bool:
         )
         return False
     return False
+
+
+def _switch_message(ctx: Ctx, auto: float) -> str:
+    """'switching to v2 at 12:03:40 UTC (autoPromote 20s)': the deadline, not a countdown."""
+    at = time.strftime("%H:%M:%S", time.gmtime(ctx.step_started_at + auto))
+    return f"switching to {ctx.candidate} at {at} UTC (autoPromote {auto:g}s)"
 
 
 def promote(ctx: Ctx, full: bool, who: str) -> str | None:

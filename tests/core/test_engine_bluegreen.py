@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_engine_kit import Sim, World, bluegreen_plan, metrics_spec
+from test_engine_kit import T0, Sim, World, bluegreen_plan, metrics_spec
 
 from backends.base import (
     Deploy,
@@ -79,6 +79,25 @@ def test_auto_promote_after_a_delay() -> None:
     assert engine.next_tick(sim.rec, sim.plan, sim.now) == sim.now + 1
     sim.tick()
     assert sim.world.weights == {"v1": 0, "v2": 100}
+
+
+def test_auto_promote_message_names_the_switch_time_and_follows_a_pause() -> None:
+    sim = Sim(bluegreen_plan(bluegreen=bg(auto_promote=20.0, preview_duration=0.0)))
+    sim.start()  # at T0 = 1000 s after the epoch (00:16:40 UTC): switch due at 00:17:00
+    assert sim.rec.message == "switching to v2 at 00:17:00 UTC (autoPromote 20s)"
+    before = len(sim.transitions)
+    sim.run(5)
+    assert sim.rec.message == "switching to v2 at 00:17:00 UTC (autoPromote 20s)"
+    # The message is stable between ticks (no event, nothing but the time changes)...
+    assert all(not t.events for t in sim.transitions[before:])
+    sim.command("pause")
+    sim.run(10)
+    sim.command("resume")
+    sim.tick()
+    # ...and moves with the deadline when a pause shifts it (10 s paused).
+    assert sim.rec.message == "switching to v2 at 00:17:10 UTC (autoPromote 20s)"
+    sim.run_until(lambda s: s.world.weights.get("v2") == 100, limit=30)
+    assert sim.now == T0 + 5 + 10 + 15
 
 
 def test_preview_routes_reach_the_pool_and_are_cleared_at_the_switch() -> None:
