@@ -10,8 +10,19 @@ from __future__ import annotations
 import secrets
 import time
 
-from backends.base import Command, CommandKind, CorruptRecord, Environment, Event
+from backends.base import (
+    AuditEntry,
+    Command,
+    CommandKind,
+    CorruptRecord,
+    Environment,
+    Event,
+    Phase,
+    RolloutRecord,
+)
+from console import engine
 from console.driver import Driver, holder_display, make_holder, whoami
+from console.plan_model import Plan
 
 # Commands that make sense only while a rollout is in progress.
 _NEEDS_ACTIVE = {
@@ -85,6 +96,12 @@ def send_command(
         id=secrets.token_hex(6),
         reason=reason,
     )
+    # Refuse what the engine would ignore before posting, so the answer is the same whether
+    # a driver holds the lease (it would drop the command a second later) or not.
+    refused = _refusal(record, cmd)
+    if refused:
+        store.append_audit(_refused_audit(cmd, refused))
+        raise ControlError(_explain(record, kind, refused))
     store.post_command(cmd)
     # Try to be the driver for one tick: that succeeds when nobody holds the lease (or its
     # holder died on this host) and applies the command now; otherwise the driver will.
@@ -100,7 +117,7 @@ def send_command(
         return f"{kind} posted; the driver ({who}) will apply it within ~1 s"
     ignored = [e.message for e in events if e.kind == "command" and not e.data.get("applied", True)]
     if ignored:
-        raise ControlError(ignored[0])
+        raise ControlError(_explain(record, kind, ignored[0]))
     said = "; ".join(e.message for e in events if e.kind not in ("lease", "driver"))
     msg = f"{_DONE[kind]}: {said or rec.message or rec.phase}"
     if not rec.phase.terminal and kind != CommandKind.PAUSE:
@@ -109,6 +126,45 @@ def send_command(
             "continues the rollout"
         )
     return msg
+
+
+def _refusal(record: RolloutRecord, cmd: Command) -> str | None:
+    """Why the engine would ignore ``cmd`` on ``record`` now, or None (a dry run of the pure
+    engine on the current record; nothing is saved)."""
+    try:
+        t = engine.step(record, Plan.from_dict(record.plan), None, cmd, cmd.at)
+    except Exception:  # only a pre-check: the driver still decides
+        return None
+    return next(
+        (e.message for e in t.events if e.kind == "command" and not e.data.get("applied", True)),
+        None,
+    )
+
+
+def _explain(record: RolloutRecord, kind: CommandKind, ignored: str) -> str:
+    """The operator's answer for a refused command: what to do instead where there is one."""
+    service = record.service
+    pause = record.engine.get("pause")
+    at_gate = isinstance(pause, dict) and pause.get("kind") == "gate"
+    if kind == CommandKind.RESUME and record.phase is Phase.PAUSED and at_gate:
+        return (
+            f"{service} waits at a manual gate ({record.message}): use `rollout promote {service}`"
+        )
+    return f"{service}: {ignored}"
+
+
+def _refused_audit(cmd: Command, why: str) -> AuditEntry:
+    """The same audit entry a driver writes for a command the engine did not apply."""
+    return AuditEntry(
+        at=cmd.at,
+        service=cmd.service,
+        actor=f"{cmd.user}@{cmd.host}" if cmd.user and cmd.host else cmd.user or "operator",
+        action=str(cmd.kind),
+        reason=why if not cmd.reason else f"{why} (reason given: {cmd.reason})",
+        user=cmd.user,
+        host=cmd.host,
+        data={"id": cmd.id, "applied": False},
+    )
 
 
 def open_for_reading(name: str | None) -> tuple[Environment, str]:

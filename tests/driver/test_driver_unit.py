@@ -282,3 +282,38 @@ def test_a_command_that_does_not_apply_is_refused_and_audited(world: World) -> N
     last = world.store.read_audit("courses")[-1]
     assert last.action == "resume" and last.user == "dave" and last.data["applied"] is False
     assert "resume ignored" in last.reason and "go on" in last.reason
+
+
+GATE_PLAN = """\
+service: courses
+strategy: canary
+candidate: {candidate}
+steps:
+  - setWeight: 20
+  - pause: {{}}
+  - setWeight: 80
+"""
+
+
+def test_a_refused_command_gets_the_same_answer_with_or_without_a_driver(world: World) -> None:
+    a = world.driver()
+    a.begin(_plan(text=GATE_PLAN))
+    with pytest.raises(ControlError, match="resume ignored: rollout is Progressing"):
+        send_command(world.env, "courses", "resume", user="bob")
+    for _ in range(10):
+        world.clock.advance(1.0)
+        rec = a.tick()
+        if rec is not None and rec.phase is Phase.PAUSED:
+            break
+    assert rec is not None and rec.phase is Phase.PAUSED and a.driving
+    gate = r"courses waits at a manual gate \(.*\): use `rollout promote courses`"
+    with pytest.raises(ControlError, match=gate):
+        send_command(world.env, "courses", "resume", user="bob")
+    with pytest.raises(ControlError, match="pause ignored: already paused"):
+        send_command(world.env, "courses", "pause", user="bob")
+    assert world.store.take_commands("courses") == []  # nothing posted for the driver
+    refused = [x for x in world.store.read_audit("courses") if x.data.get("applied") is False]
+    assert [x.action for x in refused] == ["resume", "resume", "pause"]
+    a.close()
+    with pytest.raises(ControlError, match=gate):
+        send_command(world.env, "courses", "resume", user="bob")
