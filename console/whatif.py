@@ -266,14 +266,45 @@ def _verdict(
         )
     if decision is Decision.INCONCLUSIVE_LIMIT:
         return INCONCLUSIVE, (
-            f"would have paused for a human: {counters.inconclusive_in_a_row} inconclusive "
-            f"measurements in a row (inconclusiveLimit {spec.inconclusive_limit}): {last.reason}"
+            f"would NOT have passed: inconclusive \u2014 {_inconclusive_causes(spec, steps)}; "
+            "the rollout would have paused for a human "
+            f"(inconclusiveLimit {spec.inconclusive_limit})"
         )
     if not any(s.measurement.status is Status.SUCCESSFUL for s in steps):
-        return INCONCLUSIVE, f"no measurement passed: {last.reason}"
+        causes = _inconclusive_causes(spec, steps) or last.reason
+        return INCONCLUSIVE, (
+            f"would NOT have passed: inconclusive \u2014 {causes}; no measurement passed, so "
+            "the rollout would not have gone further on its own"
+        )
     failed = sum(1 for s in steps if s.measurement.status is Status.FAILED)
     tolerated = f"; {failed} failed measurement(s) within failureLimit {spec.failure_limit}"
     return PASS, f"would have passed: {len(steps)} measurements" + (tolerated if failed else "")
+
+
+def _inconclusive_causes(spec: AnalysisSpec, steps: Sequence[Step]) -> str:
+    """Why measurements were inconclusive, each cause with how many it hit: 'the candidate
+    had too few requests (12 < minRequests 20) in 3 of 3 measurements'."""
+    total = len(steps)
+    thin: list[float] = []
+    other: dict[str, int] = {}
+    for s in steps:
+        m = s.measurement
+        if m.status is not Status.INCONCLUSIVE:
+            continue
+        if m.requests is not None and m.requests < spec.min_requests:
+            thin.append(m.requests)
+        else:
+            other[m.reason] = other.get(m.reason, 0) + 1
+    causes = []
+    if thin:
+        most = f"{max(thin):.0f}"
+        shown = most if all(f"{r:.0f}" == most for r in thin) else f"at most {most}"
+        causes.append(
+            f"the candidate had too few requests ({shown} < minRequests {spec.min_requests}) "
+            f"in {len(thin)} of {total} measurements"
+        )
+    causes += [f"{why} in {n} of {total} measurements" for why, n in other.items()]
+    return "; ".join(causes)
 
 
 def _finite(value: float | None) -> float | None:
@@ -300,15 +331,27 @@ def render_text(result: WhatIf, header: str = "", *, clock: Any = None) -> str:
     spec = result.spec
     lines = [header] if header else []
     base = f" (baseline {result.stable})" if result.stable else ""
-    stopped = ""
-    if len(result.steps) < result.planned:
-        at = "breach" if result.decision is Decision.BREACH else "pause"
-        stopped = f" (of {result.planned}: stopped at the {at})"
+    stopped = len(result.steps) < result.planned
+    count = (
+        f"{result.planned} planned measurements"
+        if stopped
+        else (f"{len(result.steps)} measurement(s)")
+    )
     lines.append(
-        f"window {fmt(result.start)} -> {fmt(result.end)}: {len(result.steps)} measurement(s){stopped}"
+        f"window {fmt(result.start)} -> {fmt(result.end)}: {count}"
         f" of {result.candidate}{base}, every {_dur(spec.interval)} over "
         f"{_dur(spec.effective_window)}"
     )
+    if stopped:
+        if result.decision is Decision.BREACH:
+            action = "rolled back" if spec.on_failure is OnFailure.ROLLBACK else "paused"
+            where = f"at the breach, where the rollout would have {action}"
+        else:
+            where = "where the rollout would have paused for a human"
+        lines.append(
+            f"{len(result.steps)} of {result.planned} planned measurements evaluated; "
+            f"the replay stopped {where}"
+        )
     for run in result.runs():
         span = fmt(run.start) if run.count == 1 else f"{fmt(run.start)}-{fmt(run.end)}"
         lines.append(f"  {span:<17} {run.status!s:<12} x{run.count:<4} {run.reason}")

@@ -4,7 +4,8 @@ Fetches the past window's metrics with range queries (one point per analysis int
 over the analysis window), replays the plan's analysis step by step (``console.whatif``, with
 the same verdict logic as a live rollout) and prints the timeline, the first failing metric
 and when the rollout would have been rolled back or paused. Exit codes: 0 would have passed,
-1 would have failed (or paused: inconclusive), 2 bad input, 4 a backend could not be reached.
+1 would NOT have passed (failed, or inconclusive: too little data, so the rollout would have
+paused for a human or held), 2 bad input, 4 a backend could not be reached.
 """
 
 from __future__ import annotations

@@ -146,6 +146,38 @@ def test_missing_or_thin_data_is_inconclusive_never_a_pass() -> None:
     assert result.verdict == INCONCLUSIVE
 
 
+def test_inconclusive_says_it_would_not_have_passed_and_why() -> None:
+    t = _times(39)
+    thin = _series("v2", t, **{str(i): {"requests": 12.0} for i in range(39)})
+    result = replay(SPEC, "v2", "v1", observations(t, {"v2": thin}, {}, 10.0))
+    assert result.verdict == INCONCLUSIVE and not result.passed
+    assert result.message == (
+        "would NOT have passed: inconclusive \u2014 the candidate had too few requests "
+        "(12 < minRequests 20) in 3 of 3 measurements; the rollout would have paused for a "
+        "human (inconclusiveLimit 3)"
+    )
+    text = render_text(result, clock=lambda at: f"T{int(at)}")
+    assert "3 of 39 planned measurements evaluated; the replay stopped where the rollout " in (text)
+    assert "would have paused" in text and "(of 39" not in text
+    # Varying thin traffic and a gap: each cause with its count.
+    mixed = _series("v2", t[:2], **{"0": {"requests": 3.0}, "1": {"requests": 12.0}})
+    result = replay(SPEC, "v2", "v1", observations(t[:3], {"v2": mixed}, {}, 10.0))
+    assert "too few requests (at most 12 < minRequests 20) in 2 of 3 measurements" in (
+        result.message
+    )
+    assert "no metrics for v2 in 1 of 3 measurements" in result.message
+
+
+def test_a_breach_says_how_far_the_replay_went() -> None:
+    t = _times(8)
+    samples = _series("v2", t, **{"1": {"err": 0.3}, "2": {"err": 0.3}})
+    text = render_text(replay(SPEC, "v2", "v1", observations(t, {"v2": samples}, {}, 10.0)))
+    assert (
+        "3 of 8 planned measurements evaluated; the replay stopped at the breach, where "
+        "the rollout would have rolled back"
+    ) in text
+
+
 def test_a_tolerated_failure_still_passes_and_says_so() -> None:
     t = _times(4)
     samples = _series("v2", t, **{"1": {"err": 0.2}})
