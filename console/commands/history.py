@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backends.base import BackendError
+from backends.base import BackendError, CorruptRecord
 from console import output
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.config import ConfigError
@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
                 )
                 return EXIT_BAD_INPUT
     except (ConfigError, ValueError) as exc:
+        print(f"rollout history: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CorruptRecord as exc:  # bad state to fix by hand, not an outage
         print(f"rollout history: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BackendError as exc:

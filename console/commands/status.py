@@ -2,7 +2,8 @@
 
 Columns: service, phase, strategy, step k/n, weights, driver (lease holder or none) and the
 message. ``--json`` prints ``{"environment": ..., "services": [...]}`` for scripts.
-Exit codes: 0, 2 unknown service or bad config, 4 a backend could not be reached.
+Exit codes: 0, 2 unknown service, bad config or an environment with no cluster (metrics
+only), 4 a backend could not be reached.
 
 A record that cannot be read (torn or hand-edited file) does not hide the others: its row
 says "unreadable", a warning naming the file goes to stderr, and the exit code stays 0
@@ -77,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         env, note = open_for_reading(args.env)
+        if env.traffic is None and env.store is None:
+            print(
+                f"rollout status: environment '{env.name}' has no cluster (metrics only): "
+                "status needs an environment with a cluster, or the demo",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
         rows = collect(env, args.service)
     except (ConfigError, LookupError, ValueError) as exc:
         print(f"rollout status: {exc}", file=sys.stderr)

@@ -11,7 +11,7 @@ from fakes_driver import FakeMetrics, FakeTraffic
 
 from backends.base import CorruptRecord, Environment, Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
-from console.commands import auto, control, status
+from console.commands import auto, control, history, status
 
 PLAN = """\
 service: courses
@@ -85,3 +85,22 @@ def test_auto_exits_2_naming_the_file(
     assert code == 2
     assert "the record of courses at " in err and "move it aside" in err
     assert "unreachable" not in err
+
+
+def test_history_of_an_unreadable_record_exits_2(
+    env: Environment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = history.run(argparse.Namespace(env=None, service="courses", limit=None, json=False))
+    assert code == 2
+    assert "rollout history: the record of courses at " in capsys.readouterr().err
+
+
+def test_status_on_a_metrics_only_environment_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    e = Environment("staging", None, FakeMetrics(time.time), None)
+    monkeypatch.setattr("console.control.open_for_reading", lambda name=None: (e, ""))
+    code = status.run(argparse.Namespace(env="staging", service=None, json=False))
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert "environment 'staging' has no cluster" in err and "or the demo" in err
