@@ -59,6 +59,15 @@ def _reason(exc: BackendError, path: Path) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
+def _names_service(path: Path, stem: str) -> bool:
+    """True if the (unparsable) file still says ``"service": "<stem>"``."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return False
+    return re.search(rb'"service"\s*:\s*"' + re.escape(stem.encode()) + rb'"', raw) is not None
+
+
 class FileStateStore:
     """A ``StateStore`` on the local file system (the demo environment's state directory)."""
 
@@ -127,8 +136,14 @@ class FileStateStore:
                 continue
             try:
                 d = json.loads(p.read_bytes())
-            except (OSError, ValueError):
-                continue  # not a record, or a corrupt one: load() reports the latter
+            except OSError:
+                continue
+            except ValueError:
+                # A damaged record that still names its service is listed, so that load()
+                # reports it instead of the service silently vanishing; other junk is not.
+                if _names_service(p, stem):
+                    names.append(stem)
+                continue
             # Other files may share the directory (the demo's endpoint.json): only records
             # naming their own service count.
             if isinstance(d, dict) and d.get("service") == stem and "phase" in d:

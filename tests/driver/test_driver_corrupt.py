@@ -47,6 +47,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
 
 def test_store_raises_corrupt_record_naming_the_file(env: Environment) -> None:
     assert env.store is not None
+    # Listed (it still names its service), so status without the live demo shows it too.
+    assert env.store.services() == ["courses", "grading"]
     with pytest.raises(CorruptRecord) as err:
         env.store.load("courses")
     assert str(err.value).startswith("the record of courses at ")
