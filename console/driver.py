@@ -11,6 +11,10 @@ operations, so a driver killed at any instant leaves a record the next driver re
 it observes the actual split and the engine re-issues whatever is missing. A driver that
 cannot get the lease is a viewer: it reads the record and reports its new events, and takes
 over once the holder's lease expires.
+
+Why past ~500 lines: the tick's steps (lease, commands, save-before-apply, conflict redo,
+viewer takeover) share one invariant, so they stay in one file; observation and action
+application already live in ``console/driver_io.py``.
 """
 
 from __future__ import annotations
