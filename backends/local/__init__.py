@@ -18,13 +18,19 @@ if TYPE_CHECKING:
         DemoHandle,
         connect,
         read_endpoint,
+        read_prometheus_url,
+        remove_prometheus_file,
         start_demo,
+        write_prometheus_file,
     )
 
 _LAZY = {
     "connect": "launcher",
     "start_demo": "launcher",
     "read_endpoint": "launcher",
+    "read_prometheus_url": "launcher",
+    "write_prometheus_file": "launcher",
+    "remove_prometheus_file": "launcher",
     "DemoHandle": "launcher",
     "DemoError": "launcher",
     "DemoAlreadyRunning": "launcher",
@@ -48,7 +54,10 @@ __all__ = [
     "connect",
     "parse_fault",
     "read_endpoint",
+    "read_prometheus_url",
+    "remove_prometheus_file",
     "start_demo",
+    "write_prometheus_file",
 ]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendUnavailable, Environment
+from backends.base import BackendUnavailable, Environment, MetricsBackend
 from backends.local.faults import Fault
 
 START_TIMEOUT = 60.0
@@ -54,6 +54,38 @@ def read_endpoint(state_dir: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
         return None
     return data if _alive(data["pid"]) else None
+
+
+PROMETHEUS_FILE = "prometheus.json"
+
+
+def write_prometheus_file(state_dir: Path, url: str) -> None:
+    """Tell other processes that this demo's metrics are also in Prometheus at ``url``
+    (``rollout demo --metrics prometheus``); mode 0600 like the endpoint file."""
+    path = Path(state_dir) / PROMETHEUS_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"url": url, "pid": os.getpid()}, f)
+    os.replace(tmp, path)
+
+
+def remove_prometheus_file(state_dir: Path) -> None:
+    with contextlib.suppress(OSError):
+        (Path(state_dir) / PROMETHEUS_FILE).unlink()
+
+
+def read_prometheus_url(state_dir: Path) -> str | None:
+    """The Prometheus URL of a live ``--metrics prometheus`` demo, else None (a file left by
+    a process that died is ignored, and metrics come from the gateway as usual)."""
+    try:
+        data = json.loads((Path(state_dir) / PROMETHEUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    url = data.get("url")
+    return url if isinstance(url, str) and _alive(data["pid"]) else None
 
 
 class DemoHandle:
@@ -224,16 +256,26 @@ def connect(state_dir: Path | str) -> Environment:
         # Built separately; without it the demo still routes traffic and serves metrics.
     else:
         store = FileStateStore(state_dir / "rollouts")
+    metrics: MetricsBackend = LocalMetrics(client)
+    description = "demo"
+    prometheus_url = read_prometheus_url(state_dir)
+    if prometheus_url is not None:
+        # Started with --metrics prometheus: every process reads the same PromQL data.
+        from backends.prometheus import from_config
+
+        metrics = from_config({"url": prometheus_url, "provider": "http"})
+        description = "demo (metrics: prometheus)"
     return Environment(
         name="demo",
         traffic=LocalTraffic(client),
-        metrics=LocalMetrics(client),
+        metrics=metrics,
         store=store,
-        description="demo",
+        description=description,
         extras={
             "control": DemoControl(client),
             "gateway_url": endpoint.get("gateway_url"),
             "metrics_url": endpoint.get("metrics_url"),
+            "prometheus_url": prometheus_url,
             "state_dir": str(state_dir),
         },
     )

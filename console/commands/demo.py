@@ -39,7 +39,9 @@ def run(args: Namespace) -> int:
         DemoError,
         FaultSpecError,
         parse_fault,
+        remove_prometheus_file,
         start_demo,
+        write_prometheus_file,
     )
     from console.paths import demo_dir
 
@@ -91,13 +93,15 @@ def run(args: Namespace) -> int:
             except RuntimeError as exc:  # PrometheusNotInstalled, PrometheusFailed
                 _err(f"could not start Prometheus: {exc}")
                 return EXIT_BACKEND
+            # Other processes (`rollout auto`, a second console) read metrics through it too.
+            write_prometheus_file(state, prometheus.url)
         ui = None if args.headless else _find_console()
         if ui is None:
             if not args.headless:
                 print("rollout demo: the console is not built yet; running headless.", flush=True)
             _print_where(handle, args, prometheus)
             return _wait(handle)
-        return _open_console(ui, args, prometheus)
+        return _open_console(ui, args)
     except (KeyboardInterrupt, _Terminated):
         return EXIT_OK
     finally:
@@ -106,6 +110,7 @@ def run(args: Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             if prometheus is not None:
+                remove_prometheus_file(state)
                 prometheus.stop()
             if handle is not None:
                 handle.stop()
@@ -137,7 +142,7 @@ def _find_console() -> Any:
     return getattr(app, "RolloutApp", None)
 
 
-def _open_console(ui: Any, args: Namespace, prometheus: Any) -> int:
+def _open_console(ui: Any, args: Namespace) -> int:
     from backends.base import BackendError
     from backends.local import connect
     from console.config import ConfigError, load_config
@@ -153,11 +158,7 @@ def _open_console(ui: Any, args: Namespace, prometheus: Any) -> int:
     except BackendError as exc:
         _err(str(exc))
         return EXIT_BACKEND
-    if prometheus is not None:
-        prom = importlib.import_module("backends.prometheus")
-        env.metrics = prom.from_config(
-            {"kind": "prometheus", "url": prometheus.url, "provider": "http"}
-        )
+    # With --metrics prometheus, connect() already reads metrics through PromQL.
     read_only = bool(getattr(args, "read_only", False))
     if getattr(ui, "__name__", "") == "open_console":
         return int(ui(env, config, read_only=read_only) or 0)

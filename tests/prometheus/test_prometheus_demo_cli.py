@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from backends import prometheus_runner
-from backends.prometheus import from_config
+from backends.local import connect, read_prometheus_url
+from backends.prometheus import PrometheusMetrics, from_config
 from backends.prometheus_runner import PrometheusNotInstalled, find_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,6 +111,12 @@ def test_demo_with_prometheus_serves_the_demo_through_promql(tmp_path: Path) -> 
         assert got is not None and got["v1"].request_rate, got
         assert got["v1"].error_ratio == 0.0
         assert got["v2"].request_rate in (None, 0.0)  # v2 takes no traffic in the demo
+        # Any other process (rollout auto, a second console) connecting to this demo reads
+        # the same PromQL data, not the gateway's in-process numbers.
+        env = connect(tmp_path / "demo")
+        assert env.extras["prometheus_url"] == url
+        assert isinstance(env.metrics, PrometheusMetrics)
+        assert env.metrics.sample("courses", ["v1"], 3)["v1"].request_rate
     finally:
         # The reader thread owns stdout; only wait here (stderr is a few lines at most).
         if proc.poll() is None:
@@ -126,3 +133,4 @@ def test_demo_with_prometheus_serves_the_demo_through_promql(tmp_path: Path) -> 
     with socket.socket() as s, pytest.raises(OSError):
         s.settimeout(1)
         s.connect(("127.0.0.1", port))  # Prometheus stopped with the demo
+    assert read_prometheus_url(tmp_path / "demo") is None  # no pointer left to a dead server
