@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from waits import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -22,15 +22,6 @@ SERVICES = ("courses", "enrollments", "grades")
 @pytest.fixture(scope="module")
 def demo_options() -> dict[str, Any]:
     return {"rps": 300, "instances": 2, "seed": 7}
-
-
-def wait_until(pred: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class LoadWindow:

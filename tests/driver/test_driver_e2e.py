@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from fakes_driver import Receiver
+from waits import eventually
 
 from backends.base import Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
@@ -121,15 +122,6 @@ def _json_lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def _wait_for(cond: Callable[[], bool], limit: float = 30.0) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
 def _store(demo_env: Any) -> FileStateStore:
     return FileStateStore(demo_env.state_dir / "rollouts")
 
@@ -190,7 +182,9 @@ def test_auto_rolls_back_a_faulty_candidate_despite_a_hanging_webhook(
     # names the metric, the measured value and the threshold
     m = re.search(r"error-rate (\d\.\d+) > max 0\.05 on v2", breach["message"])
     assert m is not None, breach["message"]
-    assert 0.3 < float(m.group(1)) <= 1.0
+    # Above the threshold; not tighter: a 2 s window holds only a handful of v2 requests, so
+    # the measured ratio of a 0.6 fault can land well below 0.6 by chance.
+    assert 0.05 < float(m.group(1)) <= 1.0
     rollback = next(e for e in events if e["kind"] == "rollback")
     # Decided and applied in the tick that measured the breach: no webhook wait in between.
     assert rollback["at"] == breach["at"]
@@ -218,7 +212,7 @@ def test_sigkill_at_random_points_then_resume_completes(
 
         try:
             # kill at a random point after this process took over the rollout
-            _wait_for(driving, 20)
+            eventually(driving, 20)
             time.sleep(rnd.uniform(0.0, 1.5))
             if proc.poll() is not None:
                 break  # it finished before we got to kill it
@@ -268,13 +262,13 @@ def test_two_drivers_one_drives_and_commands_from_anywhere_apply(
             rec = store.load("courses")
             return rec is not None and rec.phase is Phase.PAUSED
 
-        assert _wait_for(gated), "the first driver never reached the manual gate"
+        assert eventually(gated, 30), "the first driver never reached the manual gate"
         lease = store.lease("courses")
         assert lease is not None
         holder_a = lease.holder
         assert holder_a.split(":")[1] == str(a.pid)
         b = _spawn("auto", str(plan), "--json", "--timeout", "60s")
-        assert _wait_for(lambda: False, 1.5) is False  # give b a moment to start watching
+        assert eventually(lambda: False, 1.5) is False  # give b a moment to start watching
         msg = _run("promote", "courses", "--reason", "looks good")
         assert msg.returncode == 0, msg.stderr
         assert "posted" in msg.stdout and "will apply it" in msg.stdout
@@ -311,7 +305,7 @@ def test_auto_left_paused_exits_3_and_sigterm_records_the_stop(
     # Resumed by a second run, then stopped by SIGTERM: traffic stays, the stop is audited.
     proc = _spawn("auto", str(plan), "--json", "--timeout", "60s")
     try:
-        assert _wait_for(lambda: store.lease("grades") is not None, 20)
+        assert eventually(lambda: store.lease("grades") is not None, 20)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
     finally:
@@ -409,7 +403,7 @@ def test_demo_going_away_mid_rollout_exits_4(tmp_path: Path) -> None:
             rec = store.load("courses")
             return rec is not None and rec.phase is Phase.PAUSED
 
-        assert _wait_for(gated, 30)
+        assert eventually(gated, 30)
         handle.stop()
         out, err = proc.communicate(timeout=40)
     finally:

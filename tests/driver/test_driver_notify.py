@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from fakes_driver import Receiver
+from waits import eventually
 
 from backends.base import Event
 from console.notify import Notifier
@@ -23,15 +24,6 @@ def receiver() -> Iterator[Receiver]:
 
 def _ev(kind: str, msg: str = "") -> Event:
     return Event(at=time.time(), service="courses", kind=kind, message=msg or kind)
-
-
-def _wait_for(cond: Callable[[], bool], limit: float = 10.0) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def test_notified_events_arrive_in_order_as_slack_json(receiver: Receiver) -> None:
@@ -52,9 +44,9 @@ def test_receiver_returning_500_is_retried_then_reported(receiver: Receiver) -> 
     receiver.status = 500
     n = Notifier([receiver.url], timeout=2.0, retries=2, backoff=0.01)
     n.send(_ev("completed"))
-    assert _wait_for(lambda: receiver.attempts >= 3)
+    assert eventually(lambda: receiver.attempts >= 3)
     failures: list[Event] = []
-    assert _wait_for(lambda: bool(failures.extend(n.drain_failures()) or failures))
+    assert eventually(lambda: bool(failures.extend(n.drain_failures()) or failures))
     n.close(wait=5)
     assert receiver.attempts == 3
     assert [f.kind for f in failures] == ["notify-failed"]
@@ -66,14 +58,14 @@ def test_hanging_receiver_never_blocks_send(receiver: Receiver) -> None:
     receiver.hang = True
     n = Notifier([receiver.url], timeout=0.3, retries=1, backoff=0.01, queue_size=2)
     n.send(_ev("started"))
-    assert _wait_for(receiver.entered.is_set)
+    assert eventually(receiver.entered.is_set)
     # The receiver is still holding the first request; sends return without waiting and
     # overflow of the bounded queue is dropped and reported, not queued forever.
     for _ in range(5):
         n.send(_ev("weight"))
     assert not receiver.release.is_set()
     failures: list[Event] = []
-    assert _wait_for(
+    assert eventually(
         lambda: (
             bool(failures.extend(n.drain_failures()))
             or any("ReadTimeout" in f.message for f in failures)
@@ -97,7 +89,7 @@ def test_unreachable_webhook_becomes_a_failure_event() -> None:
     n = Notifier([f"http://127.0.0.1:{port}/x"], timeout=0.5, retries=0)
     n.send(_ev("rollback"))
     failures: list[Event] = []
-    assert _wait_for(lambda: bool(failures.extend(n.drain_failures()) or failures))
+    assert eventually(lambda: bool(failures.extend(n.drain_failures()) or failures))
     n.close(wait=2)
     assert "rollback not delivered: ConnectError" in failures[0].message
 
@@ -119,7 +111,7 @@ def test_a_bad_webhook_does_not_hold_up_the_healthy_one(receiver: Receiver) -> N
         for kind in kinds:
             n.send(_ev(kind))
         # The healthy receiver gets every event while the hanging one still holds the first.
-        assert _wait_for(lambda: len(receiver.bodies) == len(kinds), limit=5)
+        assert eventually(lambda: len(receiver.bodies) == len(kinds), timeout=5)
         assert not hanging.release.is_set()
     finally:
         n.close(wait=1)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from prom_exporters import wait_for_scrapes
+from waits import wait_until
 
 from backends.base import Environment, Phase
 from backends.prometheus import from_config
@@ -38,15 +39,6 @@ def prom(demo_env: Any, start_prom: Callable[..., Any]) -> Iterator[Any]:
     handle = start_prom([demo_env.gateway_url.removeprefix("http://")])
     wait_for_scrapes(handle.url, 1, 3)
     yield handle
-
-
-def _wait_until(what: str, predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def test_promql_agrees_with_load_and_fault(demo_env: Any, prom: Any) -> None:
@@ -140,10 +132,11 @@ def test_prometheus_down_mid_rollout_pauses_and_never_promotes(
 
     try:
         state["record"] = driver.begin(parse_plan(PLAN, "grades-plan.yaml"))
-        _wait_until(
-            "v2 at 20% with a passing measurement",
+        wait_until(
             lambda: tick() is not None and weight() == 20 and last_status() == "successful",
             30,
+            what="v2 at 20% with a passing measurement",
+            interval=0.3,
         )
         prom.stop()
         down_at = time.time()
@@ -153,7 +146,7 @@ def test_prometheus_down_mid_rollout_pauses_and_never_promotes(
             state["max_weight_down"] = max(state["max_weight_down"], weight())
             return state["record"].phase is Phase.PAUSED
 
-        _wait_until("the rollout to pause", paused, 20)
+        wait_until(paused, 20, what="the rollout to pause", interval=0.3)
         record = state["record"]
         assert "3 metrics errors in a row (consecutiveErrorLimit 3)" in record.message
         assert "unreachable" in record.message and "Prometheus" in record.message
@@ -170,27 +163,30 @@ def test_prometheus_down_mid_rollout_pauses_and_never_promotes(
 
         prom.start()
         probe = from_config({"url": prom.url, "provider": "http"})
-        _wait_until(
-            "Prometheus to have fresh samples again",
+        wait_until(
             lambda: (
                 tick() is not None
                 and probe.sample("grades", ["v2"], 3)["v2"].request_rate is not None
             ),
             20,
+            what="Prometheus to have fresh samples again",
+            interval=0.3,
         )
         # No operator: the engine ends its own metrics-error pause once queries succeed.
-        _wait_until(
-            "the rollout to resume by itself",
+        wait_until(
             lambda: tick() is not None and state["record"].phase is not Phase.PAUSED,
             20,
+            what="the rollout to resume by itself",
+            interval=0.3,
         )
         assert any(
             e.kind == "resume" and "reachable again" in e.message for e in state["record"].events
         )
-        _wait_until(
-            "the rollout to complete",
+        wait_until(
             lambda: tick() is not None and state["record"].phase.terminal,
             60,
+            what="the rollout to complete",
+            interval=0.3,
         )
         record = state["record"]
         assert record.phase is Phase.COMPLETED, record.message
