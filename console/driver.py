@@ -44,7 +44,7 @@ from backends.base import (
 )
 from console import engine
 from console.driver_io import analysis_spec as analysis_spec
-from console.driver_io import apply_action, describe, holder_display, observe
+from console.driver_io import apply_action, describe, holder_display, observe, unsupported_metrics
 from console.driver_io import make_holder as make_holder  # callers import it from here
 from console.driver_io import whoami as whoami
 from console.notify import Notifier
@@ -127,6 +127,9 @@ class Driver:
         """
         if plan.service != self.service:
             raise DriverError(f"plan is for '{plan.service}', driver for '{self.service}'")
+        unsupported = unsupported_metrics(self.env.metrics, plan)
+        if unsupported:
+            raise DriverError(f"{plan.source or plan.service}: {unsupported}")
         try:
             if not self._take_lease():
                 return self._begin_as_viewer(plan)

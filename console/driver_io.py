@@ -29,6 +29,7 @@ from backends.base import (
     SetSplit,
     TrafficBackend,
     TrafficSplit,
+    Unsupported,
     VersionHealth,
 )
 from console.plan_model import AnalysisSpec, Plan
@@ -160,3 +161,21 @@ def apply_action(traffic: TrafficBackend, service: str, action: Action) -> None:
         traffic.scale(service, action.version, action.instances)
     elif isinstance(action, Retire):
         traffic.retire(service, action.version)
+
+
+def unsupported_metrics(metrics: object, plan: Plan) -> str:
+    """Why the metrics source cannot measure one of the plan's built-in metrics (e.g.
+    latency from HAProxy's counters), or "" when it can. Without this check such a metric
+    would only ever read "no data" and pause the rollout as inconclusive."""
+    require = getattr(metrics, "require", None)
+    if require is None:
+        return ""
+    specs = [plan.analysis]
+    if plan.bluegreen is not None:
+        specs += [plan.bluegreen.preview_analysis, plan.bluegreen.post_promotion_analysis]
+    names = {m.name for spec in specs if spec is not None for m in spec.metrics if m.builtin}
+    try:
+        require(sorted(names))
+    except Unsupported as exc:
+        return str(exc)
+    return ""

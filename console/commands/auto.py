@@ -23,7 +23,7 @@ import threading
 import time
 from types import FrameType
 
-from backends.base import BackendError, Environment, Event, Phase, RolloutRecord, Unsupported
+from backends.base import BackendError, Event, Phase, RolloutRecord
 from console import output
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from console.config import ConfigError, environment_name
@@ -133,9 +133,6 @@ def run(args: argparse.Namespace) -> int:
                 f"of {service} in the demo; known: {', '.join(versions)}"
             )
             return fail(EXIT_BAD_INPUT, msg, service)
-    unsupported = _unsupported_metrics(env, plan)
-    if unsupported:
-        return fail(EXIT_BAD_INPUT, f"{plan.source or args.plan}: {unsupported}", service)
     notifier = Notifier(plan.webhooks) if plan.webhooks else None
     driver = Driver(env, service, holder=make_holder(), notifier=notifier, on_event=printer.event)
     stop = threading.Event()
@@ -166,24 +163,6 @@ def run(args: argparse.Namespace) -> int:
             printer.event(e)
     printer.summary(service, code, reason, driver.record)
     return code
-
-
-def _unsupported_metrics(env: Environment, plan: Plan) -> str:
-    """Why the environment's metrics source cannot measure one of the plan's built-in
-    metrics (e.g. latency from HAProxy's counters), or "" when it can. Without this check
-    such a metric would only ever read "no data" and pause the rollout as inconclusive."""
-    require = getattr(env.metrics, "require", None)
-    if require is None:
-        return ""
-    specs = [plan.analysis]
-    if plan.bluegreen is not None:
-        specs += [plan.bluegreen.preview_analysis, plan.bluegreen.post_promotion_analysis]
-    names = {m.name for spec in specs if spec is not None for m in spec.metrics if m.builtin}
-    try:
-        require(sorted(names))
-    except Unsupported as exc:
-        return str(exc)
-    return ""
 
 
 def _drive(
