@@ -265,4 +265,6 @@ def test_analyze_on_the_live_demo_through_both_metric_sources(
         assert doc["verdict"] == "fail", (env_name, doc["message"])
         first = doc["first_failure"]["metrics"][0]
         assert first["name"] == "error-rate"
-        assert first["value"] == pytest.approx(0.6, abs=0.25), (env_name, first)
+        # Over the threshold; not near 0.6: the first failing 2 s window may hold only a few
+        # v2 requests (minRequests 3), so its ratio of a 0.6 fault varies widely by chance.
+        assert 0.1 < first["value"] <= 1.0, (env_name, first)
