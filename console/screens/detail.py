@@ -14,10 +14,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console import detail_view as dv
 from console import viewmodel as vm
+from widgets.key_bar import KeyBar
 from widgets.panels import AnalysisView, EventLog, HealthView, TimelinePanel
 from widgets.status_bar import FlashLine, HeaderLine
 from widgets.traffic_bar import TrafficBar
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from console.app import RolloutApp
 
 WIDE = 120
+# The key bar keeps these first when the terminal is narrow (`? help` always stays).
+KEY_ORDER = (
+    "promote", "promote_full", "pause", "rollback", "retry", "back",
+    "window", "inject_fault", "clear_fault", "palette", "start", "quit",
+)  # fmt: skip
 
 
 class DetailScreen(Screen[None]):
@@ -76,7 +82,7 @@ class DetailScreen(Screen[None]):
                 with Vertical(classes="column"):
                     yield Static("Events and audit", classes="panel-title")
                     yield EventLog(id="log", classes="panel")
-        yield Footer(compact=True)
+        yield KeyBar(KEY_ORDER, id="keys")
 
     def on_mount(self) -> None:
         self.set_class(self.app.size.width >= WIDE, "wide")

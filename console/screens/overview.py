@@ -10,13 +10,41 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.viewmodel import columns_for, next_sort_key, overview_rows
+from widgets.key_bar import KeyBar
 from widgets.status_bar import FlashLine, HeaderLine
 
 if TYPE_CHECKING:
     from console.app import RolloutApp
+
+
+# The key bar keeps these first when the terminal is narrow (`? help` always stays).
+KEY_ORDER = (
+    "detail", "start", "filter", "palette", "help", "quit",
+    "promote", "pause", "rollback", "sort", "promote_full", "retry",
+)  # fmt: skip
+
+
+class ServiceTable(DataTable[str | Text]):
+    """The services table; its `enter` is the overview's "detail" key.
+
+    DataTable's own `enter` (hidden) shadows the screen's binding while the table has focus,
+    so the key bar would not show it; same id, so a remap in config moves both.
+    """
+
+    BINDINGS = [
+        Binding(
+            "enter", "select_cursor", "Detail", id="detail", tooltip="Open the selected service"
+        )
+    ]
+
+
+class FilterInput(Input):
+    """The filter box; its `enter` shows in the key bar while you type (other keys are text)."""
+
+    BINDINGS = [Binding("enter", "submit", "Keep filter", tooltip="Keep the filter, back to rows")]
 
 
 class OverviewScreen(Screen[None]):
@@ -44,13 +72,10 @@ class OverviewScreen(Screen[None]):
         yield HeaderLine(id="header")
         yield FlashLine(id="flash")
         yield Static("", id="banner", classes="banner")
-        yield Input(placeholder="filter (enter keeps it, esc clears)", id="filter")
-        table: DataTable[str | Text] = DataTable(
-            id="services", cursor_type="row", zebra_stripes=True
-        )
-        yield table
+        yield FilterInput(placeholder="filter (enter keeps it, esc clears)", id="filter")
+        yield ServiceTable(id="services", cursor_type="row", zebra_stripes=True)
         yield Static("", id="crumbs")
-        yield Footer(compact=True)
+        yield KeyBar(KEY_ORDER, id="keys")
 
     def on_mount(self) -> None:
         table = self.query_one("#services", DataTable)
