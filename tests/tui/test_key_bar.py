@@ -156,3 +156,21 @@ async def test_bar_follows_focus_into_the_filter_and_back(make_app: Any) -> None
         assert str(bar.render()).strip() == "enter keep filter  esc back"
         await pilot.press("escape")
         assert await settle(pilot, lambda: bar.shown()[-1].ident == HELP)
+
+
+async def test_bar_follows_check_action_and_the_terminal_width(
+    make_app: Any, env_parts: Any
+) -> None:
+    env, _ = env_parts
+    control = env.extras.pop("control")  # not the demo: check_action hides the fault keys
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        bar = await _open_detail(pilot, app)
+        assert "inject_fault" not in {h.ident for h in bar.hints}
+        env.extras["control"] = control
+        app.refresh_bindings()  # what an app does when an action's availability changes
+        assert await settle(pilot, lambda: "inject_fault" in {h.ident for h in bar.hints})
+        assert "inject_fault" not in {h.ident for h in bar.shown()}  # no room at 80 columns
+        await pilot.resize_terminal(160, 30)
+        assert await settle(pilot, lambda: bar.size.width == 160)
+        assert "x fault" in str(bar.render()) and str(bar.render()).rstrip().endswith("? help")
