@@ -301,6 +301,21 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class RolloutStatus:
+    """A service run as ONE workload that does its own rolling update (a Kubernetes
+    Deployment named after the service): the controller's progress, as
+    ``kubectl rollout status`` reads it. ``version`` is what the template runs now."""
+
+    version: str
+    revision: int
+    desired: int
+    updated: int
+    ready: int
+    paused: bool
+    reason: str = ""  # the Progressing condition's reason, e.g. ProgressDeadlineExceeded
+
+
+@dataclass(frozen=True)
 class Observation:
     """What the driver saw this tick; the engine's only view of the world.
 
@@ -316,6 +331,7 @@ class Observation:
     custom: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
     metrics_error: str | None = None
     traffic_error: str | None = None
+    rollout: RolloutStatus | None = None  # set when the backend rolls the service natively
 
 
 # Actions the engine asks the driver to apply to the TrafficBackend, in order.
@@ -355,7 +371,45 @@ class Retire:
     version: str
 
 
-Action = SetSplit | SetMatch | SetMirror | Deploy | Scale | Retire
+# Native rolling (the workload's own controller does the batching; see RolloutStatus).
+
+
+@dataclass(frozen=True)
+class RollingUpdate:
+    """Start the workload's own rolling update to ``version``, sized to ``instances``."""
+
+    version: str
+    instances: int
+    max_surge: int
+    max_unavailable: int
+    min_ready: float
+
+
+@dataclass(frozen=True)
+class HoldRollout:
+    """Pause (``hold=True``) or resume the controller's rolling update."""
+
+    hold: bool
+
+
+@dataclass(frozen=True)
+class UndoRollout:
+    """Put the workload back on ``version`` (its last revision running it), unpaused."""
+
+    version: str
+
+
+Action = (
+    SetSplit
+    | SetMatch
+    | SetMirror
+    | Deploy
+    | Scale
+    | Retire
+    | RollingUpdate
+    | HoldRollout
+    | UndoRollout
+)
 
 
 def action_to_dict(action: Action) -> dict[str, Any]:
@@ -477,6 +531,33 @@ class TrafficBackend(Protocol):
     def scale(self, service: str, version: str, instances: int) -> None: ...
 
     def retire(self, service: str, version: str) -> None: ...
+
+
+@runtime_checkable
+class NativeRollingBackend(Protocol):
+    """Optional, beside TrafficBackend: services whose own controller rolls them.
+
+    ``native_rollout`` returns None for a service laid out one workload per version (then
+    the engine batches with Deploy/Scale); otherwise the engine drives the controller with
+    RollingUpdate, HoldRollout and UndoRollout, applied through the methods below.
+    """
+
+    def native_rollout(self, service: str) -> RolloutStatus | None: ...
+
+    def start_rolling(
+        self,
+        service: str,
+        version: str,
+        *,
+        instances: int,
+        max_surge: int,
+        max_unavailable: int,
+        min_ready: float,
+    ) -> None: ...
+
+    def hold_rolling(self, service: str, hold: bool) -> None: ...
+
+    def undo_rolling(self, service: str, version: str) -> None: ...
 
 
 @runtime_checkable

@@ -19,16 +19,22 @@ from backends.base import (
     BackendError,
     Deploy,
     Environment,
+    HoldRollout,
     MetricSample,
+    NativeRollingBackend,
     Observation,
     Retire,
+    RollingUpdate,
     RolloutRecord,
+    RolloutStatus,
     Scale,
     SetMatch,
     SetMirror,
     SetSplit,
+    Strategy,
     TrafficBackend,
     TrafficSplit,
+    UndoRollout,
     Unsupported,
     VersionHealth,
 )
@@ -116,6 +122,12 @@ def observe(
         split = traffic.get_split(service)
     except Exception as exc:
         traffic_error = traffic_error or f"split: {describe(exc)}"
+    rollout: RolloutStatus | None = None
+    if plan.strategy is Strategy.ROLLING and isinstance(traffic, NativeRollingBackend):
+        try:
+            rollout = traffic.native_rollout(service)
+        except Exception as exc:
+            traffic_error = traffic_error or f"rollout status: {describe(exc)}"
     versions = watched_versions(record, plan, split)
     metrics: Mapping[str, MetricSample] | None = None
     custom: dict[str, Mapping[str, float | None]] = {}
@@ -144,6 +156,7 @@ def observe(
         custom=custom,
         metrics_error=metrics_error,
         traffic_error=traffic_error,
+        rollout=rollout,
     )
 
 
@@ -161,6 +174,21 @@ def apply_action(traffic: TrafficBackend, service: str, action: Action) -> None:
         traffic.scale(service, action.version, action.instances)
     elif isinstance(action, Retire):
         traffic.retire(service, action.version)
+    elif not isinstance(traffic, NativeRollingBackend):
+        raise Unsupported(f"{traffic.name} cannot run a rolling update of its own for {service}")
+    elif isinstance(action, RollingUpdate):
+        traffic.start_rolling(
+            service,
+            action.version,
+            instances=action.instances,
+            max_surge=action.max_surge,
+            max_unavailable=action.max_unavailable,
+            min_ready=action.min_ready,
+        )
+    elif isinstance(action, HoldRollout):
+        traffic.hold_rolling(service, action.hold)
+    elif isinstance(action, UndoRollout):
+        traffic.undo_rolling(service, action.version)
 
 
 def unsupported_metrics(metrics: object, plan: Plan) -> str:

@@ -30,6 +30,7 @@ import math
 from typing import Any
 
 from backends.base import Deploy, Phase, Retire, Scale
+from console import engine_rolling_native
 from console.engine_common import Ctx, health_text
 from console.plan_model import RollingSpec
 
@@ -53,6 +54,7 @@ def init(ctx: Ctx, previous: dict[str, Any] | None = None) -> None:
     instances as soon as health can be read."""
     if previous:
         _size(ctx, int(previous["stable_start"]), int(previous["stable_ready_start"]))
+        ctx.eng["rolling"]["native"] = bool(previous.get("native"))
     else:
         ctx.eng["sub"] = "size"
 
@@ -87,6 +89,9 @@ def _label(ctx: Ctx) -> str:
 def advance(ctx: Ctx) -> None:
     """Analysis, weights that follow readiness, then transitions as far as health allows."""
     ctx.run_analysis(ctx.plan.analysis, "rolling", _exposed(ctx))
+    if ctx.eng.get("rolling", {}).get("native"):
+        engine_rolling_native.advance(ctx, _label(ctx))
+        return
     if ctx.eng.get("rollback"):
         _finish_rollback(ctx)
         return
@@ -133,6 +138,11 @@ def _once(ctx: Ctx) -> bool:
             return False
         s0 = total if total > 0 else (spec_of(ctx).instances or 1)
         _size(ctx, s0, ctx.ready(stable))
+        if ctx.obs is not None and ctx.obs.rollout is not None:
+            # One workload for both versions: its own controller replaces the pods.
+            ctx.eng["rolling"]["native"] = True
+            engine_rolling_native.advance(ctx, _label(ctx))
+            return False
         return True
     r = ctx.eng["rolling"]
     done = int(r["c"]) >= int(r["target"]) and int(r["s"]) <= 0

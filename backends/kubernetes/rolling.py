@@ -10,9 +10,10 @@ the Deployment (without its ``pod-template-hash`` label) in one compare-and-swap
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from backends.base import BackendError, ConflictError, NotFound
+from backends.base import BackendError, ConflictError, NotFound, RolloutStatus
 from backends.kubernetes import objects as o
 from backends.kubernetes.api import DEPLOYMENTS, JSON_PATCH, REPLICASETS
 
@@ -36,6 +37,76 @@ class NativeRolling:
     api: KubeApi
     deployments: WatchCache
 
+    _deps: Callable[[str], list[dict[str, Any]]]  # KubernetesTraffic's
+
+    # ------------------------------------------------------------ driven by the engine
+
+    def native_rollout(self, service: str) -> RolloutStatus | None:
+        """The Deployment's rollout status when the service is ONE Deployment named after
+        it (``courses``); None for one Deployment per version (``courses-v1``, ...)."""
+        deps = self._deps(service)
+        if len(deps) != 1 or deps[0]["metadata"].get("name") != service:
+            return None
+        st = self.rollout_status(service)
+        return RolloutStatus(
+            version=str(st["version"] or ""),
+            revision=st["revision"],
+            desired=st["desired"],
+            updated=st["updated"],
+            ready=st["ready"],
+            paused=st["paused"],
+            reason=st["reason"],
+        )
+
+    def start_rolling(
+        self,
+        service: str,
+        version: str,
+        *,
+        instances: int,
+        max_surge: int,
+        max_unavailable: int,
+        min_ready: float,
+    ) -> None:
+        """The engine's RollingUpdate: template, strategy and replicas in one PATCH."""
+        self.rolling_update(
+            service,
+            version,
+            max_surge=max_surge,
+            max_unavailable=max_unavailable,
+            min_ready=min_ready,
+            replicas=instances,
+        )
+
+    def hold_rolling(self, service: str, hold: bool) -> None:
+        """The engine's HoldRollout: ``spec.paused`` on or off."""
+        if hold:
+            self.pause(service)
+        else:
+            self.resume(service)
+
+    def undo_rolling(self, service: str, version: str) -> None:
+        """The engine's UndoRollout: back to the newest revision that ran ``version``,
+        unpaused (a paused Deployment would not move). Nothing to do if it runs it."""
+        dep = self._native(service)
+        if o.version_label(o.version_of(dep) or "") == o.version_label(version):
+            if dep["spec"].get("paused"):
+                self.resume(service)
+            return
+        runs = [
+            rev
+            for rev, rs in self.history(service)
+            if o.version_label(o.version_of(rs) or "") == o.version_label(version)
+        ]
+        if not runs:
+            raise NotFound(
+                f"Deployment '{service}' has no revision running {version} to roll back to; "
+                f"see `kubectl rollout history deployment/{service}`"
+            )
+        self.rollback(service, runs[-1], unpause=True)
+
+    # ------------------------------------------------------------ kubectl rollout verbs
+
     def _native(self, service: str) -> dict[str, Any]:
         self.deployments.ensure()
         dep = self.deployments.get(service)
@@ -51,6 +122,7 @@ class NativeRolling:
         max_surge: int = 1,
         max_unavailable: int = 0,
         min_ready: float = 0.0,
+        replicas: int | None = None,
     ) -> None:
         """Start the Deployment's own rolling update to ``version`` (an image or a tag)."""
         dep = self._native(service)
@@ -58,7 +130,7 @@ class NativeRolling:
         if not containers:
             raise BackendError(f"Deployment '{service}' has no containers to update")
         image = version if o.is_image(version) else o.retag(str(containers[0]["image"]), version)
-        patch = {
+        patch: dict[str, Any] = {
             "metadata": {"annotations": {o.VERSION_ANNOTATION: version}},
             "spec": {
                 "paused": None,
@@ -73,6 +145,8 @@ class NativeRolling:
                 },
             },
         }
+        if replicas is not None:
+            patch["spec"]["replicas"] = int(replicas)
         self.deployments.observe(self.api.patch(DEPLOYMENTS, service, patch))
 
     def pause(self, service: str) -> None:
@@ -115,13 +189,16 @@ class NativeRolling:
             out.append((rev, rs))
         return sorted(out, key=lambda pair: pair[0])
 
-    def rollback(self, service: str, to_revision: int | None = None) -> int:
+    def rollback(
+        self, service: str, to_revision: int | None = None, *, unpause: bool = False
+    ) -> int:
         """``kubectl rollout undo``: back to the previous (or the given) revision.
 
         One JSON patch replaces the template and the annotations, guarded by a ``test`` of
         the revision it was computed from: status updates do not make it fail (as a
-        resourceVersion precondition would), a concurrent rollout does. Returns the revision
-        whose template is now in the Deployment.
+        resourceVersion precondition would), a concurrent rollout does. ``unpause`` clears
+        ``spec.paused`` in the same patch. Returns the revision whose template is now in the
+        Deployment.
         """
         dep = self.api.get(DEPLOYMENTS, service)
         annotations = dep["metadata"].get("annotations") or {}
@@ -150,6 +227,8 @@ class NativeRolling:
             {"op": "replace", "path": "/spec/template", "value": template},
             {"op": "replace", "path": "/metadata/annotations", "value": new_annotations},
         ]
+        if unpause:
+            ops.append({"op": "add", "path": "/spec/paused", "value": False})
         try:
             result = self.api.patch(DEPLOYMENTS, service, ops, JSON_PATCH)
         except BackendError as exc:

@@ -208,6 +208,9 @@ class KubernetesTraffic(NativeRolling):
                 weights={v: 100 if o.version_label(v) == label else 0 for v in versions}
             )
         health = self.health(service)
+        # Pods of a version no Deployment runs any more still serve (a rolling update of one
+        # Deployment is half-way), so they count too.
+        versions = sorted(set(versions) | {v for v, h in health.items() if h.total > 0})
         raw = {v: health[v].ready if v in health else 0 for v in versions}
         if sum(raw.values()) == 0:
             raw = {v: (health[v].desired or 0) if v in health else 0 for v in versions}

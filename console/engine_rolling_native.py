@@ -1,0 +1,213 @@
+"""Rolling update done by the workload's own controller (a Kubernetes Deployment).
+
+Used when the observation carries a ``RolloutStatus`` at sizing time: the service is one
+Deployment, so the two versions are the old and new ReplicaSets of it and the controller
+replaces pods by ``maxSurge``/``maxUnavailable``. The engine keeps what it adds on top:
+analysis between batches, pauses, promote and rollback. Bookkeeping is the same
+``record.engine["rolling"]`` as ``engine_rolling`` plus ``native`` (true), ``started``
+(RollingUpdate issued), ``held`` (what ``spec.paused`` was last set to) and ``undone``.
+
+- ``batch``: the first one starts the update (``RollingUpdate``), later ones let the
+  controller go on (``HoldRollout(False)``); ``c_next`` is one batch more than counted.
+- ``wait-ready``: until ``c_next`` candidate pods are ready (for ``minReady``). Then the
+  controller is held (``spec.paused``) while the pause between batches and the analysis
+  run: the batch boundary is where the engine saw it, so the controller may have started
+  a pod or two of the next batch by then (they keep running, paused).
+- ``final``: the controller has every candidate pod ready and no stable pod left.
+
+The split is never set: the Service selects both versions' pods, so the weights the
+engine records are the ready-pod ratio (``TrafficSplit.approximate`` on the backend).
+Pause (a person's, or an analysis pause) holds the controller; resume releases it.
+Rollback is ``UndoRollout(stable)`` (``kubectl rollout undo`` to the stable's revision,
+unpaused), then waits until the stable is as ready as it was and no candidate pod is left.
+"""
+
+from __future__ import annotations
+
+from backends.base import HoldRollout, Phase, RollingUpdate, UndoRollout
+from console.engine_common import Ctx, health_text, split_text
+
+MAX_TRANSITIONS = 8  # per tick: sub-phases that can follow each other at once
+
+
+def advance(ctx: Ctx, label: str) -> None:
+    """Everything after the analysis ran: rollback, weights, transitions, the hold."""
+    if ctx.eng.get("rollback"):
+        _rollback(ctx)
+        return
+    if ctx.phase.terminal:
+        return
+    _follow_ready_pods(ctx)
+    for _ in range(MAX_TRANSITIONS):
+        if ctx.phase is Phase.PAUSED or ctx.phase.terminal or not _once(ctx, label):
+            break
+    _hold(ctx)
+
+
+def _once(ctx: Ctx, label: str) -> bool:
+    r = ctx.eng["rolling"]
+    cand, stable = ctx.candidate, ctx.stable
+    sub = ctx.eng.get("sub")
+    if sub == "batch":
+        c, target = int(r["c"]), int(r["target"])
+        c_next = target if ctx.eng.get("full") else min(target, c + int(r["batch"]))
+        spec = ctx.plan.rolling
+        if not r.get("started"):
+            ctx.actions.append(
+                RollingUpdate(
+                    cand,
+                    target,
+                    max_surge=spec.max_surge if spec else 1,
+                    max_unavailable=spec.max_unavailable if spec else 0,
+                    min_ready=spec.min_ready if spec else 0.0,
+                )
+            )
+            r.update(started=True, held=False, c_scaled=c_next)
+            why = f"{label}: rolling update of the Deployment to {cand} ({target} pods)"
+        else:
+            why = f"{label}: the Deployment goes on to {c_next} {cand} pods"
+        r["c_next"] = c_next
+        ctx.eng["traffic_started"] = True
+        ctx.phase = Phase.PROGRESSING
+        ctx.message = why
+        ctx.event("step", why, candidate=c_next)
+        ctx.engine_audit("rolling-update", why, candidate=c_next)
+        ctx.eng["sub"] = "wait-ready"
+        ctx.eng["ready_since"] = None
+        ctx.step_started_at = ctx.now
+        return True
+    if sub == "wait-ready":
+        if ctx.obs is None:
+            return False
+        need = int(r["c_next"])
+        if ctx.ready(cand) < need:
+            ctx.eng["ready_since"] = None
+            ctx.notice(
+                "health",
+                "health",
+                f"{label}: waiting for {need} ready {cand} pods: {_health(ctx)}",
+            )
+            return False
+        ctx.clear_notice("health")
+        if ctx.eng.get("ready_since") is None:
+            ctx.eng["ready_since"] = ctx.now
+        spec = ctx.plan.rolling
+        if spec is not None and ctx.now < float(ctx.eng["ready_since"]) + spec.min_ready:
+            return False
+        r["c"] = min(int(r["target"]), ctx.ready(cand))
+        r["s"] = ctx.known_total(stable) or 0
+        ctx.event("step", f"{label} done: {cand} {r['c']}/{r['target']} ready, {stable} {r['s']}")
+        ctx.step_index += 1
+        ctx.eng["sub"] = "between" if int(r["c"]) < int(r["target"]) else "final"
+        ctx.eng["ready_since"] = None
+        ctx.step_started_at = ctx.now
+        return True
+    if sub == "between":
+        if not (ctx.eng.get("waive") or ctx.eng.get("full")):
+            pause = ctx.plan.rolling.pause_between_batches if ctx.plan.rolling else 0.0
+            if ctx.now < ctx.step_started_at + pause:
+                return False
+            ok, why = ctx.evidence(ctx.plan.analysis, True)
+            if not ok:
+                ctx.notice("evidence", "step", f"{label} holds: {why}")
+                return False
+        ctx.eng.pop("waive", None)
+        ctx.clear_notice("evidence")
+        ctx.eng["sub"] = "batch"
+        return True
+    if sub == "final":
+        return _final(ctx)
+    return False
+
+
+def _final(ctx: Ctx) -> bool:
+    """Completed once the controller is done: every candidate pod ready, no stable pod."""
+    r = ctx.eng["rolling"]
+    cand, stable, target = ctx.candidate, ctx.stable, int(r["target"])
+    left = ctx.known_total(stable)
+    if left is None or left > 0 or ctx.ready(cand) < target:
+        ctx.notice("health", "health", f"waiting for the Deployment to finish: {_health(ctx)}")
+        return False
+    ctx.clear_notice("health")
+    _record_weights(ctx, ctx.full_split(cand), "rolling update done")
+    why = f"all {target} {cand} pods ready; no {stable} pod left"
+    ctx.engine_audit("complete", why)
+    ctx.finish(Phase.COMPLETED, f"{cand} takes 100% of {ctx.service}: {why}", "completed")
+    return False
+
+
+def _rollback(ctx: Ctx) -> None:
+    r = ctx.eng["rolling"]
+    if not r.get("started"):
+        ctx.finish_rollback_split()  # the Deployment was never touched
+        return
+    stable, cand = ctx.stable, ctx.candidate
+    if not r.get("undone"):
+        ctx.actions.append(UndoRollout(stable))
+        r.update(undone=True, held=False, c=0, c_next=0)
+        ctx.engine_audit("undo", f"rollback: the Deployment back to {stable}'s revision")
+    need = max(1, min(int(r["stable_start"]), int(r["stable_ready_start"])))
+    if not ctx.rollback_waits_for_stable(need):
+        _follow_ready_pods(ctx)
+        return
+    left = ctx.known_total(cand)
+    if left is None or left > 0:
+        _follow_ready_pods(ctx)
+        ctx.notice("health", "health", f"rollback waits: {left} {cand} pods still running")
+        return
+    _record_weights(ctx, ctx.full_split(stable), "rollback")
+    rb = ctx.eng["rollback"]
+    target = Phase(rb["phase"])
+    verb = "aborted" if target is Phase.ABORTED else "rolled back"
+    ctx.finish(
+        target,
+        f"{rb['reason']} -> {verb}: 100% on {stable} (Deployment back on {stable}, "
+        f"{ctx.ready(stable)} pods ready)",
+        "aborted" if target is Phase.ABORTED else "rollback",
+    )
+
+
+def _hold(ctx: Ctx) -> None:
+    """Keep ``spec.paused`` where the engine wants it: held while Paused or between batches."""
+    r = ctx.eng["rolling"]
+    if not r.get("started") or ctx.phase.terminal or ctx.eng.get("rollback"):
+        return
+    want = ctx.phase is Phase.PAUSED or ctx.eng.get("sub") == "between"
+    held = bool(r.get("held"))
+    # Someone flipped spec.paused behind the engine's back (seen after its last change).
+    obs = ctx.obs
+    drifted = (
+        obs is not None
+        and obs.rollout is not None
+        and obs.rollout.paused != held
+        and obs.at > float(r.get("held_at", ctx.started_at))
+    )
+    if want != held or drifted:
+        ctx.actions.append(HoldRollout(want))
+        r.update(held=want, held_at=ctx.now)
+        ctx.engine_audit("hold" if want else "release", ctx.message)
+
+
+def _follow_ready_pods(ctx: Ctx) -> None:
+    """Record the ready-pod ratio as the split (the Service sends to every ready pod)."""
+    stable, cand = ctx.stable, ctx.candidate
+    s, c = ctx.ready(stable), ctx.ready(cand)
+    if ctx.obs is None or s + c <= 0:
+        return
+    cw = round(100 * c / (s + c))
+    _record_weights(ctx, {stable: 100 - cw, cand: cw}, f"ready pods ({stable} {s}, {cand} {c})")
+
+
+def _record_weights(ctx: Ctx, w: dict[str, int], why: str) -> None:
+    if {k: v for k, v in w.items() if v} == {k: v for k, v in ctx.weights.items() if v}:
+        return
+    before = dict(ctx.weights)
+    ctx.weights = w
+    if w.get(ctx.candidate, 0) > 0:
+        ctx.eng["took_traffic"] = True
+    ctx.event("weight", f"{split_text(w)}: {why}", weights=w, before=before)
+    ctx.exposure_changed()
+
+
+def _health(ctx: Ctx) -> str:
+    return ", ".join(health_text(ctx.health(v), v) for v in (ctx.stable, ctx.candidate))
