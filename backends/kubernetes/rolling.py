@@ -38,14 +38,18 @@ class NativeRolling:
     deployments: WatchCache
 
     _deps: Callable[[str], list[dict[str, Any]]]  # KubernetesTraffic's
+    mode: Callable[[str], str]  # KubernetesTraffic's: gateway, selector or replicas
 
     # ------------------------------------------------------------ driven by the engine
 
     def native_rollout(self, service: str) -> RolloutStatus | None:
         """The Deployment's rollout status when the service is ONE Deployment named after
-        it (``courses``); None for one Deployment per version (``courses-v1``, ...)."""
+        it (``courses``) behind a Service selecting every version; None otherwise (one
+        Deployment per version, or routing that would not reach a new pod template)."""
         deps = self._deps(service)
         if len(deps) != 1 or deps[0]["metadata"].get("name") != service:
+            return None
+        if self.mode(service) != "replicas":
             return None
         st = self.rollout_status(service)
         return RolloutStatus(

@@ -143,3 +143,26 @@ def test_a_crash_looping_update_waits_with_the_reason_and_keeps_v1_serving(clust
         d.close()
         traffic.close()
         store.close()
+
+
+def test_only_one_deployment_named_after_the_service_in_replica_mode_is_native(cluster, kube):
+    traffic, _ = kube
+    apply(cluster.emu, DEPLOY / "examples/courses-rolling.yaml")
+    wait_for(lambda: traffic.rollout_status("courses")["ready"] == 4, what="v1 ready")
+    st = traffic.native_rollout("courses")
+    assert st is not None and (st.version, st.desired, st.ready, st.paused) == ("v1", 4, 4, False)
+    # A Service pinning a version (blue/green's layout) would never route to new pods.
+    svc = cluster.emu.get("", "services", NS, "courses")
+    svc["spec"]["selector"] = {"app": "courses", "version": "v1"}
+    cluster.emu.put("", "services", svc, NS)
+    wait_for(lambda: traffic.mode("courses") == "selector", what="selector mode")
+    assert traffic.native_rollout("courses") is None
+    # One Deployment per version: the engine batches instead.
+    assert traffic.native_rollout("grades") is None
+
+
+def test_per_version_deployments_are_not_native(cluster, kube):
+    traffic, _ = kube
+    apply(cluster.emu, DEPLOY / "examples/courses-bluegreen.yaml")
+    wait_for(lambda: traffic.health("courses").get("v1"), what="v1 pods")
+    assert traffic.native_rollout("courses") is None
