@@ -35,7 +35,11 @@ Rules every strategy keeps:
 - Commands that make no sense in the current phase change nothing and produce a
   ``command`` event saying why ("promote ignored: rollout is Completed"); never an exception.
 - Reconciling: when an observation taken after the last split shows a different split (an
-  action failed to apply), the engine re-issues what is missing.
+  action failed to apply), the engine re-issues what is missing; likewise for sizes (a
+  version whose desired instances, as the backend reports them, differ from the engine's
+  last Deploy/Scale/Retire, kept in ``engine["sizes"]``) and, on a native rolling update,
+  for the template and ``spec.paused``. The driver saves before it applies, so this is
+  what makes an action lost to a driver crash land after all.
 """
 
 from __future__ import annotations
@@ -47,9 +51,12 @@ from backends.base import (
     AuditEntry,
     Command,
     CommandKind,
+    Deploy,
     Observation,
     Phase,
+    Retire,
     RolloutRecord,
+    Scale,
     SetMatch,
     SetMirror,
     SetSplit,
@@ -303,6 +310,7 @@ def _retry(ctx: Ctx, mod: ModuleType, who: str) -> str | None:
 
 def _reconcile(ctx: Ctx) -> None:
     """Re-issue what an observation taken after our last change shows as missing."""
+    _reconcile_sizes(ctx)
     obs = ctx.obs
     if obs is None or obs.split is None or obs.traffic_error:
         return
@@ -335,6 +343,35 @@ def _reconcile(ctx: Ctx) -> None:
     elif not mirror_on and actual.mirror_version == cand and actual.mirror_percent > 0:
         ctx.actions.append(SetMirror(None, 0))
         ctx.eng["split_at"] = ctx.now
+
+
+def _reconcile_sizes(ctx: Ctx) -> None:
+    """Size again a version whose desired instances (as the backend reports them, after our
+    last sizing action) differ from what the engine last asked for."""
+    obs = ctx.obs
+    if obs is None or obs.traffic_error or not obs.health:
+        return
+    if obs.at <= float(ctx.eng.get("sized_at", float("inf"))):
+        return
+    for version, (want, kind) in sorted((ctx.eng.get("sizes") or {}).items()):
+        h = obs.health.get(version)
+        have = h.desired if h is not None else 0
+        if have is None or have == want:
+            continue
+        action = (
+            Retire(version)
+            if kind == "Retire"
+            else Deploy(version, want)
+            if kind == "Deploy"
+            else Scale(version, want)
+        )
+        ctx.actions.append(action)
+        ctx.eng["sized_at"] = ctx.now
+        ctx.notice(
+            f"reconcile-{version}",
+            "health",
+            f"re-applying {version} at {want} instances (the backend has {have} desired)",
+        )
 
 
 # --------------------------------------------------------------------------- timing

@@ -20,10 +20,13 @@ from typing import Any
 from backends.base import (
     Action,
     AuditEntry,
+    Deploy,
     Event,
     Observation,
     Phase,
+    Retire,
     RolloutRecord,
+    Scale,
     SetMatch,
     SetMirror,
     SetSplit,
@@ -125,6 +128,7 @@ class Ctx:
         self.eng.get("notices", {}).pop(key, None)
 
     def build(self) -> Transition:
+        self._remember_sizes()
         events = (*self.old_events, *self.events)[-MAX_EVENTS:]
         record = RolloutRecord(
             service=self.service,
@@ -144,6 +148,21 @@ class Ctx:
             events=events,
         )
         return Transition(record, tuple(self.actions), tuple(self.events), tuple(self.audit))
+
+    def _remember_sizes(self) -> None:
+        """What each version was last sized to (and how), so a sizing action that never
+        landed (the driver died between saving and applying) can be applied again."""
+        sizes = dict(self.eng.get("sizes") or {})
+        for a in self.actions:
+            if isinstance(a, Deploy | Scale):
+                sizes[a.version] = [a.instances, type(a).__name__]
+            elif isinstance(a, Retire):
+                sizes[a.version] = [0, "Retire"]
+            else:
+                continue
+            self.eng["sized_at"] = self.now
+        if sizes:
+            self.eng["sizes"] = sizes
 
     # ---------------------------------------------------------------- health
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from backends.base import HoldRollout, Phase, RollingUpdate, UndoRollout
 from console.engine_common import Ctx, health_text, split_text
+from console.plan_model import RollingSpec
 
 MAX_TRANSITIONS = 8  # per tick: sub-phases that can follow each other at once
 
@@ -38,6 +39,7 @@ def advance(ctx: Ctx, label: str) -> None:
     if ctx.phase.terminal:
         return
     _follow_ready_pods(ctx)
+    _reissue_update(ctx)
     for _ in range(MAX_TRANSITIONS):
         if ctx.phase is Phase.PAUSED or ctx.phase.terminal or not _once(ctx, label):
             break
@@ -51,18 +53,9 @@ def _once(ctx: Ctx, label: str) -> bool:
     if sub == "batch":
         c, target = int(r["c"]), int(r["target"])
         c_next = target if ctx.eng.get("full") else min(target, c + int(r["batch"]))
-        spec = ctx.plan.rolling
         if not r.get("started"):
-            ctx.actions.append(
-                RollingUpdate(
-                    cand,
-                    target,
-                    max_surge=spec.max_surge if spec else 1,
-                    max_unavailable=spec.max_unavailable if spec else 0,
-                    min_ready=spec.min_ready if spec else 0.0,
-                )
-            )
-            r.update(started=True, held=False, c_scaled=c_next)
+            ctx.actions.append(_update(ctx, target))
+            r.update(started=True, held=False, c_scaled=c_next, started_at=ctx.now)
             why = f"{label}: rolling update of the Deployment to {cand} ({target} pods)"
         else:
             why = f"{label}: the Deployment goes on to {c_next} {cand} pods"
@@ -144,8 +137,11 @@ def _rollback(ctx: Ctx) -> None:
     stable, cand = ctx.stable, ctx.candidate
     if not r.get("undone"):
         ctx.actions.append(UndoRollout(stable))
-        r.update(undone=True, held=False, c=0, c_next=0)
+        r.update(undone=True, held=False, c=0, c_next=0, undone_at=ctx.now)
         ctx.engine_audit("undo", f"rollback: the Deployment back to {stable}'s revision")
+    elif _runs_other_than(ctx, stable, float(r.get("undone_at", 0.0))):
+        ctx.actions.append(UndoRollout(stable))  # the undo did not land (driver crash, error)
+        r["undone_at"] = ctx.now
     need = max(1, min(int(r["stable_start"]), int(r["stable_ready_start"])))
     if not ctx.rollback_waits_for_stable(need):
         _follow_ready_pods(ctx)
@@ -164,6 +160,45 @@ def _rollback(ctx: Ctx) -> None:
         f"{rb['reason']} -> {verb}: 100% on {stable} (Deployment back on {stable}, "
         f"{ctx.ready(stable)} pods ready)",
         "aborted" if target is Phase.ABORTED else "rollback",
+    )
+
+
+def _update(ctx: Ctx, target: int) -> RollingUpdate:
+    spec = ctx.plan.rolling or RollingSpec()
+    return RollingUpdate(
+        ctx.candidate,
+        target,
+        max_surge=spec.max_surge,
+        max_unavailable=spec.max_unavailable,
+        min_ready=spec.min_ready,
+    )
+
+
+def _runs_other_than(ctx: Ctx, version: str, since: float) -> bool:
+    """Does an observation taken after ``since`` show the template on another version?"""
+    obs = ctx.obs
+    return (
+        obs is not None
+        and obs.rollout is not None
+        and obs.at > since
+        and obs.rollout.version != version
+    )
+
+
+def _reissue_update(ctx: Ctx) -> None:
+    """The record says the update started but the Deployment does not run the candidate:
+    the action never landed (the driver died between saving and applying, or the write
+    failed), or someone changed the template. The rollout owns it until it ends."""
+    r = ctx.eng["rolling"]
+    if not r.get("started") or not _runs_other_than(ctx, ctx.candidate, r.get("started_at", 0)):
+        return
+    ctx.actions.append(_update(ctx, int(r["target"])))
+    seen = ctx.obs.rollout.version if ctx.obs is not None and ctx.obs.rollout else "?"
+    r.update(started_at=ctx.now, held=False)
+    ctx.notice(
+        "reconcile",
+        "step",
+        f"re-applying the rolling update to {ctx.candidate} (the Deployment runs {seen})",
     )
 
 

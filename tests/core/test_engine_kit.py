@@ -129,6 +129,8 @@ class World:
     mirror: tuple[str | None, int] = (None, 0)
     metrics_mode: str = "pass"
     drop_actions: bool = False  # simulate a backend that fails to apply
+    lose: int = 0  # the next this many sizing actions never land (driver died before applying)
+    report_desired: bool = False  # health carries `desired`, as both real backends report it
 
     def ready(self, v: str) -> int:
         n = self.total.get(v, 0)
@@ -136,6 +138,8 @@ class World:
         return n if mode == "all" else 0 if mode == "none" else max(0, n - 1)
 
     def health(self) -> dict[str, VersionHealth]:
+        if self.report_desired:
+            return {v: VersionHealth(v, self.ready(v), n, desired=n) for v, n in self.total.items()}
         return {v: health(v, self.ready(v), n) for v, n in self.total.items()}
 
     def observe(self, now: float) -> Observation:
@@ -170,6 +174,9 @@ class World:
             if isinstance(a, SetSplit):
                 check_split(a.weights, obs, t.record, strategy)
             if self.drop_actions:
+                continue
+            if self.lose > 0 and isinstance(a, Deploy | Scale | Retire):
+                self.lose -= 1
                 continue
             if isinstance(a, SetSplit):
                 self.weights = {k: v for k, v in a.weights.items()}

@@ -41,6 +41,7 @@ class OneDeployment(World):
     revision: int = 1
     frozen: bool = False  # the controller is stuck (no progress at all)
     down: bool = False  # the API server does not answer
+    lose: int = 0  # the next this many actions never land (the driver died before applying)
     applied: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -98,6 +99,9 @@ class OneDeployment(World):
         for a in t.actions:
             assert not isinstance(a, SetSplit | Scale | Deploy), f"{a} on a native rollout"
             self.applied.append(a)
+            if self.lose > 0:
+                self.lose -= 1
+                continue
             if isinstance(a, RollingUpdate):
                 self.template, self.replicas = a.version, a.instances
                 self.surge, self.unavailable = a.max_surge, a.max_unavailable
@@ -291,3 +295,32 @@ def test_any_sizes_complete_on_the_candidate_with_every_pod_ready(
     assert world.total == {"v1": 0, "v2": replicas} and not world.paused
     h = holds(world)
     assert h == [True, False] * (len(h) // 2)  # every hold released, in order
+
+
+def test_an_update_that_never_landed_is_applied_again() -> None:
+    world = OneDeployment()
+    world.lose = 1  # saved as started, never applied
+    sim = Sim(plan(analysis=None), world)
+    sim.start()
+    assert world.template == "v1"
+    sim.tick()
+    assert [type(a) for a in world.applied] == [RollingUpdate, RollingUpdate]
+    assert world.template == "v2"
+    assert any("re-applying the rolling update to v2" in m for m in sim.messages())
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=20)
+    assert sim.rec.phase is Phase.COMPLETED
+    assert sum(isinstance(a, RollingUpdate) for a in world.applied) == 2
+
+
+def test_an_undo_that_never_landed_is_applied_again() -> None:
+    world = OneDeployment()
+    sim = Sim(plan(analysis=None), world)
+    sim.start()
+    sim.tick()
+    world.lose = 1
+    sim.command("abort")
+    assert world.template == "v2"
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=20)
+    assert sim.rec.phase is Phase.ABORTED and world.template == "v1"
+    assert [a for a in world.applied if isinstance(a, UndoRollout)] == [UndoRollout("v1")] * 2
+    assert world.total == {"v1": 3, "v2": 0}
