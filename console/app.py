@@ -65,6 +65,9 @@ DANGEROUS = frozenset(
     }
 )
 DEMO_ONLY = frozenset({"inject_fault", "clear_fault"})
+# Keys that keep working whatever the config remaps the id to: `enter` on a row always
+# opens its detail (the table's own binding, see ServiceTable), as in k9s.
+FIXED_KEYS = {"detail": "enter"}
 _KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "escape": "esc", "enter": "enter"}
 
 
@@ -322,6 +325,9 @@ class RolloutApp(App[int]):
 
     def _key_for(self, binding: Binding) -> str:
         key = self.config.keys.get(binding.id or "") or binding.key
+        fixed = FIXED_KEYS.get(binding.id or "")
+        if fixed and fixed not in [k.strip() for k in key.split(",")]:
+            key = f"{fixed},{key}"
         return key_label(key)
 
     def _available(self, ident: str | None) -> bool:

@@ -84,13 +84,17 @@ def typed_into(widget: Widget, key: str) -> bool:
 
 
 def collect_hints(
-    active: Iterable[tuple[Binding, bool]], labels: Mapping[str, str] = SHORT_LABELS
+    active: Iterable[tuple[Binding, bool]],
+    labels: Mapping[str, str] = SHORT_LABELS,
+    aliases: Mapping[str, str] | None = None,
 ) -> list[KeyHint]:
     """Shown bindings (plus the command palette) grouped by id, keys in binding order.
 
     ``active`` is (binding, enabled) in the screen's order; a binding with ``show=False`` is
-    left out (that is how ``--read-only`` hides the keys that change things).
+    left out (that is how ``--read-only`` hides the keys that change things). ``aliases``
+    maps an id (or an id-less binding's action) to the id it is shown with.
     """
+    aliases = aliases or {}
     keys: dict[str, list[str]] = {}
     first: dict[str, tuple[str, bool]] = {}
     for binding, enabled in active:
@@ -98,6 +102,7 @@ def collect_hints(
             ident = PALETTE
         elif binding.show and binding.description:
             ident = binding.id or binding.action
+            ident = aliases.get(ident, ident)
         else:
             continue
         label = labels.get(ident) or binding.description.lower()
@@ -175,12 +180,14 @@ class KeyBar(Widget, can_focus=False):
         order: Sequence[str] = (),
         *,
         labels: Mapping[str, str] = SHORT_LABELS,
+        aliases: Mapping[str, str] | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.order = tuple(order)
         self.labels = labels
+        self.aliases = dict(aliases or {})
         self.hints: tuple[KeyHint, ...] = ()
         self.renders = 0  # how often Textual asked for the line (tests check it stays put)
 
@@ -201,7 +208,7 @@ class KeyBar(Widget, can_focus=False):
             for ab in screen.active_bindings.values()
             if focused is None or ab.node is focused or not typed_into(focused, ab.binding.key)
         ]
-        hints = tuple(rank(collect_hints(active, self.labels), self.order))
+        hints = tuple(rank(collect_hints(active, self.labels, self.aliases), self.order))
         if hints != self.hints:
             self.hints = hints
             self.refresh()

@@ -25,20 +25,20 @@ KEY_ORDER = (
     "detail", "start", "filter", "palette", "help", "quit",
     "promote", "pause", "rollback", "sort", "promote_full", "retry",
 )  # fmt: skip
+# The table's own `enter` (select_cursor) is the "detail" key too (see ServiceTable).
+KEY_ALIASES = {"select_cursor": "detail"}
 
 
 class ServiceTable(DataTable[str | Text]):
-    """The services table; its `enter` is the overview's "detail" key.
+    """The services table: `enter` on a row always opens its detail, as in k9s.
 
-    DataTable's own `enter` (hidden) shadows the screen's binding while the table has focus,
-    so the key bar would not show it; same id, so a remap in config moves both.
+    The binding has no id on purpose. A keymap entry (``detail: l``) deletes every binding
+    on the old key of that id in the widget, so an `enter` with id "detail" here stopped
+    opening the detail once `detail` was remapped. The screen's "detail" binding carries
+    the remappable key; the key bar shows both under "detail" (``KEY_ALIASES``).
     """
 
-    BINDINGS = [
-        Binding(
-            "enter", "select_cursor", "Detail", id="detail", tooltip="Open the selected service"
-        )
-    ]
+    BINDINGS = [Binding("enter", "select_cursor", "Detail", tooltip="Open the selected service")]
 
 
 class FilterInput(Input):
@@ -75,7 +75,7 @@ class OverviewScreen(Screen[None]):
         yield FilterInput(placeholder="filter (enter keeps it, esc clears)", id="filter")
         yield ServiceTable(id="services", cursor_type="row", zebra_stripes=True)
         yield Static("", id="crumbs")
-        yield KeyBar(KEY_ORDER, id="keys")
+        yield KeyBar(KEY_ORDER, aliases=KEY_ALIASES, id="keys")
 
     def on_mount(self) -> None:
         table = self.query_one("#services", DataTable)

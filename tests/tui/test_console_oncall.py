@@ -1,0 +1,72 @@
+"""Pilot tests from using the console as an on-call engineer would (QA pass over tmux).
+
+Each test names the surprise it guards against: a key that silently stopped working, text
+cut off at 80 or 60 columns, a refusal worded as a failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui_fakes import canary_record
+from tui_helpers import settle
+
+from backends.base import Phase
+from console.config import Config
+from console.screens.detail import DetailScreen
+from console.screens.overview import OverviewScreen
+from widgets.key_bar import KeyBar
+
+SIZE = (80, 24)
+
+
+def flash_text(app: Any) -> str:
+    return str(app.last_flash[0])
+
+
+async def ready(pilot: Any, app: Any) -> None:
+    assert await settle(pilot, lambda: app.snapshot is not None and app.snapshot.services)
+    app.repaint()
+    await pilot.pause()
+
+
+def set_phase(env: Any, phase: Phase, **kw: Any) -> None:
+    rec = env.store.load("courses")
+    env.store.save(canary_record(phase=phase, **kw), rec.revision)
+
+
+async def test_enter_opens_the_detail_even_when_detail_is_remapped(make_app: Any) -> None:
+    # With `detail: l` in the config, plain enter on a row did nothing: the table's enter
+    # carried the id "detail", and a keymap moves every binding of that id. k9s-like tools
+    # keep enter working; the remapped key works as well.
+    app = make_app(config=Config(keys={"detail": "l"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.press("escape")
+        assert await settle(pilot, lambda: isinstance(app.screen, OverviewScreen))
+        await pilot.press("l")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        assert app.screen.service == "courses"
+        await pilot.press("escape")
+        assert await settle(pilot, lambda: isinstance(app.screen, OverviewScreen))
+        # The bar and the help both say that enter and l open the detail.
+        bar = app.screen.query_one("#keys", KeyBar)
+        assert await settle(pilot, lambda: bool(bar.hints))
+        detail = [h for h in bar.hints if h.ident == "detail"]
+        assert len(detail) == 1 and set(detail[0].keys) == {"enter", "l"}
+        assert ("enter,l", "Detail: Open the selected service", "detail") in app.help_rows()
+
+
+async def test_enter_without_remap_opens_the_detail_once(make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.pause(0.1)
+        # One detail screen, not two stacked (the table's and the screen's enter).
+        assert sum(isinstance(s, DetailScreen) for s in app.screen_stack) == 1
+        bar = app.screen_stack[1].query_one("#keys", KeyBar)
+        assert [h.key_text for h in bar.hints if h.ident == "detail"] == ["enter"]
