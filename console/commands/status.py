@@ -1,7 +1,8 @@
 """``rollout status [SERVICE] [--json]``: every service's rollout at a glance.
 
 Columns: service, phase, strategy, step k/n, weights, driver (lease holder or none) and the
-message. ``--json`` prints ``{"environment": ..., "services": [...]}`` for scripts.
+message. The weights are the record's; when the backend's live split differs (the demo was
+restarted, someone changed traffic by hand) the cell adds ``(live: ...)``. ``--json`` prints ``{"environment": ..., "services": [...]}`` for scripts.
 Exit codes: 0, 2 unknown service, bad config or an environment with no cluster (metrics
 only), 4 a backend could not be reached.
 
@@ -72,6 +73,26 @@ def collect(env: Environment, only: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def _weights_cell(row: dict[str, Any]) -> str:
+    """The recorded split, plus the live one when the backend disagrees with the record.
+
+    They differ after the demo was restarted (it starts at v1 100% again), when someone
+    changed the traffic by hand, or for a moment while a driver applies a step.
+    """
+    recorded = output.weights_text(row["weights"] or {})
+    actual = row.get("actual_weights")
+    if row["phase"] is None or actual is None:
+        return recorded
+    live = output.weights_text(actual)
+    if _positive(row["weights"] or {}) == _positive(actual):
+        return recorded
+    return f"{recorded} (live: {live})"
+
+
+def _positive(weights: dict[str, int]) -> dict[str, int]:
+    return {v: w for v, w in weights.items() if w > 0}
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the status table (or JSON)."""
     from console.control import open_for_reading
@@ -107,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             r["phase"] or "-",
             r["strategy"] or "-",
             r["step"] or "-",
-            output.weights_text(r["weights"] or {}),
+            _weights_cell(r),
             r["driver"] or "none",
             r["message"] or "",
         ]
