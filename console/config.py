@@ -6,6 +6,7 @@ raise ``ConfigError``; callers turn that into exit code 2.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from console.paths import config_file
 DEMO = "demo"
 CLUSTER_KINDS = ("kubernetes", "demo")
 METRICS_KINDS = ("prometheus", "demo")
+TOP_KEYS = ("default", "environments", "keys")
+ENV_KEYS = ("cluster", "metrics")
 
 
 class ConfigError(Exception):
@@ -76,6 +79,37 @@ def environment_name(name: str | None) -> str:
         return DEMO
 
 
+def _key_lines(text: str) -> dict[str, int]:
+    """1-based lines of the top-level keys and of each ``environments.NAME.KEY``."""
+    lines: dict[str, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for knode, vnode in root.value:
+        lines[str(knode.value)] = knode.start_mark.line + 1
+        if knode.value != "environments" or not isinstance(vnode, yaml.MappingNode):
+            continue
+        for ename, ebody in vnode.value:
+            lines[f"environments.{ename.value}"] = ename.start_mark.line + 1
+            if isinstance(ebody, yaml.MappingNode):
+                for k, _ in ebody.value:
+                    lines[f"environments.{ename.value}.{k.value}"] = k.start_mark.line + 1
+    return lines
+
+
+def _unknown_key(path: Path, lines: dict[str, int], field: str, allowed: tuple[str, ...]) -> str:
+    """``FILE:LINE: FIELD: unknown key; did you mean X?`` (or the allowed keys)."""
+    key = field.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"allowed here: {', '.join(allowed)}"
+    line = lines.get(field)
+    where = f"{path}:{line}" if line else str(path)
+    return f"{where}: {field}: unknown key; {hint}"
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read the config file; a missing file is an empty config (demo only)."""
     path = path or config_file()
@@ -93,6 +127,12 @@ def load_config(path: Path | None = None) -> Config:
         return Config(path=path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping (default, environments, keys)")
+    # A typo ("environment:", "metric:") would otherwise leave an environment silently empty
+    # and surface later as a puzzling "unknown environment" or "has no cluster".
+    lines = _key_lines(text)
+    for key in raw:
+        if str(key) not in TOP_KEYS:
+            raise ConfigError(_unknown_key(path, lines, str(key), TOP_KEYS))
     envs: dict[str, EnvironmentConfig] = {}
     raw_envs = raw.get("environments") or {}
     if not isinstance(raw_envs, dict):
@@ -101,6 +141,9 @@ def load_config(path: Path | None = None) -> Config:
         body = body or {}
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: environments.{name} must be a mapping")
+        for key in body:
+            if str(key) not in ENV_KEYS:
+                raise ConfigError(_unknown_key(path, lines, f"environments.{name}.{key}", ENV_KEYS))
         cluster, metrics = body.get("cluster"), body.get("metrics")
         for part, value, kinds in (
             ("cluster", cluster, CLUSTER_KINDS),
