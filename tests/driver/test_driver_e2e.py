@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 from fakes_driver import Receiver
-from waits import eventually
+from waits import eventually, wait_until
 
 from backends.base import Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
@@ -116,6 +117,33 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.communicate(timeout=10)
+
+
+class _Reading:
+    """A ``rollout`` process whose stdout is read into ``lines`` as it comes (stderr
+    discarded), so a test can wait for an event while the process runs."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            _rollout(*args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def events(self) -> list[dict[str, Any]]:
+        return _json_lines("".join(self.lines))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.reader.join(timeout=10)
 
 
 def _json_lines(out: str) -> list[dict[str, Any]]:
@@ -267,21 +295,28 @@ def test_two_drivers_one_drives_and_commands_from_anywhere_apply(
         assert lease is not None
         holder_a = lease.holder
         assert holder_a.split(":")[1] == str(a.pid)
-        b = _spawn("auto", str(plan), "--json", "--timeout", "60s")
-        assert eventually(lambda: False, 1.5) is False  # give b a moment to start watching
+        b = _Reading("auto", str(plan), "--json", "--timeout", "60s")
+        # Promote only once b watches a's rollout: b's start-up time depends on the machine,
+        # and a b that started after a had finished would have nothing to watch.
+        wait_until(
+            lambda: any(
+                e.get("kind") == "lease" and "watching" in e["message"] for e in b.events()
+            ),
+            30,
+            "the second driver to watch the first one's rollout",
+        )
         msg = _run("promote", "courses", "--reason", "looks good")
         assert msg.returncode == 0, msg.stderr
         assert "posted" in msg.stdout and "will apply it" in msg.stdout
         out_a, _ = a.communicate(timeout=60)
-        out_b, _ = b.communicate(timeout=60)
+        b.proc.wait(timeout=60)
     finally:
         _stop(a)
         if b is not None:
-            _stop(b)
-    assert a.returncode == 0 and b.returncode == 0
-    ev_a, ev_b = _json_lines(out_a), _json_lines(out_b)
+            b.stop()
+    assert a.returncode == 0 and b.proc.returncode == 0
+    ev_a, ev_b = _json_lines(out_a), b.events()
     assert ev_a[-1]["phase"] == "Completed" and ev_b[-1]["phase"] == "Completed"
-    assert any(e.get("kind") == "lease" and "watching" in e["message"] for e in ev_b)
     # Exactly one drove: every change in the audit log came from a's driver.
     audit = _audit_lines_parse(demo_env, "courses")
     drivers = {x["data"].get("driver") for x in audit}
