@@ -61,7 +61,9 @@ def test_manual_gate_until_timeout_is_3_left_paused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan, _ = _setup(tmp_path, monkeypatch, "  - setWeight: 50\n  - pause: {}")
-    code, summary = _auto(plan, "2s", capsys)
+    # The gate comes one 1 s tick in; the timeout leaves two ticks of slack for a loaded
+    # machine (timing out before the gate would end "timed out", not "left paused").
+    code, summary = _auto(plan, "3s", capsys)
     assert code == 3 and summary["phase"] == "Paused"
     assert summary["reason"].startswith("left paused")
 
