@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waits import wait_until
 
 from backends.base import (
     AuditEntry,
@@ -184,9 +185,15 @@ while True:
 """
 
 
+def _revision(store: FileStateStore) -> int:
+    rec = store.load("courses")
+    return rec.revision if rec is not None else 0
+
+
 @pytest.mark.slow
 def test_sigkill_mid_write_never_leaves_a_torn_record(tmp_path: Path) -> None:
     store = FileStateStore(tmp_path)
+    audit = tmp_path / "courses.audit.jsonl"
     last_rev = 0
     for i in range(5):
         proc = subprocess.Popen(
@@ -196,7 +203,12 @@ def test_sigkill_mid_write_never_leaves_a_torn_record(tmp_path: Path) -> None:
         try:
             assert proc.stdout is not None
             assert proc.stdout.readline().strip() == b"ready"
-            time.sleep(0.05 + 0.03 * i)
+            # Kill only after this writer's first save (and a first audit line): on a loaded
+            # machine it may not have run at all within a fixed sleep, leaving nothing to check.
+            wait_until(
+                lambda r=last_rev: _revision(store) > r and audit.exists(), 20, "a first save"
+            )
+            time.sleep(0.01 + 0.03 * i)
             os.kill(proc.pid, signal.SIGKILL)
         finally:
             proc.kill()
