@@ -29,6 +29,35 @@ def event_line(e: Event) -> str:
     return f"{clock_time(e.at)} {e.service}  {e.kind}  {e.message}"
 
 
+def pause_hint(e: Event) -> str:
+    """What a person does about a ``pause`` event: the command that lets the rollout go on."""
+    kind = str(e.data.get("pause_kind") or "")
+    s = e.service
+    if kind == "gate":
+        return f"rollout promote {s}"
+    if kind == "user":
+        return f"rollout resume {s}"
+    if kind == "metrics-error":
+        return f"resumes by itself once metrics answer; rollout abort {s} rolls back"
+    return f"rollout resume {s} or rollout abort {s}"
+
+
+def next_steps(service: str, plan_path: str, code: int, record: RolloutRecord | None) -> str:
+    """For ``auto`` exits 3 and 4: the commands that finish the rollout it left; else ''."""
+    if record is None or record.phase.terminal or code not in (3, 4):
+        return ""
+    again = f"rollout auto {plan_path}"
+    if code == 4:
+        return f"once the backend answers again, {again} resumes from the recorded step"
+    if record.phase == Phase.PAUSED:
+        pause = record.engine.get("pause") if isinstance(record.engine, Mapping) else None
+        kind = pause.get("kind") if isinstance(pause, Mapping) else ""
+        e = Event(at=0.0, service=service, kind="pause", message="", data={"pause_kind": kind})
+        first = pause_hint(e) if kind != "metrics-error" else f"rollout status {service}"
+        return f"{first}, then {again} to drive it on (or rollout abort {service})"
+    return f"{again} resumes from the recorded step (or rollout abort {service} rolls back)"
+
+
 def event_json(e: Event) -> str:
     """One JSON object per event (``type: event``)."""
     d: dict[str, Any] = {"type": "event", "time": iso_time(e.at), **e.to_dict()}

@@ -35,18 +35,23 @@ from console.plan_model import Plan
 class _Printer:
     """Writes events and the final summary to stdout, human or JSON lines."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, plan_path: str = "PLAN") -> None:
         self.as_json = as_json
+        self.plan_path = plan_path
         self.lock = threading.Lock()
 
     def event(self, e: Event) -> None:
         line = output.event_json(e) if self.as_json else output.event_line(e)
+        if not self.as_json and e.kind == "pause":
+            # The person watching needs the command that lets the rollout go on.
+            line += f" (next: {output.pause_hint(e)})"
         with self.lock:
             print(line, flush=True)
 
     def summary(
         self, service: str, code: int, reason: str, record: RolloutRecord | None = None
     ) -> None:
+        hint = output.next_steps(service, self.plan_path, code, record)
         if self.as_json:
             d = {
                 "type": "summary",
@@ -58,6 +63,8 @@ class _Printer:
                 "weights": dict(record.weights) if record else None,
                 "step": output.step_label(record) if record else None,
             }
+            if hint:
+                d["next"] = hint
             line = json.dumps(d)
         else:
             phase = f"{record.phase}: " if record else ""
@@ -66,6 +73,8 @@ class _Printer:
             )
         with self.lock:
             print(line, flush=True)
+            if hint and not self.as_json:
+                print(f"rollout auto: next: {hint}", file=sys.stderr, flush=True)
 
 
 def _error(msg: str) -> None:
@@ -77,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from console.environments import open_environment
     from console.plan import PlanError, load_plan, parse_duration
 
-    printer = _Printer(bool(getattr(args, "json", False)))
+    printer = _Printer(bool(getattr(args, "json", False)), str(args.plan))
 
     def fail(code: int, msg: str, service: str = "") -> int:
         # Humans read stderr; scripts using --json still get their summary object.
