@@ -413,7 +413,8 @@ class RolloutApp(App[int]):
         spawn(run)
 
     def action_promote(self) -> None:
-        if service := self._guard("promote", "promote"):
+        service = self._guard("promote", "promote")
+        if service is not None and not self._ended(service, "promote"):
             self._send(service, CommandKind.PROMOTE, "promote")
 
     def action_promote_full(self) -> None:
@@ -487,9 +488,19 @@ class RolloutApp(App[int]):
         self.push_screen(ConfirmDialog(f"Roll back {service}?", body), done)
 
     def action_retry(self) -> None:
-        if service := self._guard("retry", "retry"):
-            self.adopt(service)
-            self._send(service, CommandKind.RETRY, "retry")
+        service = self._guard("retry", "retry")
+        if service is None:
+            return
+        rec = self.service_state(service).record
+        if rec is not None and rec.phase not in (Phase.ROLLED_BACK, Phase.ABORTED):
+            # The engine ignores it (and the refusal did not fit the flash line): say so here.
+            self.flash(
+                f"{service} is {rec.phase}: retry restarts only a rolled back or aborted rollout",
+                "warning",
+            )
+            return
+        self.adopt(service)
+        self._send(service, CommandKind.RETRY, "retry")
 
     # ------------------------------------------------------------------ starting and driving
 

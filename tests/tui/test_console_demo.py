@@ -75,6 +75,12 @@ async def test_console_drives_a_demo_canary_and_rolls_it_back(
         assert await settle(
             pilot, lambda: env.traffic.get_split("enrollments").weights.get("v2", 0) == 0, tries=100
         )
+        # As a user would: R once the console shows the rollout ended (R refuses a live one).
+        assert await settle(
+            pilot,
+            lambda: app.service_state("enrollments").record.phase == Phase.ABORTED,
+            tries=100,
+        )
         await pilot.press("R")  # retry: the rollout starts again, driven from here
         assert await settle(
             pilot, lambda: not env.store.load("enrollments").phase.terminal, tries=200

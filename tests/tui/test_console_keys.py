@@ -166,7 +166,10 @@ async def test_pause_key_at_a_manual_gate_points_to_promote(
         assert recorder.sent == []
 
 
-async def test_retry_sends_retry(make_app: Any, recorder: Any) -> None:
+async def test_retry_sends_retry(make_app: Any, recorder: Any, env_parts: Any) -> None:
+    env, _ = env_parts
+    rec = env.store.load("courses")
+    env.store.save(canary_record(phase=Phase.ROLLED_BACK), rec.revision)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)
@@ -368,7 +371,10 @@ async def test_keys_are_remappable_from_the_config(make_app: Any, recorder: Any)
         assert ("g", "Promote: Leave the current step or pause", "promote") in app.help_rows()
 
 
-async def test_palette_runs_actions_by_name(make_app: Any, recorder: Any) -> None:
+async def test_palette_runs_actions_by_name(make_app: Any, recorder: Any, env_parts: Any) -> None:
+    env, _ = env_parts
+    rec = env.store.load("courses")
+    env.store.save(canary_record(phase=Phase.ROLLED_BACK), rec.revision)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)

@@ -70,3 +70,47 @@ async def test_enter_without_remap_opens_the_detail_once(make_app: Any) -> None:
         assert sum(isinstance(s, DetailScreen) for s in app.screen_stack) == 1
         bar = app.screen_stack[1].query_one("#keys", KeyBar)
         assert [h.key_text for h in bar.hints if h.ident == "detail"] == ["enter"]
+
+
+async def test_promote_of_an_ended_rollout_is_refused_in_words_not_as_a_failure(
+    make_app: Any, recorder: Any, env_parts: Any
+) -> None:
+    # `a` after a rollback flashed "✗ promote courses failed: courses: the rollout to v2
+    # already ended" (cut at 80 columns), unlike P, p and r which say "nothing to ...".
+    env, _ = env_parts
+    set_phase(env, Phase.ROLLED_BACK)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        assert await settle(
+            pilot, lambda: app.service_state("courses").record.phase == Phase.ROLLED_BACK
+        )
+        await pilot.press("a")
+        assert await settle(pilot, lambda: "nothing to promote" in flash_text(app))
+        assert app.last_flash[1] == "warning"
+        await pilot.pause(0.2)
+        assert recorder.sent == []
+
+
+async def test_retry_of_a_running_or_completed_rollout_says_what_retry_is_for(
+    make_app: Any, recorder: Any, env_parts: Any
+) -> None:
+    # `R` while progressing flashed "✗ retry courses failed: courses: the rollout is
+    # Progressing; retry restarts" and the rest was cut off at 80 columns.
+    env, _ = env_parts
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("R")
+        assert await settle(pilot, lambda: "retry" in flash_text(app))
+        assert "courses is Progressing" in flash_text(app)
+        assert "rolled back or aborted" in flash_text(app)
+        assert len(flash_text(app)) <= 78
+        set_phase(env, Phase.COMPLETED, step=4)
+        assert await settle(
+            pilot, lambda: app.service_state("courses").record.phase == Phase.COMPLETED
+        )
+        await pilot.press("R")
+        assert await settle(pilot, lambda: "courses is Completed" in flash_text(app))
+        await pilot.pause(0.2)
+        assert recorder.sent == []
