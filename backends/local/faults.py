@@ -8,6 +8,7 @@ is milliseconds), ``slow_start`` (``5s``), ``crash`` and ``unready`` (``true``/`
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,3 +94,21 @@ def parse_fault(spec: str) -> Fault:
                 f"--fault {spec!r}: unknown field {key!r}; known: errors, latency, slow_start, crash, unready"
             )
     return Fault(version=version, service=service or None, **values)
+
+
+def check_fault_target(
+    fault: Fault, spec: str, services: Sequence[str], versions: Sequence[str]
+) -> None:
+    """Raise FaultSpecError when ``fault`` names a service or version the demo does not run.
+
+    A fault aimed at nothing would otherwise be accepted silently and inject nothing.
+    """
+    if fault.service is not None and fault.service not in services:
+        raise FaultSpecError(
+            f"--fault {spec!r}: unknown service {fault.service!r}; known: {', '.join(services)}"
+        )
+    if fault.version not in versions:
+        where = f"{fault.service} has" if fault.service else "the demo has"
+        raise FaultSpecError(
+            f"--fault {spec!r}: {where} no version {fault.version!r}; known: {', '.join(versions)}"
+        )

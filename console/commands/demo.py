@@ -43,10 +43,14 @@ def run(args: Namespace) -> int:
         start_demo,
         write_prometheus_file,
     )
+    from backends.local.faults import check_fault_target
+    from backends.local.runner import SERVICES, VERSIONS
     from console.paths import demo_dir
 
     try:
         faults = [parse_fault(spec) for spec in args.fault]
+        for spec, fault in zip(args.fault, faults, strict=True):
+            check_fault_target(fault, spec, SERVICES, VERSIONS)
     except FaultSpecError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
