@@ -75,6 +75,15 @@ def key_label(key: str) -> str:
     return ",".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
 
 
+def _command_failed(what: str, service: str, exc: Exception) -> Flash:
+    """A refusal (ControlError: the rollout cannot take it now) is a warning that says why;
+    anything else failed. The refusal already names the service: not "courses: courses: ..."."""
+    text = str(exc).removeprefix(f"{service}: ")
+    if type(exc).__name__ == "ControlError":
+        return Flash(f"{what} {service} refused: {text}", "warning")
+    return Flash(f"{what} {service} failed: {text}", "error")
+
+
 def default_plan_dirs() -> list[Path]:
     """Where `s` looks for plans: ./examples, then $XDG_CONFIG_HOME/rollout/plans."""
     return [Path.cwd() / "examples", config_dir() / "plans"]
@@ -407,7 +416,7 @@ class RolloutApp(App[int]):
                 )
                 self.post_message(Flash(str(result or f"{what} sent for {service}")))
             except Exception as exc:
-                self.post_message(Flash(f"{what} {service} failed: {exc}", "error"))
+                self.post_message(_command_failed(what, service, exc))
             self.call_from_thread(self._every_second)
 
         spawn(run)

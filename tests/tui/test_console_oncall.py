@@ -114,3 +114,40 @@ async def test_retry_of_a_running_or_completed_rollout_says_what_retry_is_for(
         assert await settle(pilot, lambda: "courses is Completed" in flash_text(app))
         await pilot.pause(0.2)
         assert recorder.sent == []
+
+
+async def test_a_long_flash_wraps_to_a_second_line_instead_of_losing_its_end(
+    make_app: Any,
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        reason = "demo control API at http://127.0.0.1:39783 is not answering: connection refused"
+        app.flash(f"promote courses failed: {reason}", "error")
+        await pilot.pause(0.1)
+        flash = app.screen.query_one("#flash")
+        assert flash.size.height == 2
+        shown = " ".join(str(line.text) for line in flash.render_lines(flash.region.reset_offset))
+        assert "connection refused" in shown
+        app.flash("short again")
+        await pilot.pause(0.1)
+        assert flash.size.height == 1
+
+
+async def test_a_refused_command_is_a_warning_that_names_the_service_once(make_app: Any) -> None:
+    # A ControlError is the store refusing the command now, not a failure; it used to read
+    # "✗ promote courses failed: courses: ...".
+    from console.control import ControlError
+
+    def refuse(env: Any, service: str, kind: str, **kw: Any) -> str:
+        raise ControlError(f"{service}: the rollout is Pending; wait for it to start")
+
+    app = make_app(sender=refuse)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("a")
+        assert await settle(pilot, lambda: "refused" in flash_text(app))
+        assert flash_text(app) == (
+            "promote courses refused: the rollout is Pending; wait for it to start"
+        )
+        assert app.last_flash[1] == "warning"
