@@ -239,7 +239,9 @@ def test_backend_errors_map_to_the_contract(demo_env: Any) -> None:
 def test_slow_start_keeps_a_new_instance_out_until_ready(demo_env: Any) -> None:
     traffic, control = demo_env.env.traffic, demo_env.control
     traffic.scale("grades", "v2", 0)
-    control.inject_fault("grades", "v2", errors=0.0, latency=0.0, slow_start=1.5)
+    # Long enough that the checks below run while v2 is still starting, even when a loaded
+    # machine stalls this test for a second or two (the process start-up comes on top).
+    control.inject_fault("grades", "v2", errors=0.0, latency=0.0, slow_start=3.0)
     try:
         traffic.scale("grades", "v2", 1)
         health = traffic.health("grades")["v2"]
