@@ -136,7 +136,16 @@ def test_a_version_that_crashes_on_start_never_takes_traffic(demo_env: Any) -> N
         assert Counter(r.version for r in results) == {"v1": 400}
         health = traffic.health("enrollments")["v2"]
         assert (health.ready, health.total) == (0, 2)
-        assert any("CrashLoopBackOff" in r and "exited with code 1" in r for r in health.reasons)
+        # Between a crash's exit and its restart an instance briefly says "did not start";
+        # both crash in step, so wait (bounded) for a moment that shows the back-off.
+        wait_until(
+            lambda: any(
+                "CrashLoopBackOff" in r and "exited with code 1" in r
+                for r in traffic.health("enrollments")["v2"].reasons
+            ),
+            10,
+            "a CrashLoopBackOff reason",
+        )
     finally:
         traffic.set_split("enrollments", {"v1": 100, "v2": 0})
         control.clear_fault("enrollments", "v2")
