@@ -78,16 +78,25 @@ def test_mirrored_requests_reach_v2_but_their_answers_never_reach_the_client(dem
     before = control.status()["mirrored"]
     served_before = _served(traffic, "v2")
     errors_before = _v2_errors(demo_env.gateway_url)
+    background = _courses_sent(control)
     traffic.set_mirror("courses", "v2", 50)
     results = fire_sync(demo_env.gateway_url, 1000)
     assert Counter(r.status for r in results) == {200: 1000}
     assert Counter(r.version for r in results) == {"v1": 1000}
     wait_until(lambda: control.status()["mirrored"] - before >= 400, 10, "mirrored copies")
     copies = control.status()["mirrored"] - before
-    assert 400 <= copies <= 650, copies  # ~50% of our 1000 plus the background load's share
+    # ~50 % of our 1000 plus of what the background load sent to courses meanwhile (more on
+    # a slower machine); the slack is > 5 sigma, far from the 100 % that copying all would be.
+    background = _courses_sent(control) - background
+    assert 400 <= copies <= 0.5 * (1000 + background) + 100, (copies, background)
     assert _served(traffic, "v2") - served_before >= 400
     # The copies show up in v2's metrics (as the errors they are), not in the client's answers.
     assert _v2_errors(demo_env.gateway_url) - errors_before >= 400
+
+
+def _courses_sent(control: Any) -> int:
+    """Requests the background load generator has sent to courses so far."""
+    return int(control.load_stats()["by_service"].get("courses", {}).get("sent", 0))
 
 
 def _v2_errors(gateway_url: str) -> int:
