@@ -134,7 +134,7 @@ def test_sigterm_stops_every_process_and_frees_every_port(demo_root: Path) -> No
     assert proc.returncode == 0, err
     assert endpoint["gateway_url"] in out
     assert "rollout auto" in out
-    assert _wait_gone(pids, 5) == []
+    assert _wait_gone(pids, 15) == []  # returns as soon as they are gone; slack for load
     assert [p for p in ports if not _bindable(p)] == []
     assert not (demo_root / "demo" / "endpoint.json").exists()
 
