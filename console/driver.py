@@ -42,7 +42,7 @@ from backends.base import (
     TrafficBackend,
     action_to_dict,
 )
-from console import engine
+from console import engine, engine_common
 from console.driver_io import analysis_spec as analysis_spec
 from console.driver_io import apply_action, describe, holder_display, observe, unsupported_metrics
 from console.driver_io import make_holder as make_holder  # callers import it from here
@@ -104,6 +104,9 @@ class Driver:
         self._driving = False
         self._seen: set[tuple[float, str, str]] = set()
         self._pending: list[Command] = []
+        # The driver's own events (apply failures, lease changes, webhook failures) go into
+        # the record with the next save, so every console watching sees them too.
+        self._unsaved: list[Event] = []
 
     # ------------------------------------------------------------------ properties
 
@@ -251,6 +254,10 @@ class Driver:
             if not rec.phase.terminal:
                 t = engine.step(rec, plan, obs, None, now)
                 rec = self._collect(t, actions, events, audit)
+            if self._unsaved:
+                rec = dataclasses.replace(
+                    rec, events=(*rec.events, *self._unsaved)[-engine_common.MAX_EVENTS :]
+                )
             # A tick that changed nothing but the time is not worth a write (or an fsync).
             if dataclasses.replace(rec, updated_at=record.updated_at) != record:
                 try:
@@ -265,6 +272,7 @@ class Driver:
                     self._mark_down(f"state store: {exc}")
                     return self._record
             self._pending = []
+            self._unsaved = []
             self._record = rec
             self._finish(actions, events, audit, obs)
             return rec
@@ -303,7 +311,10 @@ class Driver:
             except BackendError as exc:
                 events.append(self._driver_event("driver", f"audit not written: {exc}"))
         if self.notifier is not None:
-            events.extend(self.notifier.drain_failures())
+            failures = self.notifier.drain_failures()
+            events.extend(failures)
+            if self._driving:
+                self._unsaved.extend(failures)
         self._emit(events)
 
     # ------------------------------------------------------------------ lease
@@ -497,13 +508,18 @@ class Driver:
     def _driver_event(
         self, kind: str, message: str, data: Mapping[str, Any] | None = None
     ) -> Event:
-        return Event(
+        """An event of this driver's own (not the engine's); kept for the record while
+        this driver drives."""
+        e = Event(
             at=self.clock(),
             service=self.service,
             kind=kind,
             message=message,
             data=dict(data or {"holder": self.actor}),
         )
+        if self._driving:
+            self._unsaved = [*self._unsaved, e][-engine_common.MAX_EVENTS :]
+        return e
 
     def _audit(self, action: str, reason: str, **data: Any) -> AuditEntry:
         return AuditEntry(

@@ -317,3 +317,19 @@ def test_a_refused_command_gets_the_same_answer_with_or_without_a_driver(world: 
     a.close()
     with pytest.raises(ControlError, match=gate):
         send_command(world.env, "courses", "resume", user="bob")
+
+
+def test_the_drivers_own_events_reach_the_record_for_other_consoles(world: World) -> None:
+    world.traffic.fail_set_split = 1
+    d = world.driver()
+    d.begin(_plan())
+    world.run_ticks(d, 3)
+    rec = world.store.load("courses")
+    assert rec is not None
+    failed = [e for e in rec.events if e.kind == "driver" and "could not apply" in e.message]
+    assert len(failed) == 1 and "set_split refused (injected)" in failed[0].message
+    # Written once, not again on every later save.
+    world.run_ticks(d, 5)
+    rec = world.store.load("courses")
+    assert rec is not None
+    assert sum("could not apply" in e.message for e in rec.events) == 1
