@@ -272,13 +272,12 @@ class RolloutApp(App[int]):
         else:
             driving = sorted(s for s, d in self.drivers.items() if d.driving)
             mode = f"driving {', '.join(driving)}" if driving else "viewing"
-        if self.read_only:
-            mode += " · read-only"
         stale = vm.staleness(self.last_ok_at, now)
-        if stale and self.snapshot and self.snapshot.error:
-            stale += f" ({self.snapshot.error[:60]})"
+        error = (self.snapshot.error or "") if stale and self.snapshot else ""
         env_name = self.env.description or self.env.name
-        screen.query_one("#header", HeaderLine).show(env_name, mode, stale, crumbs=service or "")
+        screen.query_one("#header", HeaderLine).show(
+            env_name, mode, stale, crumbs=service or "", read_only=self.read_only, detail=error
+        )
         screen.query_one("#flash", FlashLine).flash(*self.last_flash)
         banner = screen.query_one("#banner")
         active = [

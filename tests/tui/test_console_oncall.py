@@ -151,3 +151,47 @@ async def test_a_refused_command_is_a_warning_that_names_the_service_once(make_a
             "promote courses refused: the rollout is Pending; wait for it to start"
         )
         assert app.last_flash[1] == "warning"
+
+
+async def test_header_keeps_read_only_and_staleness_at_60_columns(
+    make_app: Any, env_parts: Any, clock: Any
+) -> None:
+    # At 60 columns the detail header read "rollout demo > courses · viewing (driver:" and
+    # lost "read-only" (and would lose "stale Ns"): the driver's name now gives way.
+    env, switch = env_parts
+    env.store.acquire_lease("courses", "someone-long@build-host-17:console:123456", 1e9)
+    app = make_app(read_only=True)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        header = app.screen.query_one("#header")
+        assert await settle(pilot, lambda: "viewing (some" in str(header.render()))
+        text = str(header.render())
+        assert "read-only" in text and len(text.rstrip()) <= 60
+        switch.dead = True
+        clock.now += 9
+        assert await settle(pilot, lambda: "stale 9s" in str(header.render()), tries=60)
+        text = str(header.render())
+        assert "read-only" in text and "viewing" in text and len(text.rstrip()) <= 60
+        # Wider, the error behind the staleness shows too.
+        await pilot.resize_terminal(160, 30)
+        assert await settle(pilot, lambda: "connection refused" in str(header.render()))
+        switch.dead = False
+
+
+def test_header_text_gives_way_in_order_detail_then_driver() -> None:
+    from widgets.status_bar import header_text
+
+    mode = "viewing (driver: bob@ops:auto:7)"
+    full = header_text(200, "demo", mode, "stale 5s", "courses", read_only=True, detail="boom")
+    assert str(full) == (
+        " rollout  demo > courses · viewing (driver: bob@ops:auto:7) · read-only  stale 5s (boom)"
+    )
+    for width in (80, 60, 50):
+        text = str(header_text(width, "demo", mode, "stale 5s", "courses", read_only=True))
+        assert len(text) <= width and "read-only" in text and "stale 5s" in text, width
+        if width >= 60:
+            assert "viewing (b" in text, width
+    text = str(header_text(80, "demo", mode, "stale 5s", "courses", read_only=True))
+    assert "viewing (bob@ops:auto:7)" in text  # "driver: " goes before the name is cut
