@@ -19,6 +19,8 @@ from console import plan_rules as rules
 from console.plan_rules import FieldError, parse_duration
 from console.plan_summary import format_duration
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
 MAX_LIST = 100  # metrics, match rules, webhooks
 
 BAD: Any = object()  # a value that failed validation (its error is already recorded)
@@ -88,6 +90,12 @@ def mapping_keys(
     if not isinstance(node, MappingNode):
         ctx.error(node, path, f"expected {what}, got {node_kind(node)}")
         return None
+    # Keys written in this mapping (not brought in by ``<<``), remembered on the node because
+    # flattening rewrites node.value and an aliased node may be checked again.
+    explicit: set[int] | None = getattr(node, "_rollout_explicit_keys", None)
+    if explicit is None:
+        explicit = {id(k) for k, _ in node.value if k.tag != MERGE_TAG}
+        node._rollout_explicit_keys = explicit  # type: ignore[attr-defined]
     try:
         ctx.constructor.flatten_mapping(node)  # resolves ``<<: *anchor`` merge keys
     except yaml.YAMLError as exc:
@@ -104,8 +112,14 @@ def mapping_keys(
             continue
         field = join_path(path, key)
         if key in out:
-            ctx.error(knode, field, f"duplicate key (first on line {line_of(out[key][0])})")
-            continue
+            if id(knode) in explicit and id(out[key][0]) in explicit:
+                ctx.error(knode, field, f"duplicate key (first on line {line_of(out[key][0])})")
+                continue
+            # YAML merge keys: a key written here overrides a merged one; between two merged
+            # mappings (``<<: [*a, *b]``) the earlier one in the list wins.
+            if id(knode) not in explicit:
+                continue
+            del out[key]
         if key not in allowed:
             why = elsewhere(key)
             if why is None:
