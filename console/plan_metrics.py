@@ -226,18 +226,21 @@ def _threshold(ctx: Ctx, node: Node, path: str, builtin: str | None) -> Any:
             ctx.warn(node, path, f"{v} seconds of latency; did you mean {v}ms?")
         return d
     if builtin == "error-rate":
+        written = v  # quoted in the message as the user wrote it ("150%", not 1.5)
         if isinstance(v, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", v)):
             v = float(m.group(1)) / 100
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
             return ctx.error(
                 node,
                 path,
-                f"{v!r} is not an error ratio: a number from 0 to 1 "
+                f"{written!r} is not an error ratio: a number from 0 to 1 "
                 '(0.05 or "5%" means 5% of requests fail)',
             )
         return float(v)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, int | float):
         return ctx.error(node, path, f"expected a number, got {rules.got(v)}")
+    if not math.isfinite(v):
+        return ctx.error(node, path, f"expected a number, got {v} (not finite)")
     if builtin == "request-rate" and v < 0:
         return ctx.error(node, path, f"{v} is negative: request-rate is requests per second")
     return float(v)
