@@ -26,14 +26,18 @@ def format_duration(seconds: float) -> str:
     """Seconds -> the shortest plan-style text: 0.4 -> '400ms', 90 -> '1m30s', 3600 -> '1h'."""
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
-    if seconds != int(seconds):
+    whole = int(seconds)
+    fraction = round(seconds - whole, 6)
+    if fraction and seconds < 60:
         return f"{seconds:g}s"
-    rest = int(seconds)
+    rest = whole
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if rest >= size:
             parts.append(f"{rest // size}{unit}")
             rest %= size
+    if rest or fraction:  # 1m30.5s rather than 90.5s; 0.25 s stays on the seconds part
+        parts.append(f"{rest + fraction:g}s")
     return "".join(parts) or "0s"
 
 
