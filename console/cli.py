@@ -21,6 +21,7 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_STOPPED = 3
 EXIT_BACKEND = 4
+SERVICE_HELP = "the service, as listed by `rollout status` (e.g. courses)"
 
 EPILOG = """\
 examples:
@@ -126,19 +127,35 @@ def build_parser() -> argparse.ArgumentParser:
         ("retry", "restart an aborted or rolled-back rollout"),
     ]:
         p = sub.add_parser(name, help=text)
-        p.add_argument("service")
+        p.add_argument("service", help=SERVICE_HELP)
         _add_env(p)
         if name == "promote":
             p.add_argument("--full", action="store_true", help="skip the remaining steps")
         p.add_argument("--reason", default="", help="recorded in the audit log")
 
     p = sub.add_parser("history", help="the audit log of a service's rollouts")
-    p.add_argument("service")
+    p.add_argument("service", help=SERVICE_HELP)
     _add_env(p)
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.add_argument("--limit", type=int, default=None, help="show only the last N entries")
 
+    # `rollout promote --help` should say what promote does, not only list its options.
+    for action in sub._choices_actions:
+        child = sub.choices[action.dest]
+        if child.description is None and action.help:
+            child.description = action.help.replace("%%", "%")
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """parse_args, but a stray flag after a subcommand gets that subcommand's usage."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        choices = subparsers[0].choices if subparsers else {}
+        target = choices.get(args.command) if args.command else None
+        (target or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 # subcommand -> module under console.commands
@@ -160,7 +177,7 @@ _MODULES = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rollout`` console script."""
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     module_name = _MODULES[args.command]
     try:
         module = importlib.import_module(f"console.commands.{module_name}")

@@ -1,0 +1,45 @@
+"""A wrong flag after a subcommand shows that subcommand's usage; each --help says what it does."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.cli import main
+
+
+def test_unknown_flag_names_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["auto", "--bogus", "plan.yaml"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith("usage: rollout auto ")
+    assert "rollout auto: error: unrecognized arguments: --bogus" in err
+
+
+def test_unknown_flag_without_subcommand_keeps_the_top_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--bogus"])
+    assert exc.value.code == 2
+    assert "rollout: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ("promote", "leave the current pause or step"),
+        ("abort", "roll back now"),
+        ("history", "the audit log"),
+        ("status", "show rollouts"),
+    ],
+)
+def test_subcommand_help_says_what_it_does(
+    command: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert says in out and "%%" not in out
+    if command != "status":
+        assert "the service, as listed by `rollout status`" in out
