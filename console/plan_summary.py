@@ -75,7 +75,8 @@ def summarize(plan: Plan) -> str:
             lines.append(
                 f"      then      {plan.candidate} 100% (promoted at the end of the steps)"
             )
-        lines.append(f"      done      {plan.candidate} serves 100%; {old} is retired")
+        # A canary leaves the stable deployed (blue/green and rolling retire it).
+        lines.append(f"      done      {plan.candidate} serves 100%; {old} stays deployed at 0%")
     if plan.bluegreen is not None:
         lines.extend(_bluegreen_lines(plan, plan.bluegreen))
     if plan.rolling is not None:
