@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="VERSION:errors=R,latency=MS",
-        help="inject a fault at start, e.g. v2:errors=0.3,latency=300ms (service/version to target one service)",
+        help=(
+            "inject a fault at start, e.g. v2:errors=0.3,latency=300ms or "
+            "courses/v2:crash=true (fields: errors, latency, slow_start, crash, unready; "
+            "repeatable; SERVICE/VERSION targets one service)"
+        ),
     )
     p.add_argument(
         "--metrics",

@@ -43,3 +43,10 @@ def test_subcommand_help_says_what_it_does(
     assert says in out and "%%" not in out
     if command != "status":
         assert "the service, as listed by `rollout status`" in out
+
+
+def test_demo_fault_help_lists_every_field(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "fields: errors, latency, slow_start, crash, unready" in out
