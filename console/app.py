@@ -272,6 +272,8 @@ class RolloutApp(App[int]):
         else:
             driving = sorted(s for s, d in self.drivers.items() if d.driving)
             mode = f"driving {', '.join(driving)}" if driving else "viewing"
+            if not driving and isinstance(screen, OverviewScreen):
+                mode = self._overview_mode(screen, now)
         stale = vm.staleness(self.last_ok_at, now)
         error = (self.snapshot.error or "") if stale and self.snapshot else ""
         env_name = self.env.description or self.env.name
@@ -290,6 +292,14 @@ class RolloutApp(App[int]):
         banner.display = bool(active)
         if active:
             banner.update("\n".join(f"ROLLED BACK {a.service}: {a.reason}" for a in active))  # type: ignore[attr-defined]
+
+    def _overview_mode(self, screen: OverviewScreen, now: float) -> str:
+        """'viewing', naming the selected row's driver when its column gave way (narrow)."""
+        selected = screen.selected_service() if "driver" not in screen.columns else None
+        lease = self.service_state(selected).lease if selected else None
+        if lease is not None and lease.expires_at > now and lease.holder != self.holder:
+            return f"viewing ({selected} driven by {lease.holder})"
+        return "viewing"
 
     def flash(self, text: str, severity: str = "info") -> None:
         """Show what just happened on the flash line (kept across screen changes)."""

@@ -94,12 +94,21 @@ def fmt_clock(at: float) -> str:
 
 
 COLUMNS = ("service", "phase", "strategy", "step", "weights", "success", "p99", "ready", "driver")
-# Below 100 columns (80x24 over SSH) strategy and driver give way; the header names the driver.
+# Below 100 columns (80x24 over SSH) strategy and driver give way; the header names the
+# driver of the selected row.
 NARROW_COLUMNS = ("service", "phase", "step", "weights", "success", "p99", "ready")
 
 
+# Below 72 columns p99 and ready give way too (a "!" on the phase still marks instances that
+# are not all ready): at 60 columns the last column was cut to a lone "r".
+TINY_COLUMNS = ("service", "phase", "step", "weights", "success")
+
+
 def columns_for(width: int) -> tuple[str, ...]:
-    return COLUMNS if width >= 100 else NARROW_COLUMNS
+    """The overview's columns for a terminal ``width`` columns wide."""
+    if width >= 100:
+        return COLUMNS
+    return NARROW_COLUMNS if width >= 72 else TINY_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,11 @@ class OverviewScreen(Screen[None]):
         table.focus()
         self.repaint()
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown now (fewer on a narrow terminal)."""
+        return self._columns
+
     def _set_columns(self, columns: tuple[str, ...]) -> None:
         table = self.query_one("#services", DataTable)
         if columns == self._columns:
@@ -137,6 +142,12 @@ class OverviewScreen(Screen[None]):
             table.add_row(*cells, key=row.service)
         if selected is not None and selected in {r.service for r in rows}:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+    @on(DataTable.RowHighlighted, "#services")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # The header names the selected row's driver on a narrow terminal: follow the cursor.
+        if self.is_mounted:
+            self.rollout_app.paint_chrome(self, service=None)
 
     @on(DataTable.RowSelected, "#services")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

@@ -195,3 +195,31 @@ def test_header_text_gives_way_in_order_detail_then_driver() -> None:
             assert "viewing (b" in text, width
     text = str(header_text(80, "demo", mode, "stale 5s", "courses", read_only=True))
     assert "viewing (bob@ops:auto:7)" in text  # "driver: " goes before the name is cut
+
+
+async def test_overview_at_60_columns_shows_whole_columns(make_app: Any) -> None:
+    # At 60x20 the last column showed as a lone "r" over "6": cut, not dropped.
+    app = make_app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await ready(pilot, app)
+        table = app.screen.query_one("#services")
+        await pilot.pause(0.1)
+        assert table.virtual_size.width <= table.size.width
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[:4] == ["service", "phase", "step", "weights"]
+
+
+async def test_overview_header_names_the_driver_of_the_selected_row_when_narrow(
+    make_app: Any, env_parts: Any
+) -> None:
+    # At 80 columns the driver column gives way; a viewer could not tell who drives.
+    env, _ = env_parts
+    env.store.acquire_lease("courses", "bob@ops:auto:7", 1e9)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.pause(0.1)
+        assert "courses driven by bob@ops:auto:7" in str(app.screen.query_one("#header").render())
+        await pilot.press("down")
+        await pilot.pause(0.1)
+        assert "bob@ops" not in str(app.screen.query_one("#header").render())
