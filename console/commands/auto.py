@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code, reason = _drive(driver, plan, timeout, stop, caught)
+        code, reason = _drive(driver, plan, timeout, stop, caught, printer)
     except DriverError as exc:
         _error(str(exc))
         code, reason = EXIT_BAD_INPUT, str(exc)
@@ -175,10 +175,29 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _drive(
-    driver: Driver, plan: Plan, timeout: float, stop: threading.Event, caught: list[str]
+    driver: Driver,
+    plan: Plan,
+    timeout: float,
+    stop: threading.Event,
+    caught: list[str],
+    printer: _Printer,
 ) -> tuple[int, str]:
     """Begin or resume, run, and turn the outcome into (exit code, reason)."""
-    driver.begin(plan)
+    rec = driver.begin(plan)
+    if not driver.driving and _plan_differs(rec, plan):
+        # Watching someone else's rollout: it runs the plan it was started with, not ours.
+        started = rec.plan.get("source") or "another file"
+        printer.event(
+            Event(
+                at=time.time(),
+                service=plan.service,
+                kind="driver",
+                message=(
+                    f"{plan.source or 'this plan'} differs from the plan this rollout was "
+                    f"started with ({started}); the recorded plan is what runs"
+                ),
+            )
+        )
     rec = driver.run(timeout=timeout, stop=stop)
     if caught:
         driver.record_stop(caught[0])
@@ -198,3 +217,9 @@ def _drive(
         return EXIT_STOPPED, f"left paused after {timeout:g} s: {rec.message}"
     driver.record_stop("timeout")
     return EXIT_STOPPED, f"timed out after {timeout:g} s at step {output.step_label(rec)}"
+
+
+def _plan_differs(rec: RolloutRecord, plan: Plan) -> bool:
+    """True when the record's plan is not ``plan`` (the file it came from aside)."""
+    recorded = {k: v for k, v in dict(rec.plan).items() if k != "source"}
+    return recorded != {k: v for k, v in plan.to_dict().items() if k != "source"}

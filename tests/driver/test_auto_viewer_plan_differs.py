@@ -1,0 +1,69 @@
+"""A second ``rollout auto`` with a different plan for the running rollout says so.
+
+It becomes a viewer of the rollout already in progress (same candidate), which runs the
+plan it was started with; it used to watch silently, so the user believed their plan ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pytest
+from fakes_driver import FakeMetrics, FakeTraffic
+
+from backends.base import Environment, Phase, RolloutRecord, Strategy
+from backends.local.store import FileStateStore
+from console.commands import auto
+from console.plan import parse_plan
+
+RUNNING = "service: courses\ncandidate: v2\nsteps: [{setWeight: 10}, {pause: 1h}]\n"
+MINE = "service: courses\ncandidate: v2\nsteps: [{setWeight: 50}]\n"
+
+
+@pytest.fixture
+def plan_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    store = FileStateStore(tmp_path / "state")
+    running = parse_plan(RUNNING, "first.yaml")
+    store.save(
+        RolloutRecord(
+            service="courses",
+            strategy=Strategy.CANARY,
+            stable="v1",
+            candidate="v2",
+            phase=Phase.PROGRESSING,
+            plan=running.to_dict(),
+            weights={"v1": 90, "v2": 10},
+            step_index=1,
+        ),
+        0,
+    )
+    # Held from another host: never taken over before the TTL runs out.
+    assert store.acquire_lease("courses", "ops@elsewhere:1:abcdef", 60.0)
+    env = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
+    monkeypatch.setattr("console.environments.open_environment", lambda name=None: env)
+    path = tmp_path / "mine.yaml"
+    path.write_text(MINE)
+    return path
+
+
+def test_viewer_with_another_plan_says_the_recorded_one_runs(
+    plan_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = auto.run(argparse.Namespace(plan=str(plan_file), env=None, json=False, timeout="1s"))
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "ops@elsewhere drives courses; watching" in out
+    (note,) = [line for line in out.splitlines() if "differs" in line]
+    assert "mine.yaml differs from the plan this rollout was started with (first.yaml)" in note
+    assert "the recorded plan is what runs" in note
+
+
+def test_viewer_with_the_same_plan_adds_no_note(
+    plan_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_file.write_text(RUNNING)
+    code = auto.run(argparse.Namespace(plan=str(plan_file), env=None, json=False, timeout="1s"))
+    assert code == 3
+    assert "differs" not in capsys.readouterr().out
