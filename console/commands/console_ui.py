@@ -54,8 +54,24 @@ def _quit_on_signals(app: Any) -> Iterator[None]:
             signal.signal(number, handler)
 
 
+def has_terminal() -> bool:
+    """True when stdin and stdout are a terminal, which the console needs to draw and read keys."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point for bare ``rollout``: config, environment, console."""
+    if not has_terminal():
+        # Otherwise the console starts anyway and writes escape codes into a pipe or a CI log.
+        print(
+            "rollout: the console needs a terminal (stdin and stdout are not one); without one "
+            "use rollout status, rollout auto PLAN or rollout demo --headless",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     try:
         config = load_config()
     except ConfigError as exc:

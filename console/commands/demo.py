@@ -99,6 +99,9 @@ def run(args: Namespace) -> int:
                 return EXIT_BACKEND
             # Other processes (`rollout auto`, a second console) read metrics through it too.
             write_prometheus_file(state, prometheus.url)
+        if not args.headless and not _has_terminal():
+            print("rollout demo: no terminal: running headless (as with --headless).", flush=True)
+            args.headless = True
         ui = None if args.headless else _find_console()
         if ui is None:
             if not args.headless:
@@ -125,6 +128,13 @@ def run(args: Namespace) -> int:
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, previous)
+
+
+def _has_terminal() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _find_console() -> Any:
