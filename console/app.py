@@ -336,7 +336,7 @@ class RolloutApp(App[int]):
             self.flash("already at the overview")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_rows()))
+        self.push_screen(HelpScreen(self.help_rows(self.screen)))
 
     def _all_bindings(self) -> list[Binding]:
         return [*_bindings(RolloutApp), *_bindings(OverviewScreen), *_bindings(DetailScreen)]
@@ -353,12 +353,24 @@ class RolloutApp(App[int]):
             return False
         return not (self.read_only and ident in DANGEROUS)
 
-    def help_rows(self) -> list[tuple[str, str, str]]:
-        """(key, what it does, binding id) for every key the console answers to now."""
+    def help_rows(self, screen: Screen[Any] | None = None) -> list[tuple[str, str, str]]:
+        """(key, what it does, binding id) for every key the console answers to now.
+
+        Opened over ``screen``, the keys of the other screen say where they work: `w` listed
+        on the overview looked like a key that did nothing.
+        """
         rows = [(":", "command palette: every action by name", "palette")]
+        elsewhere: dict[str, str] = {}
+        if screen is not None:
+            for cls, where in ((OverviewScreen, "overview"), (DetailScreen, "detail screen")):
+                if not isinstance(screen, cls):
+                    elsewhere.update({b.id or "": where for b in _bindings(cls)})
         for b in self._all_bindings():
             if self._available(b.id):
-                rows.append((self._key_for(b), f"{b.description}: {b.tooltip}", b.id or ""))
+                desc = f"{b.description}: {b.tooltip}"
+                if b.id in elsewhere:
+                    desc += f" (on the {elsewhere[b.id]})"
+                rows.append((self._key_for(b), desc, b.id or ""))
         return rows
 
     def palette_commands(self, screen: Screen[Any]) -> list[tuple[str, str, str]]:
@@ -366,8 +378,15 @@ class RolloutApp(App[int]):
         bindings = [(b, f"app.{b.action}") for b in _bindings(RolloutApp)]
         if isinstance(screen, OverviewScreen | DetailScreen):
             bindings += [(b, f"screen.{b.action}") for b in _bindings(type(screen))]
+        # Say which service an action would change: the palette hides the selected row.
+        target = self.target_service()
+        on = f" ({target})" if target else ""
         return [
-            (f"{b.description} ({self._key_for(b)})", action, b.tooltip)
+            (
+                f"{b.description} ({self._key_for(b)})",
+                action,
+                b.tooltip + (on if b.id in DANGEROUS or b.id == "detail" else ""),
+            )
             for b, action in bindings
             if self._available(b.id)
         ]

@@ -40,6 +40,10 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
+HELP_WIDTH = 70  # the dialog box's width in app.tcss
+KEY_COLUMN = 9  # "  enter  ": keys right-aligned in 7 columns, then two spaces
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key with what it does; remapped keys show as remapped."""
 
@@ -52,13 +56,20 @@ class HelpScreen(ModalScreen[None]):
         self._rows = rows
 
     def compose(self) -> ComposeResult:
+        # Inside the box: border, padding and the scrollbar take 6 columns.
+        width = max(30, min(HELP_WIDTH, self.app.size.width) - 6)
         text = Text()
         text.append("Keys", style="bold")
         text.append("   (remap in config.yaml under keys: <id>: <key>)\n\n", style="dim")
         for key, desc, ident in self._rows:
-            text.append(f"{key:>7}  ", style="bold")
-            text.append(f"{desc}")
-            text.append(f"  [{ident}]\n", style="dim")
+            # A long line wraps under its description, not back under the keys column.
+            body = Text(desc)
+            body.append(f"  [{ident}]", style="dim")
+            lines = body.wrap(self.app.console, width - KEY_COLUMN)
+            for n, line in enumerate(lines):
+                text.append(f"{key:>7}  " if n == 0 else " " * KEY_COLUMN, style="bold")
+                text.append_text(line)
+                text.append("\n")
         text.append("\nesc / q / ? closes this help", style="dim")
         with VerticalScroll(id="help-box", classes="dialog-box"):
             yield Static(text, id="help-text")

@@ -42,9 +42,18 @@ class ServiceTable(DataTable[str | Text]):
 
 
 class FilterInput(Input):
-    """The filter box; its `enter` shows in the key bar while you type (other keys are text)."""
+    """The filter box; its `enter` and `esc` show in the key bar while you type (other keys
+    are text). `esc` here clears the filter: labelled "back", it said something else."""
 
-    BINDINGS = [Binding("enter", "submit", "Keep filter", tooltip="Keep the filter, back to rows")]
+    BINDINGS = [
+        Binding("enter", "submit", "Keep filter", tooltip="Keep the filter, back to rows"),
+        Binding("escape", "clear_filter", "Clear filter", tooltip="Clear the filter"),
+    ]
+
+    def action_clear_filter(self) -> None:
+        screen = self.screen
+        if isinstance(screen, OverviewScreen):
+            screen.close_filter(keep=False)
 
 
 class OverviewScreen(Screen[None]):

@@ -14,6 +14,7 @@ from tui_helpers import settle
 from backends.base import Phase
 from console.config import Config
 from console.screens.detail import DetailScreen
+from console.screens.dialogs import HelpScreen
 from console.screens.overview import OverviewScreen
 from widgets.key_bar import KeyBar
 
@@ -223,3 +224,54 @@ async def test_overview_header_names_the_driver_of_the_selected_row_when_narrow(
         await pilot.press("down")
         await pilot.pause(0.1)
         assert "bob@ops" not in str(app.screen.query_one("#header").render())
+
+
+def help_row(text: str, ident: str) -> str:
+    """The help's row for ``ident``, joined over its wrapped lines."""
+    end = text.index(f"[{ident}]")
+    start = text.rfind("\n", 0, end)
+    while text[start + 1 : start + 10].strip() == "":  # a continuation line: keep going up
+        start = text.rfind("\n", 0, start)
+    return " ".join(text[start + 1 : end].split())
+
+
+async def test_help_says_which_keys_belong_to_the_other_screen(make_app: Any) -> None:
+    # `? help` on the overview listed `w Window` as if it worked there (it does nothing).
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        assert help_row(text, "window").startswith("w Window")
+        assert "(on the detail screen)" in help_row(text, "window")
+        assert "screen" not in help_row(text, "sort") and help_row(text, "sort").startswith("o ")
+        # Wrapped lines stay right of the keys column.
+        assert all(not line or line.startswith(" ") for line in text.splitlines()[2:-2])
+        await pilot.press("escape", "enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.press("question_mark")
+        text = str(app.screen.query_one("#help-text").render())
+        assert "(on the overview)" in help_row(text, "sort")
+        assert "(on the" not in help_row(text, "window")
+
+
+async def test_escape_in_the_filter_box_is_labelled_clear(make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        bar = app.screen.query_one("#keys", KeyBar)
+        await pilot.press("slash", "g", "r")
+        assert await settle(pilot, lambda: "esc clear" in str(bar.render()))
+        await pilot.press("escape")
+        assert await settle(pilot, lambda: app.screen.filter_text == "")
+        assert app.screen.query_one("#services").has_focus
+
+
+async def test_palette_commands_name_the_service_they_act_on(make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        helps = {a: h for _, a, h in app.palette_commands(app.screen)}
+        assert "courses" in helps["app.promote"] and "courses" in helps["app.rollback"]
+        assert "courses" not in helps["app.help"]

@@ -152,8 +152,10 @@ async def test_bar_follows_focus_into_the_filter_and_back(make_app: Any) -> None
         assert str(bar.render()).startswith(" enter detail  s start  / filter  : palette")
         await pilot.press("slash")
         # While typing, letters are text: only keys that still work are offered.
-        assert await settle(pilot, lambda: [h.ident for h in bar.hints] == ["submit", "back"])
-        assert str(bar.render()).strip() == "enter keep filter  esc back"
+        assert await settle(
+            pilot, lambda: [h.ident for h in bar.hints] == ["submit", "clear_filter"]
+        )
+        assert str(bar.render()).strip() == "enter keep filter  esc clear filter"
         await pilot.press("escape")
         assert await settle(pilot, lambda: bar.shown()[-1].ident == HELP)
 
