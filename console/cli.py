@@ -151,8 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_DURATION_FLAGS = ("--timeout", "--since")
+
+
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """parse_args, but a stray flag after a subcommand gets that subcommand's usage."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse reads "--timeout -5m" as a flag with no value ("expected one argument");
+    # joined, the duration check can say what is wrong with it.
+    for i in range(len(argv) - 2, -1, -1):
+        value = argv[i + 1]
+        if argv[i] in _DURATION_FLAGS and value[:1] == "-" and value[1:2].isdigit():
+            argv[i : i + 2] = [f"{argv[i]}={value}"]
     args, extra = parser.parse_known_args(argv)
     if extra:
         subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]

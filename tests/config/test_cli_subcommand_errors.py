@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from console.cli import main
@@ -50,3 +52,18 @@ def test_demo_fault_help_lists_every_field(capsys: pytest.CaptureFixture[str]) -
         main(["demo", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "fields: errors, latency, slow_start, crash, unready" in out
+
+
+@pytest.mark.parametrize("flag", ["--timeout", "--since"])
+def test_negative_duration_is_named_not_a_missing_argument(
+    flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("ROLLOUT_DEMO_DIR", str(tmp_path / "demo"))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("service: courses\ncandidate: v2\nsteps: [{setWeight: 10}]\n")
+    command = "auto" if flag == "--timeout" else "analyze"
+    code = main([command, str(plan), flag, "-5m"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "'-5m' is negative" in err
