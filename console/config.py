@@ -53,6 +53,17 @@ class Config:
         return self.environments[chosen]
 
 
+def cluster_hint() -> str:
+    """``; pass --env with one that has a cluster: demo, prod`` for metrics-only messages."""
+    try:
+        config = load_config()
+    except ConfigError:
+        return "; pass --env demo for the demo"
+    others = (n for n, e in config.environments.items() if e.cluster is not None and n != DEMO)
+    names = [DEMO, *sorted(others)]
+    return f"; pass --env with one that has a cluster: {', '.join(names)}"
+
+
 def yaml_error(path: Path, exc: yaml.YAMLError) -> str:
     """One line, ``FILE:LINE: not valid YAML: <problem>``, instead of pyyaml's multi-line dump."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)

@@ -21,6 +21,7 @@ from backends.base import (
     RolloutRecord,
 )
 from console import engine
+from console.config import cluster_hint
 from console.driver import Driver, holder_display, make_holder, whoami
 from console.plan_model import Plan
 
@@ -63,7 +64,9 @@ def send_command(
     """
     kind = CommandKind(kind)
     if env.store is None or env.traffic is None:
-        raise ControlError(f"environment '{env.name}' has no rollouts (no traffic backend)")
+        raise ControlError(
+            f"environment '{env.name}' has no rollouts (no traffic backend){cluster_hint()}"
+        )
     store = env.store
     known = env.traffic.services()
     if service not in known:

@@ -26,7 +26,7 @@ from types import FrameType
 from backends.base import BackendError, Event, Phase, RolloutRecord
 from console import output
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
-from console.config import ConfigError, environment_name
+from console.config import ConfigError, cluster_hint, environment_name
 from console.driver import Driver, DriverError, make_holder
 from console.notify import Notifier
 from console.plan_model import Plan
@@ -116,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
         where = environment_name(args.env)
         return fail(EXIT_BACKEND, f"cannot reach environment '{where}': {exc}", service)
     if env.traffic is None or env.store is None:
-        msg = f"environment '{env.name}' has no traffic backend; it cannot run rollouts"
+        msg = (
+            f"environment '{env.name}' has no traffic backend; it cannot run rollouts"
+            + cluster_hint()
+        )
         return fail(EXIT_BAD_INPUT, msg, service)
     try:
         known = env.traffic.services()

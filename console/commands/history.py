@@ -12,7 +12,7 @@ import sys
 from backends.base import BackendError, CorruptRecord
 from console import output
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
-from console.config import ConfigError
+from console.config import ConfigError, cluster_hint
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"rollout history: {note}", file=sys.stderr)
         if env.store is None:
             print(
-                f"rollout history: environment '{env.name}' keeps no rollout state", file=sys.stderr
+                f"rollout history: environment '{env.name}' keeps no rollout state"
+                + cluster_hint(),
+                file=sys.stderr,
             )
             return EXIT_BAD_INPUT
         entries = env.store.read_audit(args.service, args.limit)

@@ -21,7 +21,7 @@ from typing import Any
 from backends.base import BackendError, CorruptRecord, Environment
 from console import output
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
-from console.config import ConfigError
+from console.config import ConfigError, cluster_hint
 from console.driver import holder_display
 
 
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if env.traffic is None and env.store is None:
             print(
                 f"rollout status: environment '{env.name}' has no cluster (metrics only): "
-                "status needs an environment with a cluster, or the demo",
+                f"status needs an environment with a cluster, or the demo{cluster_hint()}",
                 file=sys.stderr,
             )
             return EXIT_BAD_INPUT
