@@ -14,6 +14,17 @@ from typing import Any
 from backends.base import AuditEntry, Event, Phase, RolloutRecord, Strategy
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``), so a newline or a
+    terminal escape in a recorded reason can neither forge a line nor drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
 def clock_time(at: float) -> str:
     """``12:00:03`` in local time."""
     return time.strftime("%H:%M:%S", time.localtime(at))
@@ -26,7 +37,7 @@ def iso_time(at: float) -> str:
 
 def event_line(e: Event) -> str:
     """One human line per event: ``12:00:03 courses  weight  v2 10% (step 1/5)``."""
-    return f"{clock_time(e.at)} {e.service}  {e.kind}  {e.message}"
+    return one_line(f"{clock_time(e.at)} {e.service}  {e.kind}  {e.message}")
 
 
 def pause_hint(e: Event) -> str:
@@ -93,6 +104,7 @@ def step_label(record: RolloutRecord) -> str:
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     """Left-aligned columns separated by two spaces; the last column is not padded."""
+    rows = [[one_line(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = []
     for r in [header, *rows]:
@@ -107,7 +119,7 @@ def audit_line(a: AuditEntry) -> str:
     who = a.actor
     if a.actor == "engine" and a.user:
         who = f"engine ({a.user}@{a.host})" if a.host else f"engine ({a.user})"
-    return f"{when}  {who}  {a.action}  {a.reason}".rstrip()
+    return one_line(f"{when}  {who}  {a.action}  {a.reason}".rstrip())
 
 
 def audit_json(a: AuditEntry) -> str:

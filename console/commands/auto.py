@@ -68,7 +68,7 @@ class _Printer:
             line = json.dumps(d)
         else:
             phase = f"{record.phase}: " if record else ""
-            line = (
+            line = output.one_line(
                 f"{output.clock_time(time.time())} {service}  result  {phase}{reason} (exit {code})"
             )
         with self.lock:

@@ -14,6 +14,7 @@ import sys
 from backends.base import BackendError, CommandKind
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.config import ConfigError
+from console.output import one_line
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         env = open_environment(args.env)
         message = send_command(env, args.service, kind, reason=getattr(args, "reason", "") or "")
     except (ConfigError, ControlError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(one_line(f"{prog}: {exc}"), file=sys.stderr)  # may quote the --reason
         return EXIT_BAD_INPUT
     except ValueError as exc:  # an invalid service name (path characters)
         print(f"{prog}: {exc}", file=sys.stderr)
@@ -37,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
     except BackendError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_BACKEND
-    print(message)
+    print(one_line(message))
     return EXIT_OK
