@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from backends.base import BackendError, MetricSample, Unsupported
+from backends.base import BackendError, MetricSample, NotFound, Unsupported
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from console.plan_model import BUILTIN_METRICS, AnalysisSpec, Plan
 
@@ -123,6 +123,19 @@ def run(args: argparse.Namespace) -> int:
     if env.metrics is None:
         _error(f"environment '{env.name}' has no metrics source to analyse")
         return EXIT_BAD_INPUT
+    if env.traffic is not None:
+        # As `rollout auto` does: a typo in `service` is bad input, not an outage.
+        try:
+            known = env.traffic.services()
+        except BackendError as exc:
+            _error(f"{env.name}: cannot list services: {exc}")
+            return EXIT_BACKEND
+        if plan.service not in known:
+            _error(
+                f"{plan.source or args.plan}: service '{plan.service}' not found in environment "
+                f"'{env.name}'; known: {', '.join(sorted(known)) or 'none'}"
+            )
+            return EXIT_BAD_INPUT
 
     end = time.time()
     try:
@@ -133,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     versions = [plan.candidate] + ([plan.stable] if plan.stable else [])
     try:
         samples, custom, note = fetch(env.metrics, plan.service, spec, versions, times)
-    except (Unsupported, QueryRejected) as exc:
+    except (Unsupported, QueryRejected, NotFound) as exc:
         _error(f"{plan.source or args.plan}: {exc}")
         return EXIT_BAD_INPUT
     except BackendError as exc:
