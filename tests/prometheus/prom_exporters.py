@@ -16,6 +16,9 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Cumulative fraction of requests at or below each bound (in the exporter's unit); +Inf is 1.
 DEFAULT_BUCKETS: tuple[tuple[float, float], ...] = (
@@ -131,6 +134,24 @@ def instant(url: str, query: str) -> list[dict]:
     q = urllib.parse.urlencode({"query": query})
     with urllib.request.urlopen(f"{url}/api/v1/query?{q}", timeout=5) as r:
         return json.load(r)["data"]["result"]
+
+
+def settled(read: Callable[[], T], exact: Callable[[T], bool], attempts: int = 10) -> T:
+    """``read()`` until ``exact(result)`` holds (at most ``attempts`` reads, 0.3 s apart);
+    the last result either way, for the caller's asserts to report.
+
+    Why: ``rate()`` extrapolates to the window's end only if the newest sample is at most
+    1.1 scrape intervals old. While a scrape is in flight (slow on a loaded machine) the
+    newest committed one can be older, and a query at that instant reads a few % low. The
+    next scrape puts it right; a wrong query (labels, metric) never reads the exact rate.
+    """
+    result = read()
+    for _ in range(attempts - 1):
+        if exact(result):
+            break
+        time.sleep(0.3)
+        result = read()
+    return result
 
 
 def wait_for_scrapes(url: str, targets: int, scrapes: int, timeout: float = 40.0) -> None:

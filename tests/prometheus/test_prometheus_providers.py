@@ -28,6 +28,7 @@ from prom_exporters import (
     Traffic,
     expected_quantile,
     render,
+    settled,
     wait_for_scrapes,
 )
 
@@ -241,7 +242,10 @@ def _close(actual: float | None, expected: float, rel: float = 0.03) -> bool:
 def test_provider_sample_matches_exporter(prom: tuple[str, Any], scenario: Scenario) -> None:
     url, _ = prom
     backend = _backend(url, scenario)
-    got = backend.sample("courses", VERSIONS, WINDOW)
+    got = settled(
+        lambda: backend.sample("courses", VERSIONS, WINDOW),
+        lambda g: all(_close(g[v].request_rate, t["rate"]) for v, t in TRUTH.items()),
+    )
     assert set(got) == set(VERSIONS)
     for version, truth in TRUTH.items():
         s = got[version]
@@ -267,8 +271,17 @@ def test_provider_sample_matches_exporter(prom: tuple[str, Any], scenario: Scena
 def test_provider_history_matches_exporter(prom: tuple[str, Any], scenario: Scenario) -> None:
     url, _ = prom
     backend = _backend(url, scenario)
-    now = time.time()
-    hist = backend.history("courses", ["v1", "v2"], since=now - 3, step=1.0, window=4.0)
+
+    def read() -> tuple[float, dict[str, Any]]:
+        now = time.time()
+        return now, backend.history("courses", ["v1", "v2"], since=now - 3, step=1.0, window=4.0)
+
+    def exact(got: tuple[float, dict[str, Any]]) -> bool:
+        return all(
+            _close(p.request_rate, TRUTH[v]["rate"]) for v in ("v1", "v2") for p in got[1][v]
+        )
+
+    now, hist = settled(read, exact)
     for version in ("v1", "v2"):
         points = hist[version]
         assert 3 <= len(points) <= 4, points
