@@ -187,9 +187,12 @@ def _drive(
 ) -> tuple[int, str]:
     """Begin or resume, run, and turn the outcome into (exit code, reason)."""
     rec = driver.begin(plan)
-    if not driver.driving and _plan_differs(rec, plan):
-        # Watching someone else's rollout: it runs the plan it was started with, not ours.
-        started = rec.plan.get("source") or "another file"
+    started = str(rec.plan.get("source") or "another file")
+    other_file = plan.source is not None and started != plan.source
+    if _plan_differs(rec, plan) and (not driver.driving or other_file):
+        # A viewer watches a rollout that runs the plan it was started with, not ours; a
+        # driver resuming it does too (the driver's "the plan file changed" reads as if this
+        # file had been edited, when it may be another file altogether).
         printer.event(
             Event(
                 at=time.time(),

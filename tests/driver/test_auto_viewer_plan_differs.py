@@ -67,3 +67,16 @@ def test_viewer_with_the_same_plan_adds_no_note(
     code = auto.run(argparse.Namespace(plan=str(plan_file), env=None, json=False, timeout="1s"))
     assert code == 3
     assert "differs" not in capsys.readouterr().out
+
+
+def test_resuming_from_another_file_names_both_files(
+    plan_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The driver is gone (lease released): this auto drives, but the recorded plan runs.
+    FileStateStore(tmp_path / "state").release("courses", "ops@elsewhere:1:abcdef")
+    code = auto.run(argparse.Namespace(plan=str(plan_file), env=None, json=False, timeout="1s"))
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "resuming Progressing rollout to v2" in out
+    (note,) = [line for line in out.splitlines() if "differs" in line]
+    assert "mine.yaml differs from the plan this rollout was started with (first.yaml)" in note
