@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
@@ -65,6 +66,10 @@ class OverviewScreen(Screen[None]):
         Binding("o", "sort", "Sort", id="sort", tooltip="Cycle the sort column"),
     ]
 
+    # No auto-focus ("", since None means the app's "*"): on_mount focuses the table once
+    # its columns exist (focused earlier, its columns stayed as wide as their headers).
+    AUTO_FOCUS = ""
+
     def __init__(self) -> None:
         super().__init__(id="overview")
         self.filter_text = ""
@@ -81,7 +86,11 @@ class OverviewScreen(Screen[None]):
         yield HeaderLine(id="header")
         yield FlashLine(id="flash")
         yield Static("", id="banner", classes="banner")
-        yield FilterInput(placeholder="filter (enter keeps it, esc clears)", id="filter")
+        # Hidden from the start, and the table takes focus when the screen shows: keys typed
+        # while the console starts (typeahead over SSH) went into the hidden filter box.
+        box = FilterInput(placeholder="filter (enter keeps it, esc clears)", id="filter")
+        box.display = False
+        yield box
         yield ServiceTable(id="services", cursor_type="row", zebra_stripes=True)
         yield Static("", id="crumbs")
         yield KeyBar(KEY_ORDER, aliases=KEY_ALIASES, id="keys")
@@ -89,7 +98,6 @@ class OverviewScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#services", DataTable)
         self._set_columns(columns_for(self.app.size.width))
-        self.query_one("#filter", Input).display = False
         table.focus()
         self.repaint()
 
@@ -113,7 +121,10 @@ class OverviewScreen(Screen[None]):
         self.repaint()
 
     def selected_service(self) -> str | None:
-        table = self.query_one("#services", DataTable)
+        try:
+            table = self.query_one("#services", DataTable)
+        except NoMatches:  # a key typed while the screen is still being composed
+            return None
         if table.row_count == 0:
             return None
         row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)

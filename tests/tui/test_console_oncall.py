@@ -275,3 +275,28 @@ async def test_palette_commands_name_the_service_they_act_on(make_app: Any) -> N
         helps = {a: h for _, a, h in app.palette_commands(app.screen)}
         assert "courses" in helps["app.promote"] and "courses" in helps["app.rollback"]
         assert "courses" not in helps["app.help"]
+
+
+async def test_keys_typed_while_the_console_starts_do_not_land_in_the_hidden_filter(
+    make_app: Any,
+) -> None:
+    # Typeahead over SSH: keys sent while the console started focused the filter box before
+    # it was hidden, so the overview then took no keys (or showed "0 services · filter: ?").
+    from console.app import RolloutApp
+
+    class TypedEarly(RolloutApp):
+        def on_mount(self) -> None:  # Textual runs RolloutApp.on_mount after this one
+            for key in "go":
+                self.simulate_key(key)
+
+    app = make_app()
+    app.__class__ = TypedEarly  # the same app, with keys queued behind the first screen
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#services").has_focus
+        assert app.screen.filter_text == ""
+        assert app.screen.sort_key == "phase"  # `o` reached the overview, as typed
+        assert app.screen.query_one("#services").row_count == 3
+        await pilot.press("enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
