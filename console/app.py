@@ -241,7 +241,9 @@ class RolloutApp(App[int]):
         text = f"{alert.service} ROLLED BACK: {alert.reason}"
         self.notify(text, title="Rollback", severity="error", timeout=30)
         self.bell()
-        self.flash(text, "error")  # the caller repaints
+        # The banner and the notification carry the whole reason; the flash line says the
+        # first breach only, so at 80x24 the reason does not take six of the 24 lines.
+        self.flash(f"{alert.service} ROLLED BACK: {vm.first_clause(alert.reason)}", "error")
 
     # ------------------------------------------------------------------ painting
 

@@ -277,6 +277,13 @@ def staleness(last_ok_at: float | None, now: float) -> str | None:
 # --------------------------------------------------------------------------- rollback alerts
 
 
+def first_clause(reason: str) -> str:
+    """The first breach of a rollback reason: 'error-rate 0.3 > max 0.05 on v2; latency...
+    -> rolled back' gives 'error-rate 0.3 > max 0.05 on v2'."""
+    head = reason.split(" -> ")[0].split("; ")[0].strip()
+    return head if head == reason.strip() else head + " …"
+
+
 @dataclass(frozen=True)
 class Alert:
     service: str

@@ -300,3 +300,25 @@ async def test_keys_typed_while_the_console_starts_do_not_land_in_the_hidden_fil
         assert app.screen.query_one("#services").row_count == 3
         await pilot.press("enter")
         assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+
+
+async def test_rollback_flash_is_one_line_the_banner_has_the_whole_reason(
+    make_app: Any, env_parts: Any, clock: Any
+) -> None:
+    # After a rollback at 80x24 the same long reason filled the flash (2 lines), the banner
+    # (2 lines) and the detail title: six of 24 lines for one sentence.
+    env, _ = env_parts
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.bell = lambda: None  # type: ignore[method-assign]
+        await ready(pilot, app)
+        reason = (
+            "error-rate 0.177 > max 0.02 on v2; latency-p95 392ms > max 200ms on v2 "
+            "(1/1 failures) -> rolled back: 100% on v1"
+        )
+        set_phase(env, Phase.ROLLED_BACK, message=reason, updated_at=clock.now)
+        assert await settle(pilot, lambda: "ROLLED BACK" in flash_text(app))
+        assert flash_text(app) == "courses ROLLED BACK: error-rate 0.177 > max 0.02 on v2 …"
+        await pilot.pause(0.1)
+        assert app.screen.query_one("#flash").size.height == 1
+        assert reason in " ".join(str(app.screen.query_one("#banner").render()).split("\n"))
