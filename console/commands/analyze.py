@@ -22,8 +22,11 @@ from backends.base import BackendError, MetricSample, NotFound, Unsupported
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from console.plan_model import BUILTIN_METRICS, AnalysisSpec, Plan
 
+_errors: list[str] = []  # this run's error messages, for the --json error object
+
 
 def _error(message: str) -> None:
+    _errors.append(message)
     print(f"rollout analyze: {message}", file=sys.stderr, flush=True)
 
 
@@ -82,7 +85,20 @@ def fetch(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the plan and environment, fetch the window, replay, print; exit 0/1/2/4."""
+    """Load the plan and environment, fetch the window, replay, print; exit 0/1/2/4.
+
+    With ``--json`` an error is also one JSON object on stdout (``exit_code``, ``error``), so a
+    script parsing stdout gets an answer whatever happens.
+    """
+    _errors.clear()
+    code = _run(args)
+    if getattr(args, "json", False) and _errors and code in (EXIT_BAD_INPUT, EXIT_BACKEND):
+        error = "\n".join(_errors)
+        print(json.dumps({"plan": str(args.plan), "exit_code": code, "error": error}))
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     from backends.prometheus.client import QueryRejected
     from console.config import ConfigError, environment_name
     from console.environments import open_environment
@@ -92,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         plan = load_plan(args.plan)
     except PlanError as exc:
+        _errors.append(str(exc))
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:

@@ -4,6 +4,7 @@ named like ``rollout auto`` names it; it said the metrics source was unavailable
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -45,3 +46,17 @@ def test_not_found_from_the_metrics_source_is_2(
 ) -> None:
     assert _run(tmp_path, monkeypatch, "courses") == 2
     assert "unknown service 'courses'" in capsys.readouterr().err
+
+
+def test_json_errors_are_one_json_object_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("service: courses\ncandidate: v2\nsteps: [{setWeight: 10}]\nanalysis: false\n")
+    args = argparse.Namespace(plan=str(plan), env=None, since="1m", json=True)
+    assert analyze.run(args) == 2
+    out, err = capsys.readouterr()
+    (line,) = out.splitlines()
+    d = json.loads(line)
+    assert d["exit_code"] == 2 and d["plan"] == str(plan)
+    assert "no analysis block to replay" in d["error"] and "no analysis block" in err
