@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     prog = f"rollout {args.command}"
     try:
         env = open_environment(args.env)
-        message = send_command(env, args.service, kind, reason=getattr(args, "reason", "") or "")
+        # A newline or escape in --reason would forge lines in the audit log and history.
+        reason = one_line(getattr(args, "reason", "") or "")
+        message = send_command(env, args.service, kind, reason=reason)
     except (ConfigError, ControlError) as exc:
         print(one_line(f"{prog}: {exc}"), file=sys.stderr)  # may quote the --reason
         return EXIT_BAD_INPUT
@@ -38,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
     except BackendError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_BACKEND
-    print(one_line(message))
+    print(message)
     return EXIT_OK

@@ -66,3 +66,6 @@ def test_control_command_reply_is_one_line(
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\n2026-11-26" in out
     assert not any(line.startswith("2026-11-26 09:00:00") for line in out.splitlines())
+    assert out.startswith("paused: paused by ")
+    audit = store.read_audit("courses", None)
+    assert all("\n" not in a.reason and "\x1b" not in a.reason for a in audit)
