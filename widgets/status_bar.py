@@ -97,6 +97,11 @@ class FlashLine(Static):
     FlashLine { height: 1; }
     """
 
+    def on_resize(self) -> None:
+        # Its height follows the text (one or two lines): a new width may change it. Without
+        # this, a screen resized while hidden kept the old height and cut the message.
+        self.refresh(layout=True)
+
     def flash(self, message: str, severity: str = "info") -> None:
         prefix = {"warning": "! ", "error": "✗ "}.get(severity, "")
         text = Text(prefix + message, style=_FLASH_STYLE.get(severity, ""))

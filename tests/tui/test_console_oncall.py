@@ -322,3 +322,29 @@ async def test_rollback_flash_is_one_line_the_banner_has_the_whole_reason(
         await pilot.pause(0.1)
         assert app.screen.query_one("#flash").size.height == 1
         assert reason in " ".join(str(app.screen.query_one("#banner").render()).split("\n"))
+
+
+async def test_a_screen_resized_while_hidden_refits_its_flash_and_banner(
+    make_app: Any, env_parts: Any, clock: Any
+) -> None:
+    # tmux resized to 60x20 while on the detail screen; back on the overview the flash kept
+    # its one-line height and cut the message after "max 0.02 on".
+    env, _ = env_parts
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.bell = lambda: None  # type: ignore[method-assign]
+        await ready(pilot, app)
+        await pilot.press("enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        reason = "error-rate 0.177 > max 0.02 on v2; latency-p95 392ms > max 200ms on v2 " * 2
+        set_phase(env, Phase.ROLLED_BACK, message=reason.strip(), updated_at=clock.now)
+        assert await settle(pilot, lambda: "ROLLED BACK" in flash_text(app))
+        app.flash("x " * 50, "error")  # needs two lines at 60 columns and at 80
+        await pilot.pause(0.2)
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        assert await settle(pilot, lambda: isinstance(app.screen, OverviewScreen))
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#flash").size.height == 2
+        assert app.screen.query_one("#banner").size.height == 3
