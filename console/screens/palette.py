@@ -31,6 +31,10 @@ class RolloutCommands(Provider):
         matcher = self.matcher(query)
         for title, action, help_text in self._commands():
             score = matcher.match(title)
+            if score > 0 and title.lower().startswith(query.strip().lower()):
+                # A title that starts with what was typed comes first: "back" picked
+                # "Roll back" (listed earlier, same fuzzy score) over "Back".
+                score *= 2
             if score > 0:
                 yield Hit(
                     score, matcher.highlight(title), partial(self._run, action), help=help_text

@@ -348,3 +348,19 @@ async def test_a_screen_resized_while_hidden_refits_its_flash_and_banner(
         await pilot.pause(0.3)
         assert app.screen.query_one("#flash").size.height == 2
         assert app.screen.query_one("#banner").size.height == 3
+
+
+async def test_palette_back_goes_back_and_does_not_offer_roll_back_first(make_app: Any) -> None:
+    # ": back enter" on the detail screen opened "Roll back courses?": "Roll back" came
+    # first in the palette with the same fuzzy score as "Back".
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.press("colon")
+        await pilot.pause(0.1)
+        await pilot.press(*"back")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, OverviewScreen))
