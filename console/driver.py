@@ -47,6 +47,7 @@ from console.driver_io import analysis_spec as analysis_spec
 from console.driver_io import apply_action, describe, holder_display, observe, unsupported_metrics
 from console.driver_io import make_holder as make_holder  # callers import it from here
 from console.driver_io import whoami as whoami
+from console.engine_common import split_text
 from console.notify import Notifier
 from console.plan_model import Plan
 
@@ -346,7 +347,10 @@ class Driver:
             rec = None
         if rec is not None and not rec.phase.terminal:
             # We were watching someone else's rollout and their lease ran out.
-            msg = f"took over driving {self.service} (the previous driver's lease expired)"
+            msg = (
+                f"took over driving {self.service} (the previous driver released its lease "
+                "or stopped renewing it)"
+            )
             self.store.append_audit(self._audit("take-over", msg))
             self._emit([self._driver_event("lease", msg)])
         return True
@@ -536,7 +540,7 @@ class Driver:
     def record_stop(self, reason: str) -> None:
         """Audit and report that this driver stops (signal, timeout); traffic stays put."""
         rec = self._record
-        where = f" at {rec.phase}, weights {dict(rec.weights)}" if rec else ""
+        where = f" at {rec.phase}, weights {split_text(rec.weights)}" if rec else ""
         if not self._driving:
             self._emit([self._driver_event("driver", f"stopped watching ({reason}){where}")])
             return

@@ -64,7 +64,7 @@ from backends.base import (
 )
 from console import engine_bluegreen, engine_canary, engine_rolling
 from console.analysis import Counters
-from console.engine_common import Ctx, Transition, split_text, stage_spec
+from console.engine_common import Ctx, Transition, count_text, split_text, stage_spec
 from console.plan_model import BlueGreenSpec, Plan
 
 __all__ = ["EngineError", "Transition", "next_tick", "start", "step"]
@@ -105,7 +105,7 @@ def _stable_of(plan: Plan, obs: Observation) -> str:
 def _describe_plan(plan: Plan, stable: str) -> str:
     head = f"{plan.strategy} of {plan.service}: {stable} -> {plan.candidate}"
     if plan.strategy is Strategy.CANARY:
-        head += f", {len(plan.steps)} steps"
+        head += f", {count_text(len(plan.steps), 'step')}"
     spec = plan.analysis if plan.strategy is not Strategy.BLUEGREEN else None
     if spec is not None:
         head += f", analysis every {spec.interval:g}s, on failure {spec.on_failure}"

@@ -55,7 +55,8 @@ def enter_step(ctx: Ctx, index: int) -> None:
     steps = ctx.plan.steps
     if index >= len(steps):
         ctx.eng["sub"] = "final"
-        ctx.event("step", f"all {len(steps)} steps done: promoting {ctx.candidate} to 100%")
+        done = "the only step" if len(steps) == 1 else f"all {len(steps)} steps"
+        ctx.event("step", f"{done} done: promoting {ctx.candidate} to 100%")
         return
     ctx.event("step", _label(ctx), index=index)
     ctx.message = f"{_label(ctx)}"
@@ -148,7 +149,11 @@ def _once(ctx: Ctx) -> bool:
                 return False
         if not ctx.try_split(ctx.full_split(cand), "promoted to 100%", all_ready=(cand,)):
             return False
-        why = "promoted fully" if ctx.eng.get("full") else f"all {n} steps passed"
+        why = (
+            "promoted fully"
+            if ctx.eng.get("full")
+            else ("its only step passed" if n == 1 else f"all {n} steps passed")
+        )
         ctx.engine_audit("complete", f"{cand} takes 100% of {ctx.service}: {why}")
         ctx.finish(
             Phase.COMPLETED, f"{cand} takes 100% of {ctx.service} traffic: {why}", "completed"

@@ -51,6 +51,11 @@ class Transition:
     audit: tuple[AuditEntry, ...] = ()
 
 
+def count_text(n: int, noun: str) -> str:
+    """'1 step', '3 steps'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def split_text(weights: Mapping[str, int]) -> str:
     """'v1 90 / v2 10' for messages."""
     return " / ".join(f"{v} {w}" for v, w in weights.items()) or "nothing"
@@ -122,6 +127,13 @@ class Ctx:
         if last and last.get("message") == message and self.now - last["at"] < NOTICE_REPEAT:
             return
         seen[key] = {"message": message, "at": self.now}
+        if (
+            key == "health"
+            and not self.phase.terminal
+            and self.phase is not Phase.PAUSED
+            and not self.eng.get("rollback")
+        ):
+            self.message = message  # what the rollout waits for is its state now
         self.event(kind, message, **data)
 
     def clear_notice(self, key: str) -> None:

@@ -159,6 +159,11 @@ def _once(ctx: Ctx) -> bool:
             c_next = min(int(r["target"]), c + b)
             d = min(int(r["unavailable"]), b, s)
             s_end = max(0, s - b)
+        if c == 0:
+            # Until a candidate instance counts, all traffic is on the stable: scaling it to
+            # nothing first would leave requests with nowhere to go (maxUnavailable allows
+            # capacity to drop, not an outage). One stays until traffic can move.
+            d = min(d, max(0, s - 1))
         if d:
             ctx.actions.append(Scale(stable, s - d))
         h = ctx.health(cand)
@@ -206,7 +211,8 @@ def _once(ctx: Ctx) -> bool:
         if s_end < int(r["s"]):
             ctx.actions.append(Scale(stable, s_end))
         r["s"] = s_end
-        ctx.event("step", f"{_label(ctx)} done: {cand} {need}/{r['target']}, {stable} {s_end}")
+        ctx.message = f"{_label(ctx)} done: {cand} {need}/{r['target']}, {stable} {s_end}"
+        ctx.event("step", ctx.message)
         ctx.step_index += 1
         ctx.eng["sub"] = "between"
         ctx.eng["ready_since"] = None

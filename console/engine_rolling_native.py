@@ -89,7 +89,8 @@ def _once(ctx: Ctx, label: str) -> bool:
             return False
         r["c"] = min(int(r["target"]), ctx.ready(cand))
         r["s"] = ctx.known_total(stable) or 0
-        ctx.event("step", f"{label} done: {cand} {r['c']}/{r['target']} ready, {stable} {r['s']}")
+        ctx.message = f"{label} done: {cand} {r['c']}/{r['target']} ready, {stable} {r['s']}"
+        ctx.event("step", ctx.message)
         ctx.step_index += 1
         ctx.eng["sub"] = "between" if int(r["c"]) < int(r["target"]) else "final"
         ctx.eng["ready_since"] = None

@@ -559,3 +559,27 @@ def test_a_record_without_engine_bookkeeping_starts_its_strategy() -> None:
     bare = type(sim.rec).from_dict({**sim.rec.to_dict(), "engine": {}, "phase": "Pending"})
     t = engine.step(bare, sim.plan, sim.world.observe(sim.now + 1), None, sim.now + 1)
     assert t.record.engine["sub"] == "steps"
+
+
+def test_the_record_message_says_what_a_health_gate_waits_for() -> None:
+    world = World()
+    world.readiness["v2"] = "none"
+    sim = Sim(canary_plan(), world)
+    sim.start()
+    sim.run(3)
+    assert sim.rec.phase is Phase.PENDING
+    assert sim.rec.message.startswith("waiting for v2 to be ready"), sim.rec.message
+    assert "v2 0/3 ready" in sim.rec.message
+    world.readiness["v2"] = "all"
+    sim.run(2)
+    assert "waiting" not in sim.rec.message
+
+
+def test_a_one_step_plan_reads_in_the_singular() -> None:
+    sim = Sim(canary_plan(steps=(SetWeightStep(50),), analysis=None))
+    t = sim.start()
+    assert "1 step," in t.events[0].message or t.events[0].message.endswith("1 step")
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=30)
+    assert sim.rec.phase is Phase.COMPLETED
+    assert "its only step passed" in sim.rec.message
+    assert not any("1 steps" in m for m in sim.messages())

@@ -80,6 +80,25 @@ def test_max_unavailable_scales_the_stable_down_first() -> None:
         assert counts["v1"] + counts["v2"] <= 3
 
 
+def test_the_stable_keeps_an_instance_until_a_candidate_one_counts() -> None:
+    # maxUnavailable as large as the stable: the first batch may not take every stable
+    # instance away while all the traffic is still on it.
+    for readiness in ("all", "none"):
+        spec = RollingSpec(max_surge=0, max_unavailable=3, min_ready=0.0)
+        w = world()
+        w.readiness["v2"] = readiness
+        sim = Sim(rolling_plan(spec, analysis=None), w)
+        t = sim.start()
+        assert t.actions == (Scale("v1", 1), Deploy("v2", 3))
+        sim.run(3)
+        if readiness == "none":
+            assert w.total == {"v1": 1, "v2": 3} and w.weights == {"v1": 100}
+            continue
+        assert sim.rec.phase is Phase.COMPLETED
+        assert scales(sim) == [("v1", 1), ("v2", 3), ("v1", 0)]
+        assert sim.splits() == [{"v1": 0, "v2": 100}]
+
+
 def test_max_surge_sets_the_batch_size() -> None:
     sim = Sim(rolling_plan(RollingSpec(max_surge=2, min_ready=0.0), analysis=None), world(4))
     sim.start()
