@@ -175,6 +175,12 @@ class Driver:
                 f"it is not this plan's candidate {plan.candidate}. Finish it, or "
                 f"'rollout abort {self.service}', before starting another."
             )
+        if rec.strategy is not plan.strategy:
+            raise DriverError(
+                f"{self.service}: a {rec.strategy} rollout to {rec.candidate} is in progress "
+                f"({rec.phase}); this plan is a {plan.strategy}. Let it finish, or "
+                f"'rollout abort {self.service}', before starting another."
+            )
 
     def _begin_driving(self, plan: Plan) -> RolloutRecord:
         existing = self.store.load(self.service)

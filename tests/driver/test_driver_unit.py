@@ -171,6 +171,24 @@ def test_other_candidate_in_progress_is_refused(world: World) -> None:
     assert world.store.lease("courses") is None  # the refused driver let go
 
 
+ROLLING = """\
+service: courses
+strategy: rolling
+candidate: {candidate}
+analysis: false
+"""
+
+
+def test_another_strategy_in_progress_for_the_same_candidate_is_refused(world: World) -> None:
+    a = world.driver()
+    a.begin(_plan())
+    a.close()
+    with pytest.raises(DriverError, match=r"a canary rollout to v2 is in progress .* a rolling"):
+        world.driver("bob@ci:2:bb").begin(_plan(text=ROLLING))
+    rec = world.store.load("courses")
+    assert rec is not None and str(rec.strategy) == "canary"  # untouched
+
+
 def test_terminal_record_is_replaced_by_a_fresh_start(world: World) -> None:
     d = world.driver()
     d.begin(_plan())
