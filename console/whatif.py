@@ -373,8 +373,8 @@ def hint(result: WhatIf) -> str:
     if not result.steps or any(s.measurement.requests for s in result.steps):
         return ""
     return (
-        f"no request was counted for {result.candidate} in any window: check that it is "
-        "named as the metrics label it, and that the analysis window "
-        f"({_dur(result.spec.effective_window)}) spans at least two scrape intervals "
-        "(or set minWindow in the environment's metrics config)"
+        f"no request was counted for {result.candidate} in any window: check that it took "
+        "traffic in that period and is named as the metrics label it; with Prometheus, "
+        f"also that the analysis window ({_dur(result.spec.effective_window)}) spans at "
+        "least two scrape intervals (or set minWindow in the environment's metrics config)"
     )
