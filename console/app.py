@@ -350,6 +350,14 @@ class RolloutApp(App[int]):
             key = f"{fixed},{key}"
         return key_label(key)
 
+    def start_hint(self, lead: str = ": ") -> str:
+        """'<lead>press s to start one' with the key as bound now; empty with --read-only,
+        where s is refused (the hint sent read-only users to a key that says no)."""
+        if self.read_only:
+            return ""
+        found = [b for b in self._all_bindings() if b.id == "start"]
+        return f"{lead}press {self._key_for(found[0]) if found else 's'} to start one"
+
     def _available(self, ident: str | None) -> bool:
         if ident in DEMO_ONLY and "control" not in self.env.extras:
             return False
@@ -420,7 +428,7 @@ class RolloutApp(App[int]):
             self.flash(f"{what}: no service selected", "warning")
             return None
         if needs_rollout and self.service_state(service).record is None:
-            self.flash(f"{what}: {service} has no rollout; press s to start one", "warning")
+            self.flash(f"{what}: {service} has no rollout{self.start_hint('; ')}", "warning")
             return None
         return service
 

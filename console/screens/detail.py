@@ -102,7 +102,7 @@ class DetailScreen(Screen[None]):
         title = Text()
         title.append(f"{self.service}", style="bold")
         if rec is None:
-            title.append("  no rollout: press s to start one from a plan")
+            title.append(f"  no rollout{app.start_hint()}")
         else:
             title.append(
                 f"  {rec.phase}", style="bold red" if rec.phase == "RolledBack" else "bold"

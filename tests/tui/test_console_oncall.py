@@ -364,3 +364,25 @@ async def test_palette_back_goes_back_and_does_not_offer_roll_back_first(make_ap
         await pilot.pause(0.5)
         await pilot.press("enter")
         assert await settle(pilot, lambda: isinstance(app.screen, OverviewScreen))
+
+
+async def test_no_rollout_hint_names_the_start_key_and_is_absent_when_read_only(
+    make_app: Any,
+) -> None:
+    # With --read-only the detail said "no rollout: press s to start one from a plan", and s
+    # is refused there; with `start` remapped, s was the wrong key.
+    app = make_app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("down", "enter")  # enrollments: no rollout
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.pause(0.1)
+        title = str(app.screen.query_one("#title").render())
+        assert "no rollout" in title and "press" not in title
+    app = make_app(config=Config(keys={"start": "n"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("down", "enter")
+        assert await settle(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.pause(0.1)
+        assert "no rollout: press n to start one" in str(app.screen.query_one("#title").render())
