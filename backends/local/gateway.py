@@ -35,6 +35,9 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 UPSTREAM_TIMEOUT = 30.0
 HEALTH_INTERVAL = 0.5
 HEALTH_TIMEOUT = 1.0
+# Probes that time out in a row before a ready instance counts as unready: one slow answer
+# on a loaded machine is not a sick instance (a refusal or a non-200 counts at once).
+TIMEOUTS_TO_UNREADY = 2
 POOL_IDLE_MAX = 20.0  # seconds; instances keep connections longer, so we close first
 MAX_ATTEMPTS = 3
 MAX_MIRRORS_IN_FLIGHT = 200
@@ -323,13 +326,14 @@ class Gateway:
         conn: Conn | None = None
         port = None
         probe = request_bytes("GET", "/healthz")
+        timeouts = 0
         while True:
             if up.port != port and conn is not None:
                 conn[1].close()
                 conn = None
             port = up.port
             if port is not None and up.state in ("starting", "ready", "unready"):
-                ok, why = False, ""
+                ok, why, slow = False, "", False
                 try:
                     if conn is None or conn[1].is_closing():
                         conn = await asyncio.wait_for(
@@ -346,9 +350,13 @@ class Gateway:
                         conn = None
                 except (OSError, TimeoutError, asyncio.IncompleteReadError, HttpError) as exc:
                     why = f"readiness probe failed: {type(exc).__name__} {exc}".strip()
+                    slow = isinstance(exc, TimeoutError)
                     if conn is not None:
                         conn[1].close()
                         conn = None
+                timeouts = timeouts + 1 if slow else 0
+                if slow and up.state == "ready" and timeouts < TIMEOUTS_TO_UNREADY:
+                    ok = True  # give a slow probe one more chance before taking it out
                 # The supervisor may have started draining meanwhile; never undo that.
                 if up.state in ("starting", "ready", "unready") and up.port == port:
                     up.state = (
