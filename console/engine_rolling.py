@@ -90,7 +90,7 @@ def advance(ctx: Ctx) -> None:
     """Analysis, weights that follow readiness, then transitions as far as health allows."""
     ctx.run_analysis(ctx.plan.analysis, "rolling", _exposed(ctx))
     if ctx.eng.get("rolling", {}).get("native"):
-        engine_rolling_native.advance(ctx, _label(ctx))
+        engine_rolling_native.advance(ctx)
         return
     if ctx.eng.get("rollback"):
         _finish_rollback(ctx)
@@ -141,7 +141,7 @@ def _once(ctx: Ctx) -> bool:
         if ctx.obs is not None and ctx.obs.rollout is not None:
             # One workload for both versions: its own controller replaces the pods.
             ctx.eng["rolling"]["native"] = True
-            engine_rolling_native.advance(ctx, _label(ctx))
+            engine_rolling_native.advance(ctx)
             return False
         return True
     r = ctx.eng["rolling"]

@@ -31,7 +31,12 @@ from console.plan_model import RollingSpec
 MAX_TRANSITIONS = 8  # per tick: sub-phases that can follow each other at once
 
 
-def advance(ctx: Ctx, label: str) -> None:
+def _label(ctx: Ctx) -> str:
+    r = ctx.eng["rolling"]
+    return f"batch {min(ctx.step_index + 1, r['batches'])}/{r['batches']}"
+
+
+def advance(ctx: Ctx) -> None:
     """Everything after the analysis ran: rollback, weights, transitions, the hold."""
     if ctx.eng.get("rollback"):
         _rollback(ctx)
@@ -41,7 +46,7 @@ def advance(ctx: Ctx, label: str) -> None:
     _follow_ready_pods(ctx)
     _reissue_update(ctx)
     for _ in range(MAX_TRANSITIONS):
-        if ctx.phase is Phase.PAUSED or ctx.phase.terminal or not _once(ctx, label):
+        if ctx.phase is Phase.PAUSED or ctx.phase.terminal or not _once(ctx, _label(ctx)):
             break
     _hold(ctx)
 
