@@ -93,7 +93,10 @@ def step_label(record: RolloutRecord) -> str:
     if record.strategy == Strategy.ROLLING:
         batches = record.engine.get("batches") if isinstance(record.engine, Mapping) else None
         if isinstance(batches, int) and batches > 0:
-            return f"{min(record.step_index + 1, batches)}/{batches}"
+            # Between batches the one just finished is the current one ("batch 1/3 done").
+            between = record.engine.get("sub") in ("between", "final")
+            k = record.step_index if between and record.step_index > 0 else record.step_index + 1
+            return f"{min(k, batches)}/{batches}"
         return str(record.step_index + 1)
     # blue/green has stages, not steps: show the stage (deploy, preview, await, switch, post)
     sub = record.engine.get("sub") if isinstance(record.engine, Mapping) else None
