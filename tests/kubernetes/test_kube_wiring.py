@@ -168,3 +168,53 @@ def test_rollout_auto_bluegreen_against_the_emulator(cluster, tmp_path):
     assert cluster.emu.get("apps", "deployments", "lms", "courses-v1")["spec"]["replicas"] == 0
     record = cluster.emu.get("", "configmaps", "lms", "rollout-courses")
     assert json.loads(record["data"]["record"])["phase"] == "Completed"
+
+
+@pytest.mark.slow
+def test_rollout_auto_rolling_drives_the_deployments_own_update(cluster, tmp_path):
+    """`rollout auto` on one Deployment: the template changes once, no per-version clone."""
+    apply(cluster.emu, DEPLOY / "examples/courses-rolling.yaml")
+    (tmp_path / "cfg" / "rollout").mkdir(parents=True)
+    (tmp_path / "cfg" / "rollout" / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "environments": {
+                    "k8s": {
+                        "cluster": {
+                            "kind": "kubernetes",
+                            "kubeconfig": str(cluster.kubeconfig),
+                            "watchTimeout": 5,
+                        }
+                    }
+                }
+            }
+        )
+    )
+    plan = tmp_path / "rolling.yaml"
+    plan.write_text(
+        "service: courses\nstrategy: rolling\nstable: v1\ncandidate: v2\n"
+        "maxSurge: 2\nmaxUnavailable: 0\nminReady: 0s\nanalysis: false\n"
+    )
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "console.cli", "auto", str(plan), "--env", "k8s", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    lines = [json.loads(x) for x in out.stdout.strip().splitlines()]
+    assert lines[-1]["phase"] == "Completed"
+    assert any("rolling update of the Deployment to v2" in x.get("message", "") for x in lines)
+    deps = [d["metadata"]["name"] for d in cluster.emu.list("apps", "deployments", "lms")]
+    assert deps == ["courses"]
+    dep = cluster.emu.get("apps", "deployments", "lms", "courses")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v2")
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 2, "maxUnavailable": 0}
