@@ -16,7 +16,7 @@ newcomer reads every type that crosses a boundary in a single file; most of it i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -453,6 +453,7 @@ class RolloutRecord:
     revision: int = 0
     engine: Mapping[str, Any] = field(default_factory=dict)
     events: tuple[Event, ...] = ()  # the most recent events (bounded by the engine)
+    commands_done: tuple[str, ...] = ()  # keys of the last commands applied (driver-owned)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -471,6 +472,7 @@ class RolloutRecord:
             "revision": self.revision,
             "engine": dict(self.engine),
             "events": [e.to_dict() for e in self.events],
+            "commands_done": list(self.commands_done),
         }
 
     @classmethod
@@ -491,6 +493,7 @@ class RolloutRecord:
             revision=int(d.get("revision", 0)),
             engine=dict(d.get("engine", {})),
             events=tuple(Event.from_dict(e) for e in d.get("events", [])),
+            commands_done=tuple(str(k) for k in d.get("commands_done", [])),
         )
 
 
@@ -614,6 +617,22 @@ class StateStore(Protocol):
     def take_commands(self, service: str) -> list[Command]:
         """Remove and return the pending commands, oldest first."""
         ...
+
+
+def command_key(command: Command) -> str:
+    """What identifies a posted command (its id; older posts without one: time, kind, who)."""
+    return command.id or f"{command.at!r}:{command.kind}:{command.user}@{command.host}"
+
+
+@runtime_checkable
+class CommandInbox(Protocol):
+    """Optional, beside StateStore: read commands without removing them, and remove them
+    only once the record that applied them is saved (so a driver killed in between loses
+    none; ``RolloutRecord.commands_done`` keeps one from being applied twice)."""
+
+    def peek_commands(self, service: str) -> list[Command]: ...
+
+    def ack_commands(self, service: str, keys: Collection[str]) -> None: ...
 
 
 @dataclass

@@ -32,6 +32,7 @@ from backends.base import (
     BackendError,
     BackendUnavailable,
     Command,
+    CommandInbox,
     ConflictError,
     CorruptRecord,
     Environment,
@@ -41,6 +42,7 @@ from backends.base import (
     StateStore,
     TrafficBackend,
     action_to_dict,
+    command_key,
 )
 from console import engine, engine_common
 from console.driver_io import analysis_spec as analysis_spec
@@ -52,6 +54,7 @@ from console.notify import Notifier
 from console.plan_model import Plan
 
 _CAS_ATTEMPTS = 3
+_COMMANDS_KEPT = 100  # keys of applied commands kept in the record, to skip a redelivery
 
 
 class DriverError(Exception):
@@ -231,7 +234,11 @@ class Driver:
             return None
         if not self._pending:
             try:
-                self._pending = self.store.take_commands(self.service)
+                self._pending = (
+                    self.store.peek_commands(self.service)
+                    if isinstance(self.store, CommandInbox)
+                    else self.store.take_commands(self.service)
+                )
             except BackendError as exc:
                 self._emit([self._driver_event("driver", f"cannot read commands: {exc}")])
         for _ in range(_CAS_ATTEMPTS):
@@ -253,7 +260,10 @@ class Driver:
             events: list[Event] = []
             audit: list[AuditEntry] = []
             rec = record
-            for cmd in self._pending:
+            done = set(record.commands_done)
+            # Applied and saved before a driver died, but never acknowledged: not again.
+            fresh = [c for c in self._pending if command_key(c) not in done]
+            for cmd in fresh:
                 t = engine.step(rec, plan, obs, cmd, now)
                 rec = self._collect(t, actions, events, audit)
                 if not t.audit:
@@ -261,6 +271,11 @@ class Driver:
             if not rec.phase.terminal:
                 t = engine.step(rec, plan, obs, None, now)
                 rec = self._collect(t, actions, events, audit)
+            if fresh:
+                keys = (*record.commands_done, *(command_key(c) for c in fresh))
+                rec = dataclasses.replace(rec, commands_done=keys[-_COMMANDS_KEPT:])
+            elif rec.commands_done != record.commands_done:
+                rec = dataclasses.replace(rec, commands_done=record.commands_done)
             if self._unsaved:
                 rec = dataclasses.replace(
                     rec, events=(*rec.events, *self._unsaved)[-engine_common.MAX_EVENTS :]
@@ -278,6 +293,7 @@ class Driver:
                 except BackendError as exc:
                     self._mark_down(f"state store: {exc}")
                     return self._record
+            self._ack(self._pending)
             self._pending = []
             self._unsaved = []
             self._record = rec
@@ -576,4 +592,15 @@ class Driver:
             self._emit(
                 [self._driver_event("command", f"{cmd.kind} from {cmd.user or '?'} ignored: {why}")]
             )
+        self._ack(self._pending)
         self._pending = []
+
+    def _ack(self, commands: Sequence[Command]) -> None:
+        """Take handled commands off the queue (after the record that applied them is saved).
+        If this fails they come back next tick and ``commands_done`` skips them."""
+        if not commands or not isinstance(self.store, CommandInbox):
+            return
+        try:
+            self.store.ack_commands(self.service, {command_key(c) for c in commands})
+        except BackendError as exc:
+            self._emit([self._driver_event("driver", f"commands not acknowledged: {exc}")])

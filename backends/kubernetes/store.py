@@ -21,7 +21,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from backends.base import (
     Lease,
     NotFound,
     RolloutRecord,
+    command_key,
 )
 from backends.kubernetes.api import CONFIGMAPS, LEASES, KubeApi
 from backends.kubernetes.cache import WatchCache
@@ -267,6 +268,26 @@ class ConfigMapStore:
 
         self._modify(service, "commands", clear)
         return sorted((Command.from_dict(c) for c in taken), key=lambda c: c.at)
+
+    def peek_commands(self, service: str) -> list[Command]:
+        """The pending commands, oldest first, left in place until acknowledged (read from
+        the watch cache: an idle tick costs no request)."""
+        self.cache.ensure()
+        cached = self.cache.get(_name(service, "commands"))
+        pending = json.loads(((cached or {}).get("data") or {}).get("commands") or "[]")
+        return sorted((Command.from_dict(c) for c in pending), key=lambda c: c.at)
+
+    def ack_commands(self, service: str, keys: Collection[str]) -> None:
+        """Remove the commands with these keys, keeping any posted since (CAS, retried)."""
+        if not keys:
+            return
+
+        def drop(data: dict[str, str]) -> dict[str, str] | None:
+            pending = json.loads(data.get("commands") or "[]")
+            left = [c for c in pending if command_key(Command.from_dict(c)) not in keys]
+            return {"commands": json.dumps(left)} if len(left) != len(pending) else None
+
+        self._modify(service, "commands", drop)
 
     # ------------------------------------------------------------------ lease
 

@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from backends.base import (
     CorruptRecord,
     Lease,
     RolloutRecord,
+    command_key,
 )
 
 # Service names become file names: letters, digits, '-' and '_' only, so no '/', no '..',
@@ -309,13 +310,49 @@ class FileStateStore:
                 if exc.errno != errno.ENOENT:
                     raise
             self._fsync_dir()
-        commands = []
-        for line in raw.split(b"\n"):
-            if not line.strip():
-                continue
+        return _parse_commands(raw)
+
+    def peek_commands(self, service: str) -> list[Command]:
+        """The pending commands, oldest first, left in the queue until acknowledged."""
+        path = self._path(service, ".commands.jsonl")
+        try:
+            with self._locked(service):
+                raw = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        return _parse_commands(raw)
+
+    def ack_commands(self, service: str, keys: Collection[str]) -> None:
+        """Remove the commands with these keys (``command_key``); later posts stay."""
+        if not keys:
+            return
+        path = self._path(service, ".commands.jsonl")
+        with self._locked(service):
             try:
-                commands.append(Command.from_dict(json.loads(line)))
-            except (ValueError, KeyError, TypeError):
-                continue
-        commands.sort(key=lambda c: c.at)  # stable: equal times keep file order
-        return commands
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                return
+            left = [c for c in _parse_commands(raw) if command_key(c) not in keys]
+            if not left:
+                path.unlink(missing_ok=True)
+            else:
+                text = "".join(
+                    json.dumps(c.to_dict(), sort_keys=True, separators=(",", ":")) + "\n"
+                    for c in left
+                )
+                self._write_atomic(path, text.encode())
+            self._fsync_dir()
+
+
+def _parse_commands(raw: bytes) -> list[Command]:
+    """The queue's JSON lines as commands, oldest first; a torn or foreign line is skipped."""
+    commands = []
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            commands.append(Command.from_dict(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            continue
+    commands.sort(key=lambda c: c.at)  # stable: equal times keep file order
+    return commands

@@ -101,6 +101,27 @@ def test_commands_round_trip_and_survive_conflicts(cluster, kube):
     assert store.take_commands("courses") == []
 
 
+def test_commands_stay_until_acknowledged_and_later_posts_survive_the_ack(cluster, kube):
+    from kubetest import wait_for
+
+    from backends.base import command_key
+
+    _, store = kube
+    a = Command(CommandKind.PAUSE, "courses", user="alice", at=1.0, id="a")
+    b = Command(CommandKind.RESUME, "courses", user="alice", at=2.0, id="b")
+    store.post_command(a)
+    store.post_command(b)
+    seen = wait_for(lambda: len(store.peek_commands("courses")) == 2, what="two commands")
+    assert seen and [c.id for c in store.peek_commands("courses")] == ["a", "b"]
+    c = Command(CommandKind.PROMOTE, "courses", user="bob", at=3.0, id="c")
+    store.post_command(c)  # posted after the peek
+    cluster.emu.fail_next("update", "configmaps", name="rollout-courses-commands")
+    store.ack_commands("courses", {command_key(a), command_key(b)})  # conflict: retried
+    cm = cluster.emu.get("", "configmaps", NS, "rollout-courses-commands")
+    assert [x["id"] for x in json.loads(cm["data"]["commands"])] == ["c"]
+    wait_for(lambda: [x.id for x in store.peek_commands("courses")] == ["c"], what="only c")
+
+
 def test_audit_is_bounded(cluster, kube, monkeypatch):
     _, store = kube
     monkeypatch.setattr(store_mod, "AUDIT_LIMIT", 5)
