@@ -30,13 +30,11 @@ import math
 from typing import Any
 
 from backends.base import Deploy, Phase, Retire, Scale
+from console import engine_batches as batches
 from console import engine_rolling_native
+from console.engine_batches import label as _label
+from console.engine_batches import spec_of
 from console.engine_common import Ctx, health_text
-from console.plan_model import RollingSpec
-
-
-def spec_of(ctx: Ctx) -> RollingSpec:
-    return ctx.plan.rolling or RollingSpec()
 
 
 def proportional(stable: str, s_ready: int, cand: str, c_ready: int) -> dict[str, int] | None:
@@ -79,11 +77,6 @@ def _size(ctx: Ctx, s0: int, ready0: int) -> None:
         "c_next": 0,
         "c_scaled": None,  # the candidate's last Scale target, None if never touched
     }
-
-
-def _label(ctx: Ctx) -> str:
-    r = ctx.eng.get("rolling") or {"batches": 0}
-    return f"batch {min(ctx.step_index + 1, r['batches'])}/{r['batches']}"
 
 
 def advance(ctx: Ctx) -> None:
@@ -185,22 +178,8 @@ def _once(ctx: Ctx) -> bool:
         ctx.step_started_at = ctx.now
         return True
     if sub == "wait-ready":
-        if ctx.obs is None:
-            return False
         need = int(r["c_next"])
-        if ctx.ready(cand) < need:
-            ctx.eng["ready_since"] = None
-            ctx.notice(
-                "health",
-                "health",
-                f"{_label(ctx)}: waiting for {need} ready {cand} instances: "
-                f"{health_text(ctx.health(cand), cand)}",
-            )
-            return False
-        ctx.clear_notice("health")
-        if ctx.eng.get("ready_since") is None:
-            ctx.eng["ready_since"] = ctx.now
-        if ctx.now < float(ctx.eng["ready_since"]) + spec_of(ctx).min_ready:
+        if not batches.batch_ready(ctx, need, "instances"):
             return False
         # The batch counts: traffic moves to the new instances before the old ones go.
         s_end = int(r["s_end"])
@@ -211,26 +190,13 @@ def _once(ctx: Ctx) -> bool:
         if s_end < int(r["s"]):
             ctx.actions.append(Scale(stable, s_end))
         r["s"] = s_end
-        ctx.message = f"{_label(ctx)} done: {cand} {need}/{r['target']}, {stable} {s_end}"
-        ctx.event("step", ctx.message)
-        ctx.step_index += 1
-        ctx.eng["sub"] = "between"
-        ctx.eng["ready_since"] = None
-        ctx.step_started_at = ctx.now
+        batches.batch_done(
+            ctx, f"{_label(ctx)} done: {cand} {need}/{r['target']}, {stable} {s_end}", "between"
+        )
         return True
     if sub == "between":
-        waived = bool(ctx.eng.get("waive")) or bool(ctx.eng.get("full"))
-        if not waived:
-            # The pause is between batches: after the last one only the evidence counts.
-            pause = 0.0 if done else spec_of(ctx).pause_between_batches
-            if ctx.now < ctx.step_started_at + pause:
-                return False
-            ok, why = ctx.evidence(ctx.plan.analysis, _exposed(ctx))
-            if not ok:
-                ctx.notice("evidence", "step", f"{_label(ctx)} holds: {why}")
-                return False
-        ctx.eng.pop("waive", None)
-        ctx.clear_notice("evidence")
+        if not batches.may_go_on(ctx, _exposed(ctx), last=done):
+            return False
         ctx.eng["sub"] = "final" if done else "batch"
         return True
     if sub == "final":

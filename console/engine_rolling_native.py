@@ -25,15 +25,12 @@ unpaused), then waits until the stable is as ready as it was and no candidate po
 from __future__ import annotations
 
 from backends.base import HoldRollout, Phase, RollingUpdate, UndoRollout
+from console import engine_batches as batches
+from console.engine_batches import label as _label
 from console.engine_common import Ctx, health_text, split_text
 from console.plan_model import RollingSpec
 
 MAX_TRANSITIONS = 8  # per tick: sub-phases that can follow each other at once
-
-
-def _label(ctx: Ctx) -> str:
-    r = ctx.eng["rolling"]
-    return f"batch {min(ctx.step_index + 1, r['batches'])}/{r['batches']}"
 
 
 def advance(ctx: Ctx) -> None:
@@ -75,43 +72,19 @@ def _once(ctx: Ctx, label: str) -> bool:
         ctx.step_started_at = ctx.now
         return True
     if sub == "wait-ready":
-        if ctx.obs is None:
-            return False
-        need = int(r["c_next"])
-        if ctx.ready(cand) < need:
-            ctx.eng["ready_since"] = None
-            ctx.notice(
-                "health",
-                "health",
-                f"{label}: waiting for {need} ready {cand} pods: {_health(ctx)}",
-            )
-            return False
-        ctx.clear_notice("health")
-        if ctx.eng.get("ready_since") is None:
-            ctx.eng["ready_since"] = ctx.now
-        spec = ctx.plan.rolling
-        if spec is not None and ctx.now < float(ctx.eng["ready_since"]) + spec.min_ready:
+        if not batches.batch_ready(ctx, int(r["c_next"]), "pods"):
             return False
         r["c"] = min(int(r["target"]), ctx.ready(cand))
         r["s"] = ctx.known_total(stable) or 0
-        ctx.message = f"{label} done: {cand} {r['c']}/{r['target']} ready, {stable} {r['s']}"
-        ctx.event("step", ctx.message)
-        ctx.step_index += 1
-        ctx.eng["sub"] = "between" if int(r["c"]) < int(r["target"]) else "final"
-        ctx.eng["ready_since"] = None
-        ctx.step_started_at = ctx.now
+        batches.batch_done(
+            ctx,
+            f"{label} done: {cand} {r['c']}/{r['target']} ready, {stable} {r['s']}",
+            "between" if int(r["c"]) < int(r["target"]) else "final",
+        )
         return True
     if sub == "between":
-        if not (ctx.eng.get("waive") or ctx.eng.get("full")):
-            pause = ctx.plan.rolling.pause_between_batches if ctx.plan.rolling else 0.0
-            if ctx.now < ctx.step_started_at + pause:
-                return False
-            ok, why = ctx.evidence(ctx.plan.analysis, True)
-            if not ok:
-                ctx.notice("evidence", "step", f"{label} holds: {why}")
-                return False
-        ctx.eng.pop("waive", None)
-        ctx.clear_notice("evidence")
+        if not batches.may_go_on(ctx, True, last=False):
+            return False
         ctx.eng["sub"] = "batch"
         return True
     if sub == "final":
