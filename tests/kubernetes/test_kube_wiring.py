@@ -15,6 +15,29 @@ from kubetest import DEPLOY, ROOT, apply, wait_for
 from backends.base import StateStore, TrafficBackend
 
 
+def run_cli(cluster, tmp_path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``rollout ARGS --env k8s --json`` as a real process, with a config file naming the
+    emulator's kubeconfig and temporary XDG directories."""
+    cfg = tmp_path / "cfg" / "rollout" / "config.yaml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cluster_cfg = {"kind": "kubernetes", "kubeconfig": str(cluster.kubeconfig), "watchTimeout": 5}
+    cfg.write_text(yaml.safe_dump({"environments": {"k8s": {"cluster": cluster_cfg}}}))
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", *args, "--env", "k8s", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_nothing_imports_kubernetes_until_asked():
     code = (
         "import sys, console.cli, console.driver, console.environments, console.engine, "
@@ -91,32 +114,7 @@ def test_rollout_status_cli_reads_the_cluster_record(cluster, tmp_path):
     finally:
         traffic.close()
         store.close()
-    (tmp_path / "cfg" / "rollout").mkdir(parents=True)
-    (tmp_path / "cfg" / "rollout" / "config.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "environments": {
-                    "k8s": {
-                        "cluster": {"kind": "kubernetes", "kubeconfig": str(cluster.kubeconfig)}
-                    }
-                }
-            }
-        )
-    )
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "console.cli", "status", "courses", "--env", "k8s", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    out = run_cli(cluster, tmp_path, "status", "courses", timeout=90)
     assert out.returncode == 0, out.stderr
     assert "Paused" in out.stdout and "courses" in out.stdout
 
@@ -125,41 +123,12 @@ def test_rollout_status_cli_reads_the_cluster_record(cluster, tmp_path):
 def test_rollout_auto_bluegreen_against_the_emulator(cluster, tmp_path):
     """`rollout auto` as a real process: blue/green to completion, exit 0, Services switched."""
     apply(cluster.emu, DEPLOY / "examples/courses-bluegreen.yaml")
-    (tmp_path / "cfg" / "rollout").mkdir(parents=True)
-    (tmp_path / "cfg" / "rollout" / "config.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "environments": {
-                    "k8s": {
-                        "cluster": {
-                            "kind": "kubernetes",
-                            "kubeconfig": str(cluster.kubeconfig),
-                            "watchTimeout": 5,
-                        }
-                    }
-                }
-            }
-        )
-    )
     plan = tmp_path / "bluegreen.yaml"
     plan.write_text(
         "service: courses\nstrategy: bluegreen\nstable: v1\ncandidate: v2\n"
         "autoPromote: 0s\nscaleDownDelay: 1s\npreviewDuration: 1s\n"
     )
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "console.cli", "auto", str(plan), "--env", "k8s", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_cli(cluster, tmp_path, "auto", str(plan))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["phase"] == "Completed"
@@ -174,41 +143,12 @@ def test_rollout_auto_bluegreen_against_the_emulator(cluster, tmp_path):
 def test_rollout_auto_rolling_drives_the_deployments_own_update(cluster, tmp_path):
     """`rollout auto` on one Deployment: the template changes once, no per-version clone."""
     apply(cluster.emu, DEPLOY / "examples/courses-rolling.yaml")
-    (tmp_path / "cfg" / "rollout").mkdir(parents=True)
-    (tmp_path / "cfg" / "rollout" / "config.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "environments": {
-                    "k8s": {
-                        "cluster": {
-                            "kind": "kubernetes",
-                            "kubeconfig": str(cluster.kubeconfig),
-                            "watchTimeout": 5,
-                        }
-                    }
-                }
-            }
-        )
-    )
     plan = tmp_path / "rolling.yaml"
     plan.write_text(
         "service: courses\nstrategy: rolling\nstable: v1\ncandidate: v2\n"
         "maxSurge: 2\nmaxUnavailable: 0\nminReady: 0s\nanalysis: false\n"
     )
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "console.cli", "auto", str(plan), "--env", "k8s", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_cli(cluster, tmp_path, "auto", str(plan))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     lines = [json.loads(x) for x in out.stdout.strip().splitlines()]
     assert lines[-1]["phase"] == "Completed"
