@@ -29,6 +29,7 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.notifications import Notification, Notify
 from textual.screen import Screen
 
 from backends.base import CommandKind, Environment, Phase
@@ -38,6 +39,7 @@ from console.config import Config
 from console.paths import config_dir
 from console.screens.background import (
     Background,
+    DriverIdle,
     Flash,
     HistoryReady,
     SnapshotReady,
@@ -145,6 +147,11 @@ class RolloutApp(App[int]):
         self.buffer = dv.SampleBuffer()
         self.alerts: dict[str, vm.Alert] = {}
         self.drivers: dict[str, Any] = {}
+        # Services whose rollout ended: their driver released the lease and is not ticked
+        # until a retry or a new start wakes it (counted in _wakes, see DriverIdle).
+        self._parked: set[str] = set()
+        self._wakes: dict[str, int] = {}
+        self._notes: dict[str, Notification] = {}  # the rollback notification per service
         self.detail_service: str | None = None
         self.last_flash = ("", "info")
         self._painted_at = 0.0
@@ -206,10 +213,33 @@ class RolloutApp(App[int]):
 
     def _tick_drivers(self) -> None:
         for service, driver in list(self.drivers.items()):
+            if service in self._parked:
+                continue
+            wake = self._wakes.get(service, 0)
             try:
-                driver.tick()
+                rec = driver.tick()
             except Exception as exc:
                 self.post_message(Flash(f"driver {service}: {exc}", "error"))
+                continue
+            if rec is not None and rec.phase.terminal and getattr(driver, "driving", False):
+                # The rollout ended: nothing is left to drive, so free the lease (the header
+                # said "driving" until quit, and `rollout auto` of the next release was refused
+                # as "holds the driver lease but no rollout is in progress"). A retry posted
+                # meanwhile is still applied: only an unchanged wake count parks the driver,
+                # and a tick of an unparked driver takes the lease again.
+                driver.close()
+                self.post_message(DriverIdle(service, wake))
+
+    def on_driver_idle(self, message: DriverIdle) -> None:
+        if self._wakes.get(message.service, 0) == message.wake:
+            self._parked.add(message.service)
+
+    def _wake(self, service: str, *, unpark: bool = True) -> None:
+        """Drive ``service`` again (a retry or a new start): its driver ticks from now on.
+        ``unpark=False`` only keeps an end seen before now from parking it."""
+        self._wakes[service] = self._wakes.get(service, 0) + 1
+        if unpark:
+            self._parked.discard(service)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snap = message.snapshot
@@ -220,6 +250,7 @@ class RolloutApp(App[int]):
         elif not snap.error:
             self.last_ok_at = snap.taken_at
         self.snapshot = snap
+        self._follow_restarts(snap)
         for name, state in snap.services.items():
             if name == self.detail_service or (state.record and not state.record.phase.terminal):
                 for sample in state.samples.values():
@@ -227,6 +258,23 @@ class RolloutApp(App[int]):
         for alert in vm.rollback_alerts(previous, snap, self.started_at):
             self._alert(alert)
         self.repaint()
+
+    def _follow_restarts(self, snap: vm.Snapshot) -> None:
+        """A rollout that runs again (retried, or a new one started, from here or elsewhere)
+        clears its rollback notification; one this console drove and nobody drives now is
+        driven from here again, as before it ended."""
+        for name, state in snap.services.items():
+            rec = state.record
+            if rec is None or rec.phase == Phase.ROLLED_BACK:
+                continue
+            note = self._notes.pop(name, None)
+            if note is not None and note in self._notifications:
+                self._unnotify(note)
+            self.alerts.pop(name, None)
+            lease = state.lease
+            free = lease is None or lease.expires_at <= snap.taken_at
+            if name in self._parked and not rec.phase.terminal and free:
+                self._wake(name)
 
     def on_history_ready(self, message: HistoryReady) -> None:
         for samples in message.history.values():
@@ -239,7 +287,11 @@ class RolloutApp(App[int]):
         """Auto-revert you cannot miss: banner, notification and the terminal bell."""
         self.alerts[alert.service] = alert
         text = f"{alert.service} ROLLED BACK: {alert.reason}"
-        self.notify(text, title="Rollback", severity="error", timeout=30)
+        # self.notify() without keeping the Notification: a retry must take it down again
+        # (it stayed up for its whole 30 s over the restarted rollout).
+        note = Notification(text, "Rollback", "error", 30, markup=False)
+        self._notes[alert.service] = note
+        self.post_message(Notify(note))
         self.bell()
         # The banner and the notification carry the whole reason; the flash line says the
         # first breach only, so at 80x24 the reason does not take six of the 24 lines.
@@ -441,6 +493,9 @@ class RolloutApp(App[int]):
 
     def _send(self, service: str, kind: CommandKind, what: str) -> None:
         """Post a command through the store in the background; the flash says what happened."""
+        # Read on the UI thread: whether this console's own driver applies the command
+        # (the reply named this very console as "the driver (root@vm)").
+        here = self._drives_here(service)
 
         def run() -> None:
             try:
@@ -451,6 +506,7 @@ class RolloutApp(App[int]):
                     str(kind),
                     reason=f"{what} from the console",
                     user=getpass.getuser(),
+                    caller_drives=here,
                 )
                 self.post_message(Flash(str(result or f"{what} sent for {service}")))
             except Exception as exc:
@@ -458,6 +514,16 @@ class RolloutApp(App[int]):
             self.call_from_thread(self._every_second)
 
         spawn(run)
+
+    def _drives_here(self, service: str) -> bool:
+        """Whether this console's driver of ``service`` ticks and holds (or can take) the lease."""
+        driver = self.drivers.get(service)
+        if driver is None or service in self._parked:
+            return False
+        if getattr(driver, "driving", False):
+            return True
+        lease = self.service_state(service).lease
+        return lease is None or lease.holder == self.holder or lease.expires_at <= self.clock()
 
     def action_promote(self) -> None:
         service = self._guard("promote", "promote")
@@ -572,6 +638,8 @@ class RolloutApp(App[int]):
             return
         service = plan.service
         self.flash(f"starting {plan.strategy} of {service} → {plan.candidate} …")
+        # A parked driver stays unticked while begin() runs on it in the thread below.
+        self._wake(service, unpark=False)
 
         def run() -> None:
             try:
@@ -579,6 +647,7 @@ class RolloutApp(App[int]):
                 rec = driver.begin(plan)
                 # Mutate app state on the UI thread only: the painter iterates drivers.
                 self.call_from_thread(self.drivers.__setitem__, service, driver)
+                self.call_from_thread(self._wake, service)
                 # begin() joins a rollout another process drives (same candidate) as a
                 # viewer: say so rather than claim this console started it.
                 verb = (
@@ -598,7 +667,10 @@ class RolloutApp(App[int]):
         spawn(run)
 
     def adopt(self, service: str) -> None:
-        """Drive ``service`` from this console if its rollout is live and nobody holds the lease."""
+        """Drive ``service`` from this console if its rollout is live and nobody holds the lease
+        (its driver here, parked since the rollout ended, ticks again)."""
+        if service in self.drivers and not self.read_only:
+            self._wake(service)
         self._maybe_drive(service, force=True)
 
     def _maybe_drive(self, service: str, force: bool = False) -> None:

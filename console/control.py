@@ -55,12 +55,15 @@ def send_command(
     *,
     reason: str = "",
     user: str | None = None,
+    caller_drives: bool = False,
 ) -> str:
     """Post ``kind`` for ``service``; apply it now if no driver holds the lease.
 
     Returns a one-line message for the operator. Raises ControlError for an unknown
     service, no rollout, or a command the rollout cannot take now (e.g. resume while not
-    paused); BackendError if a backend fails.
+    paused); BackendError if a backend fails. ``caller_drives``: the caller is a console
+    that drives ``service`` itself, so the reply says that console applies it (not "the
+    driver (me@host)") and does not claim that no driver runs.
     """
     kind = CommandKind(kind)
     if env.store is None or env.traffic is None:
@@ -115,6 +118,8 @@ def send_command(
     finally:
         driver.close()
     if rec is None:
+        if caller_drives:
+            return f"{kind} posted; this console drives {service} and applies it on its next tick"
         lease = store.lease(service)
         who = holder_display(lease.holder) if lease else "the next driver"
         return f"{kind} posted; the driver ({who}) will apply it within ~1 s"
@@ -123,7 +128,7 @@ def send_command(
         raise ControlError(_explain(record, kind, ignored[0]))
     said = "; ".join(e.message for e in events if e.kind not in ("lease", "driver"))
     msg = f"{_DONE[kind]}: {said or rec.message or rec.phase}"
-    if not rec.phase.terminal and kind != CommandKind.PAUSE:
+    if not rec.phase.terminal and kind != CommandKind.PAUSE and not caller_drives:
         msg += (
             f"\nno driver is running for {service}: 'rollout auto PLAN' or the console "
             "continues the rollout"

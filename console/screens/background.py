@@ -33,6 +33,16 @@ class HistoryReady(Message):
         self.history = history
 
 
+class DriverIdle(Message):
+    """A driven rollout ended and its driver released the lease; ``wake`` is the service's
+    wake count when that tick started (a retry or start since then keeps it driving)."""
+
+    def __init__(self, service: str, wake: int) -> None:
+        super().__init__()
+        self.service = service
+        self.wake = wake
+
+
 class Flash(Message):
     """Text for the flash line, from any thread."""
 

@@ -24,11 +24,20 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
         self.users: list[Any] = []
+        self.caller_drives: list[bool] = []
 
     def __call__(
-        self, env: Any, service: str, kind: str, *, reason: str = "", user: Any = None
+        self,
+        env: Any,
+        service: str,
+        kind: str,
+        *,
+        reason: str = "",
+        user: Any = None,
+        caller_drives: bool = False,
     ) -> str:
         self.sent.append((service, str(kind)))
+        self.caller_drives.append(caller_drives)
         self.users.append(user)
         return f"{kind} posted for {service}"
 
