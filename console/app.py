@@ -268,8 +268,10 @@ class RolloutApp(App[int]):
             if rec is None or rec.phase == Phase.ROLLED_BACK:
                 continue
             note = self._notes.pop(name, None)
-            if note is not None and note in self._notifications:
-                self._unnotify(note)
+            # Textual has no public "dismiss this toast": use its private pair when present.
+            unnotify = getattr(self, "_unnotify", None)
+            if note is not None and unnotify and note in getattr(self, "_notifications", ()):
+                unnotify(note)
             self.alerts.pop(name, None)
             lease = state.lease
             free = lease is None or lease.expires_at <= snap.taken_at
