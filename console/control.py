@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 
 from backends.base import (
     AuditEntry,
@@ -123,9 +124,9 @@ def send_command(
         lease = store.lease(service)
         who = holder_display(lease.holder) if lease else "the next driver"
         return f"{kind} posted; the driver ({who}) will apply it within ~1 s"
-    ignored = [e.message for e in events if e.kind == "command" and not e.data.get("applied", True)]
+    ignored = _ignored(events)
     if ignored:
-        raise ControlError(_explain(record, kind, ignored[0]))
+        raise ControlError(_explain(record, kind, ignored))
     said = "; ".join(e.message for e in events if e.kind not in ("lease", "driver"))
     msg = f"{_DONE[kind]}: {said or rec.message or rec.phase}"
     if not rec.phase.terminal and kind != CommandKind.PAUSE and not caller_drives:
@@ -143,8 +144,13 @@ def _refusal(record: RolloutRecord, cmd: Command) -> str | None:
         t = engine.step(record, Plan.from_dict(record.plan), None, cmd, cmd.at)
     except Exception:  # only a pre-check: the driver still decides
         return None
+    return _ignored(t.events)
+
+
+def _ignored(events: Sequence[Event]) -> str | None:
+    """The engine's reason for not applying a command, if it gave one."""
     return next(
-        (e.message for e in t.events if e.kind == "command" and not e.data.get("applied", True)),
+        (e.message for e in events if e.kind == "command" and not e.data.get("applied", True)),
         None,
     )
 
