@@ -47,7 +47,7 @@ def child(services: int) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "tui"))
     from tui_fakes import canary_record, fake_env
 
-    from console.app import RolloutApp
+    from console.tui.app import RolloutApp
 
     state = tempfile.mkdtemp(prefix="rollout-bench-")
     names = ["courses"] + [f"svc-{i:02d}" for i in range(1, services)]

@@ -174,17 +174,17 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
 
 # subcommand -> module under console.commands
 _MODULES = {
-    None: "console_ui",
+    None: "tui",
     "demo": "demo",
     "auto": "auto",
     "validate": "validate",
     "analyze": "analyze",
     "status": "status",
-    "promote": "control",
-    "pause": "control",
-    "resume": "control",
-    "abort": "control",
-    "retry": "control",
+    "promote": "verbs",
+    "pause": "verbs",
+    "resume": "verbs",
+    "abort": "verbs",
+    "retry": "verbs",
     "history": "history",
 }
 

@@ -11,7 +11,7 @@ Usage in any test module::
 It starts ``backends.local.start_demo`` in a temporary state directory (50 requests/s of
 background load, 2 instances per version), with ``ROLLOUT_DEMO_DIR``, ``XDG_STATE_HOME`` and
 ``XDG_CONFIG_HOME`` pointing at temporary directories for the whole module, so
-``console.environments.open_environment("demo")`` finds it too. Everything is stopped (every
+``console.config.environments.open_environment("demo")`` finds it too. Everything is stopped (every
 process, every port) when the module ends. A module that needs other settings can override
 the ``demo_options`` fixture, e.g. ``{"rps": 0, "instances": 3}``.
 """

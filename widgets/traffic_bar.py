@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.widget import Widget
 
-from console.detail_view import SplitShare
-from console.viewmodel import fmt_pct
+from console.view.detail import SplitShare
+from console.view.overview import fmt_pct
 
 # Distinct bar glyph per version position, so the split reads without colour (NO_COLOR).
 _GLYPHS = ("█", "▓", "▒", "░")

@@ -1,7 +1,7 @@
 """``rollout analyze PLAN --env NAME --since 30m``: would this plan's analysis have passed?
 
 Fetches the past window's metrics with range queries (one point per analysis interval, each
-over the analysis window), replays the plan's analysis step by step (``console.whatif``, with
+over the analysis window), replays the plan's analysis step by step (``console.analysis.whatif``, with
 the same verdict logic as a live rollout) and prints the timeline, the first failing metric
 and when the rollout would have been rolled back or paused. Exit codes: 0 would have passed,
 1 would NOT have passed (failed, or inconclusive: too little data, so the rollout would have
@@ -20,7 +20,7 @@ from typing import Any
 
 from backends.base import BackendError, MetricSample, NotFound, Unsupported
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-from console.plan_model import BUILTIN_METRICS, AnalysisSpec, Plan
+from console.plan.model import BUILTIN_METRICS, AnalysisSpec, Plan
 
 _errors: list[str] = []  # this run's error messages, for the --json error object
 
@@ -100,10 +100,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from backends.prometheus.client import QueryRejected
-    from console.config import ConfigError, environment_name
-    from console.environments import open_environment
-    from console.plan import PlanError, load_plan, parse_duration
-    from console.whatif import WhatIfError, evaluation_times, observations, render_text, replay
+    from console.analysis.whatif import (
+        WhatIfError,
+        evaluation_times,
+        observations,
+        render_text,
+        replay,
+    )
+    from console.config.environments import open_environment
+    from console.config.settings import ConfigError, environment_name
+    from console.plan.load import PlanError, load_plan, parse_duration
 
     try:
         plan = load_plan(args.plan)

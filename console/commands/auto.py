@@ -24,12 +24,12 @@ import time
 from types import FrameType
 
 from backends.base import BackendError, Event, Phase, RolloutRecord
-from console import output
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
-from console.config import ConfigError, cluster_hint, environment_name
-from console.driver import Driver, DriverError, make_holder
-from console.notify import Notifier
-from console.plan_model import Plan
+from console.config.settings import ConfigError, cluster_hint, environment_name
+from console.driver.loop import Driver, DriverError, make_holder
+from console.driver.notify import Notifier
+from console.plan.model import Plan
+from console.view import text as output
 
 
 class _Printer:
@@ -83,8 +83,8 @@ def _error(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the plan, open the environment, begin or resume, drive to the end."""
-    from console.environments import open_environment
-    from console.plan import PlanError, load_plan, parse_duration
+    from console.config.environments import open_environment
+    from console.plan.load import PlanError, load_plan, parse_duration
 
     printer = _Printer(bool(getattr(args, "json", False)), str(args.plan))
 

@@ -45,7 +45,7 @@ def run(args: Namespace) -> int:
     )
     from backends.local.faults import check_fault_target
     from backends.local.runner import SERVICES, VERSIONS
-    from console.paths import demo_dir
+    from console.config.paths import demo_dir
 
     try:
         faults = [parse_fault(spec) for spec in args.fault]
@@ -62,7 +62,7 @@ def run(args: Namespace) -> int:
         return EXIT_BAD_INPUT
     if (
         args.metrics == "prometheus"
-        and importlib.util.find_spec("backends.prometheus_runner") is None
+        and importlib.util.find_spec("backends.local.prometheus_runner") is None
     ):
         _err(
             "--metrics prometheus needs backends/prometheus_runner.py, which is not in this build; "
@@ -90,7 +90,7 @@ def run(args: Namespace) -> int:
             # --- Prometheus hook (filled by backends/prometheus_runner.py) -----------------
             # start_prometheus(targets, workdir) -> handle with .url and .stop(); it scrapes
             # the gateway's /metrics, and the console then reads metrics through PromQL.
-            runner = importlib.import_module("backends.prometheus_runner")
+            runner = importlib.import_module("backends.local.prometheus_runner")
             target = handle.gateway_url.removeprefix("http://")
             try:
                 prometheus = runner.start_prometheus([target], state / "prometheus")
@@ -140,17 +140,17 @@ def _has_terminal() -> bool:
 def _find_console() -> Any:
     """``open_console`` from console_ui, else ``RolloutApp``; None while neither is built."""
     try:
-        ui = importlib.import_module("console.commands.console_ui")
+        ui = importlib.import_module("console.commands.tui")
     except ModuleNotFoundError as exc:
-        if exc.name != "console.commands.console_ui":
+        if exc.name != "console.commands.tui":
             raise
     else:
         if hasattr(ui, "open_console"):
             return ui.open_console
     try:
-        app = importlib.import_module("console.app")
+        app = importlib.import_module("console.tui.app")
     except ModuleNotFoundError as exc:
-        if exc.name != "console.app":
+        if exc.name != "console.tui.app":
             raise
         return None
     return getattr(app, "RolloutApp", None)
@@ -159,8 +159,8 @@ def _find_console() -> Any:
 def _open_console(ui: Any, args: Namespace) -> int:
     from backends.base import BackendError
     from backends.local import connect
-    from console.config import ConfigError, load_config
-    from console.paths import demo_dir
+    from console.config.paths import demo_dir
+    from console.config.settings import ConfigError, load_config
 
     try:
         config = load_config()

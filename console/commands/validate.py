@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from console.plan import PlanError, check_file, summarize
+from console.plan.load import PlanError, check_file, summarize
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2

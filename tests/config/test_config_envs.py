@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.config import ConfigError, load_config
-from console.environments import open_environment
+from console.config.environments import open_environment
+from console.config.settings import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from console.config import ConfigError, load_config
+from console.config.settings import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

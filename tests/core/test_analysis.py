@@ -7,7 +7,7 @@ import math
 import pytest
 
 from backends.base import MetricSample, Observation
-from console.analysis import (
+from console.analysis.verdicts import (
     Counters,
     Decision,
     Measurement,
@@ -19,7 +19,7 @@ from console.analysis import (
     measure,
     update_counters,
 )
-from console.plan_model import AnalysisSpec, MetricSpec, OnFailure
+from console.plan.model import AnalysisSpec, MetricSpec, OnFailure
 
 
 def s(

@@ -15,8 +15,8 @@ from backends.base import (
     SetSplit,
     TrafficSplit,
 )
-from console import engine
-from console.plan_model import BlueGreenSpec
+from console.engine import machine as engine
+from console.plan.model import BlueGreenSpec
 
 
 def bg(**kw) -> BlueGreenSpec:

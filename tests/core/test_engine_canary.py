@@ -16,9 +16,9 @@ from backends.base import (
     SetSplit,
     TrafficSplit,
 )
-from console import engine
-from console.engine import EngineError
-from console.plan_model import OnFailure, PauseStep, SetWeightStep
+from console.engine import machine as engine
+from console.engine.machine import EngineError
+from console.plan.model import OnFailure, PauseStep, SetWeightStep
 
 
 def test_happy_path_steps_pause_gate_promote_complete() -> None:

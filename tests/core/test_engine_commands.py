@@ -18,7 +18,7 @@ from test_engine_kit import (
 )
 
 from backends.base import CommandKind, Phase
-from console.plan_model import BlueGreenSpec, PauseStep, RollingSpec, SetWeightStep
+from console.plan.model import BlueGreenSpec, PauseStep, RollingSpec, SetWeightStep
 
 
 def canary_pending() -> Sim:

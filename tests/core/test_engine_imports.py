@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_engine_and_analysis_do_not_import_textual() -> None:
     code = (
         "import json, sys\n"
-        "import backends.base, console.analysis, console.engine\n"
+        "import backends.base, console.analysis.verdicts, console.engine.machine\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'textual')))\n"
     )
     out = subprocess.run(

@@ -25,9 +25,9 @@ from backends.base import (
     TrafficSplit,
     VersionHealth,
 )
-from console import engine
-from console.engine import Transition
-from console.plan_model import (
+from console.engine import machine as engine
+from console.engine.machine import Transition
+from console.plan.model import (
     AnalysisSpec,
     BlueGreenSpec,
     MetricSpec,

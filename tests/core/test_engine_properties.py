@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from test_engine_kit import METRIC_MODES, Sim, World, cmd
 
 from backends.base import CommandKind, MatchRule, Phase, Strategy
-from console.plan_model import (
+from console.plan.model import (
     AnalysisSpec,
     BlueGreenSpec,
     MetricSpec,

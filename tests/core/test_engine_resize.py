@@ -11,7 +11,7 @@ from __future__ import annotations
 from test_engine_kit import Sim, World, bluegreen_plan, rolling_plan
 
 from backends.base import Deploy, Phase, Scale
-from console.plan_model import BlueGreenSpec, RollingSpec
+from console.plan.model import BlueGreenSpec, RollingSpec
 
 
 def sizes(sim: Sim) -> list[tuple[str, str, int]]:

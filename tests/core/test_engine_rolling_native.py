@@ -27,8 +27,8 @@ from backends.base import (
     TrafficSplit,
     UndoRollout,
 )
-from console.engine import Transition
-from console.plan_model import RollingSpec
+from console.engine.machine import Transition
+from console.plan.model import RollingSpec
 
 
 @dataclass

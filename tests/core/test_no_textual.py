@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HEADLESS = [
     "backends.base",
-    "console.plan",
-    "console.plan_model",
-    "console.analysis",
-    "console.engine",
+    "console.plan.load",
+    "console.plan.model",
+    "console.analysis.verdicts",
+    "console.engine.machine",
     "console.cli",
     "console.commands.validate",
 ]

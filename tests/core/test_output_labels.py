@@ -1,11 +1,11 @@
-"""The step column of status, auto and the console (``console.output.step_label``)."""
+"""The step column of status, auto and the console (``console.view.text.step_label``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from backends.base import Phase, RolloutRecord, Strategy
-from console.output import step_label
+from console.view.text import step_label
 
 
 def rec(strategy: Strategy, phase: Phase, step: int, **engine: Any) -> RolloutRecord:

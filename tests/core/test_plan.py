@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import MatchRule, Strategy
-from console.plan import (
+from console.plan.load import (
     FieldError,
     PlanError,
     check_plan,
@@ -18,7 +18,7 @@ from console.plan import (
     parse_duration,
     parse_plan,
 )
-from console.plan_model import (
+from console.plan.model import (
     AnalysisSpec,
     BlueGreenSpec,
     MetricSpec,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from console.plan import parse_duration
-from console.plan_summary import format_duration
+from console.plan.load import parse_duration
+from console.plan.summary import format_duration
 
 
 @pytest.mark.parametrize(

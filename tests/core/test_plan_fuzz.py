@@ -16,8 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.plan import PlanError, check_file, parse_plan, summarize
-from console.plan_model import Plan
+from console.plan.load import PlanError, check_file, parse_plan, summarize
+from console.plan.model import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {p.name: p.read_text() for p in sorted((ROOT / "examples").glob("*.yaml"))}

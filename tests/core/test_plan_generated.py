@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends.base import MatchRule, Strategy
-from console.plan import check_plan, parse_plan, summarize
-from console.plan_model import (
+from console.plan.load import check_plan, parse_plan, summarize
+from console.plan.model import (
     BUILTIN_METRICS,
     LATENCY_METRICS,
     AnalysisSpec,

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from console.plan import PlanError, parse_plan
+from console.plan.load import PlanError, parse_plan
 
 SHARED = """\
 service: enrollments

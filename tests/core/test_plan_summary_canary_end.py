@@ -6,8 +6,8 @@ claim a canary retired it too.
 
 from __future__ import annotations
 
-from console.plan import parse_plan
-from console.plan_summary import summarize
+from console.plan.load import parse_plan
+from console.plan.summary import summarize
 
 
 def test_canary_end_keeps_the_stable_at_zero() -> None:

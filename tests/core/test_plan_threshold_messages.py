@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.plan import PlanError, parse_plan
+from console.plan.load import PlanError, parse_plan
 
 BASE = """\
 service: courses

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from backends.base import MetricSample
 from backends.local.metrics import Recorder
-from console.detail_view import SampleBuffer
+from console.view.detail import SampleBuffer
 
 
 class Clock:

@@ -27,7 +27,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str) -> int:
     env = Environment(
         "fake", FakeTraffic(), _Metrics404(time.time), FileStateStore(tmp_path / "state")
     )
-    monkeypatch.setattr("console.environments.open_environment", lambda name=None: env)
+    monkeypatch.setattr("console.config.environments.open_environment", lambda name=None: env)
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"service: {service}\ncandidate: v2\nsteps: [{{setWeight: 10}}]\n")
     return analyze.run(argparse.Namespace(plan=str(plan), env=None, since="1m", json=False))

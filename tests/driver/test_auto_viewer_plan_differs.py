@@ -16,7 +16,7 @@ from fakes_driver import FakeMetrics, FakeTraffic
 from backends.base import Environment, Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
 from console.commands import auto
-from console.plan import parse_plan
+from console.plan.load import parse_plan
 
 RUNNING = "service: courses\ncandidate: v2\nsteps: [{setWeight: 10}, {pause: 1h}]\n"
 MINE = "service: courses\ncandidate: v2\nsteps: [{setWeight: 50}]\n"
@@ -42,7 +42,7 @@ def plan_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Held from another host: never taken over before the TTL runs out.
     assert store.acquire_lease("courses", "ops@elsewhere:1:abcdef", 60.0)
     env = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
-    monkeypatch.setattr("console.environments.open_environment", lambda name=None: env)
+    monkeypatch.setattr("console.config.environments.open_environment", lambda name=None: env)
     path = tmp_path / "mine.yaml"
     path.write_text(MINE)
     return path

@@ -36,7 +36,7 @@ analysis:
 def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: str) -> tuple[Path, FakeMetrics]:
     metrics = FakeMetrics(time.time)
     env = Environment("fake", FakeTraffic(), metrics, FileStateStore(tmp_path / "state"))
-    monkeypatch.setattr("console.environments.open_environment", lambda name=None: env)
+    monkeypatch.setattr("console.config.environments.open_environment", lambda name=None: env)
     plan = tmp_path / "plan.yaml"
     plan.write_text(PLAN.format(steps=steps))
     return plan, metrics

@@ -24,8 +24,8 @@ from backends.base import (
     command_key,
 )
 from backends.local.store import FileStateStore
-from console.driver import Driver
-from console.plan import parse_plan
+from console.driver.loop import Driver
+from console.plan.load import parse_plan
 
 PLAN = """\
 service: courses

@@ -11,7 +11,8 @@ from fakes_driver import FakeMetrics, FakeTraffic
 
 from backends.base import CorruptRecord, Environment, Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
-from console.commands import auto, control, history, status
+from console.commands import auto, history, status
+from console.commands import verbs as control
 
 PLAN = """\
 service: courses
@@ -40,8 +41,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
     )
     (tmp_path / "state" / "courses.json").write_text('{"service": "courses", "phase": "Progr')
     e = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
-    monkeypatch.setattr("console.environments.open_environment", lambda name=None: e)
-    monkeypatch.setattr("console.control.open_for_reading", lambda name=None: (e, ""))
+    monkeypatch.setattr("console.config.environments.open_environment", lambda name=None: e)
+    monkeypatch.setattr("console.driver.send.open_for_reading", lambda name=None: (e, ""))
     return e
 
 
@@ -101,7 +102,7 @@ def test_status_on_a_metrics_only_environment_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     e = Environment("staging", None, FakeMetrics(time.time), None)
-    monkeypatch.setattr("console.control.open_for_reading", lambda name=None: (e, ""))
+    monkeypatch.setattr("console.driver.send.open_for_reading", lambda name=None: (e, ""))
     code = status.run(argparse.Namespace(env="staging", service=None, json=False))
     out, err = capsys.readouterr()
     assert code == 2 and out == ""

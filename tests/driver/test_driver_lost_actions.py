@@ -16,8 +16,8 @@ import pytest
 from waits import wait_until
 
 from backends.base import Environment, Phase
-from console.driver import Driver
-from console.plan import parse_plan
+from console.driver.loop import Driver
+from console.plan.load import parse_plan
 
 pytestmark = pytest.mark.slow
 

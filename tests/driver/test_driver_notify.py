@@ -10,7 +10,7 @@ from fakes_driver import Receiver
 from waits import eventually
 
 from backends.base import Event
-from console.notify import Notifier
+from console.driver.notify import Notifier
 
 
 @pytest.fixture

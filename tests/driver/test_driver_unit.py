@@ -17,10 +17,10 @@ from backends.base import (
     RolloutRecord,
 )
 from backends.local.store import FileStateStore
-from console.control import ControlError, send_command
-from console.driver import Driver, DriverError
-from console.plan import parse_plan
-from console.plan_model import Plan
+from console.driver.loop import Driver, DriverError
+from console.driver.send import ControlError, send_command
+from console.plan.load import parse_plan
+from console.plan.model import Plan
 
 PLAN = """\
 service: courses

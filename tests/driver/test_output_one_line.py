@@ -13,9 +13,9 @@ from fakes_driver import FakeMetrics, FakeTraffic
 
 from backends.base import AuditEntry, Environment, Event, Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
-from console import output
-from console.commands import control
-from console.plan import parse_plan
+from console.commands import verbs as control
+from console.plan.load import parse_plan
+from console.view import text as output
 
 FORGED = "why\n2026-11-26 09:00:00  admin@prod  promote  fake\x1b[2J"
 
@@ -60,7 +60,7 @@ def test_control_command_reply_is_one_line(
         0,
     )
     env = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
-    monkeypatch.setattr("console.environments.open_environment", lambda name=None: env)
+    monkeypatch.setattr("console.config.environments.open_environment", lambda name=None: env)
     args = argparse.Namespace(env=None, service="courses", command="pause", reason=FORGED)
     assert control.run(args) == 0
     out = capsys.readouterr().out

@@ -48,8 +48,8 @@ class Clock:
 
 def one_minute(cluster, text: str, viewer: bool = False) -> tuple[Counter, Phase]:
     """Requests in one simulated minute: the driver's, or (``viewer``) a second console's."""
-    from console.driver import Driver
-    from console.plan import parse_plan
+    from console.driver.loop import Driver
+    from console.plan.load import parse_plan
 
     apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
     traffic, store = connect(cluster, watchTimeout=300)

@@ -48,7 +48,7 @@ class ScriptedMetrics:
 
 
 def plan(text: str):
-    from console.plan import parse_plan
+    from console.plan.load import parse_plan
 
     return parse_plan(text, "test-plan.yaml")
 
@@ -82,7 +82,7 @@ def make_env(cluster, **extra) -> tuple[Environment, Any, Any]:
 
 
 def driver_for(env: Environment, holder: str):
-    from console.driver import Driver
+    from console.driver.loop import Driver
 
     return Driver(env, "courses", holder=holder, lease_ttl=5.0, tick_interval=0.1)
 

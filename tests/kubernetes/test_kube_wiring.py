@@ -40,7 +40,7 @@ def run_cli(cluster, tmp_path, *args: str, timeout: float = 120) -> subprocess.C
 
 def test_nothing_imports_kubernetes_until_asked():
     code = (
-        "import sys, console.cli, console.driver, console.environments, console.engine, "
+        "import sys, console.cli, console.driver.loop, console.config.environments, console.engine.machine, "
         "backends.base, backends.kubernetes\n"
         "print(sorted(m for m in sys.modules if m == 'kubernetes' or m.startswith('kubernetes.')))"
     )
@@ -56,8 +56,8 @@ def test_nothing_imports_kubernetes_until_asked():
 
 
 def test_environment_from_config_file(cluster, tmp_path, monkeypatch):
-    from console.config import load_config
-    from console.environments import open_environment
+    from console.config.environments import open_environment
+    from console.config.settings import load_config
 
     cfg = tmp_path / "config.yaml"
     cfg.write_text(

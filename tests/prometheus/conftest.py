@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.prometheus_runner import (
+from backends.local.prometheus_runner import (
     PrometheusHandle,
     PrometheusNotInstalled,
     find_binary,

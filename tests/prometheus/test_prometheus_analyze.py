@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from backends.prometheus_runner import free_port
+from backends.local.prometheus_runner import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -273,8 +273,8 @@ def test_secrets_stay_out_of_the_analysis_events(secured: tuple[Any, Path]) -> N
     import json
 
     from backends.base import Observation
-    from console.analysis import measure
-    from console.plan_model import AnalysisSpec
+    from console.analysis.verdicts import measure
+    from console.plan.model import AnalysisSpec
 
     handle, cert = secured
     wrong = "wrong-Pw-unique-4242"

@@ -21,8 +21,8 @@ from waits import wait_until
 
 from backends.base import Environment, Phase
 from backends.prometheus import from_config
-from console.driver import Driver, make_holder
-from console.plan import parse_plan
+from console.driver.loop import Driver, make_holder
+from console.plan.load import parse_plan
 
 pytestmark = pytest.mark.slow
 

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from backends import prometheus_runner
-from backends.local import connect, read_prometheus_url
+from backends.local import connect, prometheus_runner, read_prometheus_url
+from backends.local.prometheus_runner import PrometheusNotInstalled, find_binary
 from backends.prometheus import PrometheusMetrics, from_config
-from backends.prometheus_runner import PrometheusNotInstalled, find_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 

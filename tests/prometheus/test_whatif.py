@@ -10,9 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.base import MetricSample
-from console.analysis import Decision
-from console.plan_model import AnalysisSpec, MetricSpec, OnFailure
-from console.whatif import (
+from console.analysis.verdicts import Decision
+from console.analysis.whatif import (
     FAIL,
     INCONCLUSIVE,
     PASS,
@@ -22,6 +21,7 @@ from console.whatif import (
     render_text,
     replay,
 )
+from console.plan.model import AnalysisSpec, MetricSpec, OnFailure
 
 SPEC = AnalysisSpec(
     interval=10.0,

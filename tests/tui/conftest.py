@@ -50,7 +50,7 @@ def make_app(
     env_parts: tuple[Any, Any], clock: Clock, recorder: Recorder, tmp_path: Path
 ) -> Callable[..., Any]:
     """Build a RolloutApp on the fake environment; keyword arguments override defaults."""
-    from console.app import RolloutApp
+    from console.tui.app import RolloutApp
 
     def build(**kw: Any) -> Any:
         env, _ = env_parts

@@ -36,7 +36,7 @@ def demo_options() -> dict[str, Any]:
 async def test_console_drives_a_demo_canary_and_rolls_it_back(
     demo_env: Any, tmp_path: Path
 ) -> None:
-    from console.app import RolloutApp
+    from console.tui.app import RolloutApp
 
     plans = tmp_path / "plans"
     plans.mkdir()

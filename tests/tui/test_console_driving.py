@@ -15,7 +15,7 @@ HOLDER = "tester@host:console:1"
 
 
 class LeaseDriver:
-    """A driver that holds the real file store's lease like console.driver.Driver does
+    """A driver that holds the real file store's lease like console.driver.loop.Driver does
     (taken or renewed on every tick, released by close) and returns the stored record."""
 
     def __init__(self, env: Any, service: str) -> None:
@@ -123,7 +123,7 @@ async def test_a_viewer_is_not_told_it_drives(make_app: Any, env_parts: Any, rec
 
 
 def test_send_command_reply_when_the_caller_is_the_driver(env_parts: Any) -> None:
-    from console.control import send_command
+    from console.driver.send import send_command
 
     env, _ = env_parts
     assert env.store.acquire_lease("courses", "root@vm:console:42", 60.0)

@@ -9,11 +9,11 @@ from tui_fakes import canary_record
 from tui_helpers import settle
 
 from backends.base import Phase
-from console.config import Config
-from console.screens.detail import DetailScreen
-from console.screens.dialogs import ConfirmDialog, HelpScreen
-from console.screens.overview import OverviewScreen
-from console.screens.plan_picker import PlanPicker
+from console.config.settings import Config
+from console.tui.screens.detail import DetailScreen
+from console.tui.screens.dialogs import ConfirmDialog, HelpScreen
+from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.plan_picker import PlanPicker
 
 SIZE = (80, 24)
 

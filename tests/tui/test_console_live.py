@@ -8,8 +8,8 @@ from tui_fakes import canary_record
 from tui_helpers import settle
 
 from backends.base import Phase
-from console.screens.detail import DetailScreen
-from console.screens.overview import OverviewScreen
+from console.tui.screens.detail import DetailScreen
+from console.tui.screens.overview import OverviewScreen
 
 SIZE = (80, 24)
 
@@ -96,7 +96,7 @@ async def test_rollback_raises_banner_notification_and_bell(
 
 
 async def test_commands_go_through_the_store_to_the_engine(make_app: Any, env_parts: Any) -> None:
-    """The real console.control.send_command: no driver holds the lease, so it applies now."""
+    """The real console.driver.send.send_command: no driver holds the lease, so it applies now."""
     env, _ = env_parts
     env.store.save(
         canary_record(phase=Phase.PAUSED, step=3, message="waiting for promote"),

@@ -12,10 +12,10 @@ from tui_fakes import canary_record
 from tui_helpers import settle
 
 from backends.base import Phase
-from console.config import Config
-from console.screens.detail import DetailScreen
-from console.screens.dialogs import HelpScreen
-from console.screens.overview import OverviewScreen
+from console.config.settings import Config
+from console.tui.screens.detail import DetailScreen
+from console.tui.screens.dialogs import HelpScreen
+from console.tui.screens.overview import OverviewScreen
 from widgets.key_bar import KeyBar
 
 SIZE = (80, 24)
@@ -138,7 +138,7 @@ async def test_a_long_flash_wraps_to_a_second_line_instead_of_losing_its_end(
 async def test_a_refused_command_is_a_warning_that_names_the_service_once(make_app: Any) -> None:
     # A ControlError is the store refusing the command now, not a failure; it used to read
     # "✗ promote courses failed: courses: ...".
-    from console.control import ControlError
+    from console.driver.send import ControlError
 
     def refuse(env: Any, service: str, kind: str, **kw: Any) -> str:
         raise ControlError(f"{service}: the rollout is Pending; wait for it to start")
@@ -282,7 +282,7 @@ async def test_keys_typed_while_the_console_starts_do_not_land_in_the_hidden_fil
 ) -> None:
     # Typeahead over SSH: keys sent while the console started focused the filter box before
     # it was hidden, so the overview then took no keys (or showed "0 services · filter: ?").
-    from console.app import RolloutApp
+    from console.tui.app import RolloutApp
 
     class TypedEarly(RolloutApp):
         def on_mount(self) -> None:  # Textual runs RolloutApp.on_mount after this one

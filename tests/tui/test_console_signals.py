@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from console.commands import console_ui
+from console.commands import tui as console_ui
 
 
 class FakeApp:
@@ -35,10 +35,10 @@ class FakeApp:
 def test_a_signal_quits_the_console_like_q(monkeypatch: pytest.MonkeyPatch, sig: int) -> None:
     # Before, SIGTERM/SIGHUP killed the console on the spot: no on_unmount, so a rollout it
     # drove kept its lease (other consoles and `rollout auto` waited for the TTL).
-    import console.app
+    import console.tui.app
 
     monkeypatch.setattr(FakeApp, "sig", sig)
-    monkeypatch.setattr(console.app, "RolloutApp", FakeApp)
+    monkeypatch.setattr(console.tui.app, "RolloutApp", FakeApp)
     before = signal.getsignal(sig)
     assert console_ui.open_console(object()) == 0
     assert signal.getsignal(sig) is before
@@ -46,7 +46,7 @@ def test_a_signal_quits_the_console_like_q(monkeypatch: pytest.MonkeyPatch, sig:
 
 def test_a_handler_someone_else_installed_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     # `rollout demo` handles SIGTERM itself (it stops the environment): keep its handler.
-    import console.app
+    import console.tui.app
 
     seen: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda s, f: seen.append(s))
@@ -57,7 +57,7 @@ def test_a_handler_someone_else_installed_is_left_alone(monkeypatch: pytest.Monk
                 handler = signal.getsignal(signal.SIGTERM)
                 return 7 if getattr(handler, "__name__", "") == "<lambda>" else 0
 
-        monkeypatch.setattr(console.app, "RolloutApp", Quiet)
+        monkeypatch.setattr(console.tui.app, "RolloutApp", Quiet)
         assert console_ui.open_console(object()) == 7
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         handler = signal.getsignal(signal.SIGTERM)

@@ -7,11 +7,11 @@ from typing import Any
 
 from tui_helpers import settle
 
-from console.app import DANGEROUS, RolloutApp
-from console.config import Config
-from console.screens.detail import KEY_ORDER as DETAIL_ORDER
-from console.screens.detail import DetailScreen
-from console.screens.overview import KEY_ORDER as OVERVIEW_ORDER
+from console.config.settings import Config
+from console.tui.app import DANGEROUS, RolloutApp
+from console.tui.screens.detail import KEY_ORDER as DETAIL_ORDER
+from console.tui.screens.detail import DetailScreen
+from console.tui.screens.overview import KEY_ORDER as OVERVIEW_ORDER
 from widgets.key_bar import HELP, KeyBar, KeyHint, collect_hints, fit, line_width, rank
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from tui_fakes import T0, canary_record
 
 from backends.base import Lease, MetricSample, Phase, TrafficSplit, VersionHealth
-from console import detail_view as dv
-from console import viewmodel as vm
+from console.view import detail as dv
+from console.view import overview as vm
 
 
 def sample(
@@ -155,7 +155,7 @@ def test_view_logic_and_polling_do_not_import_textual() -> None:
     import sys
 
     code = (
-        "import sys, console.viewmodel, console.snapshot, console.commands.console_ui; "
+        "import sys, console.view.overview, console.view.snapshot, console.commands.tui; "
         "assert 'textual' not in sys.modules, 'textual imported'"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -167,7 +167,7 @@ def test_console_start_up_imports_no_heavy_backend() -> None:
     import sys
 
     code = (
-        "import sys, console.app; "
+        "import sys, console.tui.app; "
         "heavy = [m for m in ('plotext', 'kubernetes', 'prometheus_api_client') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

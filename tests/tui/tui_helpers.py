@@ -19,7 +19,7 @@ class Clock:
 
 
 class Recorder:
-    """Stands in for console.control.send_command and records what the console sent."""
+    """Stands in for console.driver.send.send_command and records what the console sent."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []

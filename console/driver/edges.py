@@ -1,0 +1,209 @@
+"""The driver's edges: what it observes of the world each tick, and how it applies actions.
+
+``observe`` turns backend calls into an ``Observation``; every failure becomes an error
+field (``traffic_error``, ``metrics_error``) for the engine to judge, never an exception.
+``apply_action`` maps an engine action onto the ``TrafficBackend``. ``make_holder`` names
+this process as a lease holder (``user@host:pid:random``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+
+from backends.base import (
+    Action,
+    BackendError,
+    Deploy,
+    Environment,
+    HoldRollout,
+    MetricSample,
+    NativeRollingBackend,
+    Observation,
+    Retire,
+    RollingUpdate,
+    RolloutRecord,
+    RolloutStatus,
+    Scale,
+    SetMatch,
+    SetMirror,
+    SetSplit,
+    Strategy,
+    TrafficBackend,
+    TrafficSplit,
+    UndoRollout,
+    Unsupported,
+    VersionHealth,
+)
+from console.plan.model import AnalysisSpec, Plan
+
+
+def whoami() -> tuple[str, str]:
+    """The OS user and host name, for audit entries and the lease holder."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return user, socket.gethostname()
+
+
+def make_holder() -> str:
+    """A lease holder id unique to this process: ``user@host:pid:random``."""
+    user, host = whoami()
+    return f"{user}@{host}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def holder_display(holder: str) -> str:
+    """``alice@laptop`` from ``alice@laptop:1234:ab12cd``."""
+    return holder.split(":", 1)[0]
+
+
+DEFAULT_WINDOW = 30.0  # metrics window when the plan has no analysis at all (charts only)
+
+
+def describe(exc: BaseException) -> str:
+    """A backend error's message; other exceptions get their type name in front."""
+    text = str(exc) or type(exc).__name__
+    if not isinstance(exc, BackendError):
+        text = f"{type(exc).__name__}: {text}"
+    return text
+
+
+def analysis_spec(plan: Plan, record: RolloutRecord | None) -> AnalysisSpec | None:
+    """The analysis block in force: the plan's, or blue/green preview vs post-promotion."""
+    if plan.analysis is not None:
+        return plan.analysis
+    bg = plan.bluegreen
+    if bg is None:
+        return None
+    stage = (record.engine.get("analysis") or {}).get("stage") if record is not None else None
+    if stage is not None:
+        return bg.preview_analysis if stage == "preview" else bg.post_promotion_analysis
+    promoted = record is not None and record.weights.get(record.candidate, 0) >= 100
+    if promoted and bg.post_promotion_analysis is not None:
+        return bg.post_promotion_analysis
+    return bg.preview_analysis or bg.post_promotion_analysis
+
+
+def watched_versions(
+    record: RolloutRecord | None, plan: Plan, split: TrafficSplit | None
+) -> list[str]:
+    """Stable and candidate; before the rollout starts, whatever serves now plus the candidate."""
+    if record is not None:
+        return [record.stable, record.candidate]
+    out: list[str] = []
+    if plan.stable:
+        out.append(plan.stable)
+    for v, w in (split.weights if split else {}).items():
+        if w > 0 and v not in out:
+            out.append(v)
+    if plan.candidate not in out:
+        out.append(plan.candidate)
+    return out
+
+
+def observe(
+    env: Environment, service: str, record: RolloutRecord | None, plan: Plan, now: float
+) -> Observation:
+    """Health, split, metrics over the analysis window and custom queries, for one tick."""
+    assert env.traffic is not None
+    traffic: TrafficBackend = env.traffic
+    health: dict[str, VersionHealth] = {}
+    split: TrafficSplit | None = None
+    traffic_error: str | None = None
+    try:
+        health = dict(traffic.health(service))
+    except Exception as exc:  # any backend failure is data for the engine, not a crash
+        traffic_error = f"health: {describe(exc)}"
+    try:
+        split = traffic.get_split(service)
+    except Exception as exc:
+        traffic_error = traffic_error or f"split: {describe(exc)}"
+    rollout: RolloutStatus | None = None
+    if plan.strategy is Strategy.ROLLING and isinstance(traffic, NativeRollingBackend):
+        try:
+            rollout = traffic.native_rollout(service)
+        except Exception as exc:
+            traffic_error = traffic_error or f"rollout status: {describe(exc)}"
+    versions = watched_versions(record, plan, split)
+    metrics: Mapping[str, MetricSample] | None = None
+    custom: dict[str, Mapping[str, float | None]] = {}
+    metrics_error: str | None = None
+    spec = analysis_spec(plan, record)
+    window = spec.effective_window if spec else DEFAULT_WINDOW
+    if env.metrics is None:
+        metrics_error = f"environment '{env.name}' has no metrics source"
+    else:
+        try:
+            metrics = env.metrics.sample(service, versions, window)
+        except Exception as exc:
+            metrics_error = describe(exc)
+        for m in spec.metrics if spec else ():
+            if m.query is None:
+                continue
+            try:
+                custom[m.name] = env.metrics.query(service, versions, m.query, window)
+            except Exception as exc:
+                metrics_error = metrics_error or f"{m.name}: {describe(exc)}"
+    return Observation(
+        at=now,
+        health=health,
+        split=split,
+        metrics=metrics,
+        custom=custom,
+        metrics_error=metrics_error,
+        traffic_error=traffic_error,
+        rollout=rollout,
+    )
+
+
+def apply_action(traffic: TrafficBackend, service: str, action: Action) -> None:
+    """Apply one engine action ("set to" operations: applying twice is harmless)."""
+    if isinstance(action, SetSplit):
+        traffic.set_split(service, dict(action.weights))
+    elif isinstance(action, SetMatch):
+        traffic.set_match(service, list(action.rules), action.version)
+    elif isinstance(action, SetMirror):
+        traffic.set_mirror(service, action.version, action.percent)
+    elif isinstance(action, Deploy):
+        traffic.deploy(service, action.version, action.instances)
+    elif isinstance(action, Scale):
+        traffic.scale(service, action.version, action.instances)
+    elif isinstance(action, Retire):
+        traffic.retire(service, action.version)
+    elif not isinstance(traffic, NativeRollingBackend):
+        raise Unsupported(f"{traffic.name} cannot run a rolling update of its own for {service}")
+    elif isinstance(action, RollingUpdate):
+        traffic.start_rolling(
+            service,
+            action.version,
+            instances=action.instances,
+            max_surge=action.max_surge,
+            max_unavailable=action.max_unavailable,
+            min_ready=action.min_ready,
+        )
+    elif isinstance(action, HoldRollout):
+        traffic.hold_rolling(service, action.hold)
+    elif isinstance(action, UndoRollout):
+        traffic.undo_rolling(service, action.version)
+
+
+def unsupported_metrics(metrics: object, plan: Plan) -> str:
+    """Why the metrics source cannot measure one of the plan's built-in metrics (e.g.
+    latency from HAProxy's counters), or "" when it can. Without this check such a metric
+    would only ever read "no data" and pause the rollout as inconclusive."""
+    require = getattr(metrics, "require", None)
+    if require is None:
+        return ""
+    specs = [plan.analysis]
+    if plan.bluegreen is not None:
+        specs += [plan.bluegreen.preview_analysis, plan.bluegreen.post_promotion_analysis]
+    names = {m.name for spec in specs if spec is not None for m in spec.metrics if m.builtin}
+    try:
+        require(sorted(names))
+    except Unsupported as exc:
+        return str(exc)
+    return ""

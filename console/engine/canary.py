@@ -1,0 +1,193 @@
+"""Canary: the candidate takes a growing share of traffic, step by step.
+
+Sub-phases in ``record.engine["sub"]``:
+
+- ``init``: Deploy the candidate (as many instances as the stable) if nothing runs it; wait
+  until every candidate instance is ready (``health`` notices); then apply
+  the plan's match routes and mirroring and enter step 0. Phase Pending until then.
+- ``steps``: ``record.step_index`` is the current step. ``setWeight`` sets the split
+  (health-gated: the candidate must be all-ready, the stable have a ready instance) and is
+  left once a passing measurement covers a full window at that weight. A timed pause counts
+  down from ``step_started_at`` (frozen while Paused) and is left when the time is up and the
+  latest measurement passed. A manual gate (``pause: {}``) puts the rollout in Paused until
+  ``promote``. A step that gives the candidate no traffic needs no measurement.
+- ``final``: 100% to the candidate (health-gated; evidence too, unless promote-full),
+  match routes cleared, mirroring off, Completed. The stable keeps running (0%).
+
+Analysis runs at the plan's interval whenever the candidate takes traffic (weight, match
+routes or mirror), also while paused, so a failing candidate is rolled back even then.
+"""
+
+from __future__ import annotations
+
+from backends.base import Deploy, Phase
+from console.engine.context import Ctx, health_text
+from console.plan.model import PauseStep, SetWeightStep, Step
+
+
+def describe_step(step: Step) -> str:
+    if isinstance(step, SetWeightStep):
+        return f"setWeight {step.weight}"
+    if step.duration is None:
+        return "pause until promote (manual gate)"
+    return f"pause {step.duration:g}s"
+
+
+def init(ctx: Ctx) -> None:
+    ctx.eng["sub"] = "init"
+
+
+def _label(ctx: Ctx, index: int | None = None) -> str:
+    i = ctx.step_index if index is None else index
+    n = len(ctx.plan.steps)
+    if i >= n:
+        return f"after step {n}/{n}"
+    return f"step {i + 1}/{n} ({describe_step(ctx.plan.steps[i])})"
+
+
+def enter_step(ctx: Ctx, index: int) -> None:
+    """Move to step ``index`` (``len(steps)`` means all steps are done)."""
+    ctx.step_index = index
+    ctx.step_started_at = ctx.now
+    ctx.eng.pop("applied", None)
+    ctx.eng.pop("waive", None)
+    ctx.clear_notice("evidence")
+    steps = ctx.plan.steps
+    if index >= len(steps):
+        ctx.eng["sub"] = "final"
+        done = "the only step" if len(steps) == 1 else f"all {len(steps)} steps"
+        ctx.event("step", f"{done} done: promoting {ctx.candidate} to 100%")
+        return
+    ctx.event("step", _label(ctx), index=index)
+    ctx.message = f"{_label(ctx)}"
+    step = steps[index]
+    if isinstance(step, PauseStep) and step.duration is None:
+        ctx.pause("gate", f"{_label(ctx)}: waiting for promote", by="engine")
+
+
+def ensure_deployed(ctx: Ctx) -> None:
+    """Deploy the candidate (as many instances as the stable) if nothing runs it yet."""
+    if "deployed" in ctx.eng or ctx.known_total(ctx.candidate) != 0:
+        return
+    n = ctx.known_total(ctx.stable) or 1
+    ctx.eng["deployed"] = n
+    ctx.actions.append(Deploy(ctx.candidate, n))
+    why = f"deploying {ctx.candidate}: {n} instances (as many as {ctx.stable} runs)"
+    ctx.event("step", why, instances=n)
+    ctx.engine_audit("deploy", why, version=ctx.candidate, instances=n)
+
+
+def advance(ctx: Ctx) -> None:
+    """Analysis, then as many transitions as time and health allow."""
+    ctx.run_analysis(ctx.plan.analysis, "canary", ctx.exposed())
+    if ctx.eng.get("rollback"):
+        ctx.finish_rollback_split()
+        return
+    for _ in range(2 * len(ctx.plan.steps) + 4):
+        if ctx.phase is Phase.PAUSED or ctx.phase.terminal or not _once(ctx):
+            return
+
+
+def _once(ctx: Ctx) -> bool:
+    sub = ctx.eng.get("sub")
+    steps = ctx.plan.steps
+    cand = ctx.candidate
+    if sub == "init":
+        if ctx.obs is None:
+            return False
+        ensure_deployed(ctx)
+        if not ctx.all_ready(cand):
+            ctx.notice(
+                "health",
+                "health",
+                f"waiting for {cand} to be ready before the first step: "
+                f"{health_text(ctx.health(cand), cand)}",
+            )
+            return False
+        ctx.clear_notice("health")
+        ctx.eng["traffic_started"] = True
+        ctx.phase = Phase.PROGRESSING
+        ctx.apply_routes()
+        ctx.eng["sub"] = "steps"
+        enter_step(ctx, 0)
+        return True
+    if sub == "steps":
+        i = ctx.step_index
+        if i >= len(steps):
+            ctx.eng["sub"] = "final"
+            return True
+        step = steps[i]
+        waived = ctx.eng.get("waive") == i
+        if isinstance(step, SetWeightStep):
+            if not ctx.eng.get("applied"):
+                w = step.weight
+                split = {ctx.stable: 100 - w, cand: w}
+                if not ctx.try_split(split, _label(ctx), all_ready=(cand,)):
+                    return False
+                ctx.eng["applied"] = True
+        elif step.duration is None:
+            if not waived:
+                ctx.pause("gate", f"{_label(ctx)}: waiting for promote", by="engine")
+                return False
+        elif not waived and ctx.now < ctx.step_started_at + step.duration:
+            return False
+        if not waived:
+            ok, why = ctx.evidence(ctx.plan.analysis, ctx.exposed())
+            if not ok:
+                ctx.notice("evidence", "step", f"{_label(ctx)} holds: {why}")
+                return False
+        enter_step(ctx, i + 1)
+        return True
+    if sub == "final":
+        n = len(steps)
+        ensure_deployed(ctx)  # promote-full before the candidate ever ran
+        if not ctx.eng.get("full"):
+            # With no steps (or only gates) the candidate may have had match/mirror traffic.
+            ok, why = ctx.evidence(ctx.plan.analysis, ctx.exposed())
+            if not ok:
+                ctx.notice("evidence", "step", f"promotion to 100% holds: {why}")
+                return False
+        if not ctx.try_split(ctx.full_split(cand), "promoted to 100%", all_ready=(cand,)):
+            return False
+        why = (
+            "promoted fully"
+            if ctx.eng.get("full")
+            else ("its only step passed" if n == 1 else f"all {n} steps passed")
+        )
+        ctx.engine_audit("complete", f"{cand} takes 100% of {ctx.service}: {why}")
+        ctx.finish(
+            Phase.COMPLETED, f"{cand} takes 100% of {ctx.service} traffic: {why}", "completed"
+        )
+        return False
+    return False
+
+
+def promote(ctx: Ctx, full: bool, who: str) -> str | None:
+    """Apply promote / promote-full; returns why it was ignored, or None when applied."""
+    sub = ctx.eng.get("sub")
+    if full:
+        if ctx.phase is Phase.PAUSED:
+            ctx.unpause()
+        ctx.eng["sub"] = "final"
+        ctx.eng["full"] = True
+        ctx.eng["traffic_started"] = True
+        ctx.phase = Phase.PROGRESSING
+        ctx.event("promoted", f"promote-full by {who}: {ctx.candidate} to 100% once it is ready")
+        return None
+    if sub == "init":
+        h = ctx.health(ctx.candidate)
+        return (
+            f"promote ignored: waiting for {ctx.candidate} to be ready "
+            f"({health_text(h, ctx.candidate)}); health gates cannot be skipped"
+        )
+    if sub == "final":
+        return "promote ignored: already promoting to 100%"
+    if ctx.phase is Phase.PAUSED:
+        ctx.unpause()
+    ctx.eng["waive"] = ctx.step_index
+    ctx.event("promoted", f"promote by {who}: leaving {_label(ctx)}", index=ctx.step_index)
+    return None
+
+
+def resume_hint(ctx: Ctx) -> str:
+    return f"resume ignored: {_label(ctx)} is a manual gate; promote to go on"

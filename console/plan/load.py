@@ -1,0 +1,501 @@
+"""Plan files: YAML text -> a validated ``Plan`` (console/plan_model.py), or every error at once.
+
+The YAML is composed into nodes (``yaml.compose``) rather than loaded, so every message can
+name the file, the 1-based line, the field path (``analysis.metrics[1].max``) and what is
+allowed. Nothing here raises anything but ``PlanError`` for bad input: syntax errors, binary
+junk, non-UTF-8 bytes, huge or deeply nested documents all become a ``PlanError``.
+The format itself is documented in docs/plan-reference.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from backends.base import MatchRule, Strategy
+from console.plan import rules
+from console.plan.analysis_spec import analysis_block
+from console.plan.model import (
+    AnalysisSpec,
+    BlueGreenSpec,
+    PauseStep,
+    Plan,
+    RollingSpec,
+    SetWeightStep,
+    Step,
+)
+from console.plan.rules import FieldError, PlanError, parse_duration
+from console.plan.summary import format_duration, summarize
+from console.plan.yaml_nodes import (
+    BAD,
+    Ctx,
+    construct_quiet,
+    duration_field,
+    int_field,
+    line_of,
+    mapping_keys,
+    name_field,
+    node_kind,
+    scalar,
+    seq_items,
+)
+
+__all__ = [
+    "FieldError",
+    "PlanError",
+    "check_file",
+    "check_plan",
+    "format_duration",
+    "load_plan",
+    "parse_duration",
+    "parse_plan",
+    "summarize",
+]
+
+MAX_BYTES = 1_000_000  # a plan is a page of YAML; anything bigger is a mistake, not a plan
+MAX_STEPS = 200
+
+_COMMON = ("service", "strategy", "stable", "candidate", "notify")
+_CANARY_ONLY = ("steps",)
+_BG_ONLY = (
+    "previewAnalysis",
+    "autoPromote",
+    "postPromotionAnalysis",
+    "scaleDownDelay",
+    "previewDuration",
+)
+_ROLLING_ONLY = ("instances", "maxSurge", "maxUnavailable", "minReady", "pauseBetweenBatches")
+_KEYS_BY_STRATEGY: dict[Strategy, tuple[str, ...]] = {
+    Strategy.CANARY: (*_COMMON, "analysis", "match", "mirror", *_CANARY_ONLY),
+    Strategy.BLUEGREEN: (*_COMMON, "match", "mirror", *_BG_ONLY),
+    Strategy.ROLLING: (*_COMMON, "analysis", *_ROLLING_ONLY),
+}
+_ALL_KEYS = tuple(dict.fromkeys(k for keys in _KEYS_BY_STRATEGY.values() for k in keys))
+_WHY_NOT: dict[tuple[str, Strategy], str] = {
+    ("analysis", Strategy.BLUEGREEN): "blue/green plans use previewAnalysis and "
+    "postPromotionAnalysis instead of analysis",
+    ("match", Strategy.ROLLING): "a rolling update replaces instances in place, so there is no "
+    "separate candidate to route headers to; use canary or bluegreen",
+    ("mirror", Strategy.ROLLING): "a rolling update replaces instances in place, so there is no "
+    "separate candidate to mirror to; use canary or bluegreen",
+}
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a plan file; raises ``PlanError`` (never anything else) on bad input."""
+    return check_file(path)[0]
+
+
+def parse_plan(text: str, source: str = "<plan>") -> Plan:
+    """Validate plan YAML ``text``; ``source`` names it in messages and in ``Plan.source``."""
+    return check_plan(text, source)[0]
+
+
+def check_file(path: str | Path) -> tuple[Plan, tuple[FieldError, ...]]:
+    """Like ``load_plan``, and also return the warnings (legal but probably unintended)."""
+    source = str(path)
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise PlanError([FieldError(source, 0, "", "is a directory, not a plan file")])
+        with p.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise PlanError([FieldError(source, 0, "", "no such file")]) from None
+    except PermissionError:
+        raise PlanError([FieldError(source, 0, "", "permission denied")]) from None
+    except OSError as exc:
+        raise PlanError(
+            [FieldError(source, 0, "", f"cannot read: {exc.strerror or exc}")]
+        ) from None
+    if len(data) > MAX_BYTES:
+        raise PlanError(
+            [FieldError(source, 0, "", f"larger than {MAX_BYTES} bytes: not a plan file")]
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        msg = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        raise PlanError([FieldError(source, line, "", msg)]) from None
+    return check_plan(text, source)
+
+
+def check_plan(text: str, source: str = "<plan>") -> tuple[Plan, tuple[FieldError, ...]]:
+    """Like ``parse_plan``, and also return the warnings (legal but probably unintended)."""
+    if len(text) > MAX_BYTES:
+        raise PlanError([FieldError(source, 0, "", f"larger than {MAX_BYTES} characters")])
+    root = _compose(text.removeprefix("\ufeff"), source)
+    ctx = Ctx(source, [], [], yaml.constructor.SafeConstructor())
+    try:
+        plan = _plan(ctx, root)
+    except RecursionError:
+        # Only reachable through pathological merge keys (``<<``) or aliases.
+        raise PlanError([FieldError(source, 1, "", "nested too deeply")]) from None
+    if ctx.errors:
+        raise PlanError(sorted(ctx.errors, key=lambda e: e.line))
+    assert plan is not None
+    return plan, tuple(sorted(ctx.warnings, key=lambda e: e.line))
+
+
+def _compose(text: str, source: str) -> Node:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = exc.problem or exc.context or "syntax error"
+        if exc.context and exc.problem:
+            started = exc.context_mark.line + 1 if exc.context_mark else line
+            what += f" ({exc.context}" + (
+                f" started on line {started})" if started != line else ")"
+            )
+        raise PlanError([FieldError(source, line, "", f"not valid YAML: {what}")]) from None
+    except yaml.YAMLError as exc:  # e.g. ReaderError: control characters, binary junk
+        raise PlanError([FieldError(source, 1, "", f"not valid YAML: {exc}")]) from None
+    except RecursionError:
+        raise PlanError([FieldError(source, 1, "", "not valid YAML: nested too deeply")]) from None
+    if root is None or (isinstance(root, ScalarNode) and root.tag.endswith(":null")):
+        raise PlanError(
+            [
+                FieldError(
+                    source,
+                    1,
+                    "",
+                    "empty file: a plan needs at least service and candidate (and steps for a canary)",
+                )
+            ]
+        )
+    if not isinstance(root, MappingNode):
+        raise PlanError(
+            [
+                FieldError(
+                    source,
+                    line_of(root),
+                    "",
+                    f"a plan is a mapping of keys (service: ..., "
+                    f"strategy: ...), not {node_kind(root)}",
+                )
+            ]
+        )
+    return root
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def _plan(ctx: Ctx, root: Node) -> Plan | None:
+    strategy: Strategy | None = Strategy.CANARY
+    keys = mapping_keys(ctx, root, "", _ALL_KEYS)
+    if keys is None:
+        return None
+    if "strategy" in keys:
+        v = scalar(ctx, keys["strategy"][1], "strategy", "canary, bluegreen or rolling")
+        if v is BAD:
+            strategy = None
+        else:
+            try:
+                strategy = Strategy(v)
+            except ValueError:
+                hint = rules.did_you_mean(str(v), [s.value for s in Strategy])
+                ctx.error(
+                    keys["strategy"][1],
+                    "strategy",
+                    f"{v!r} is not a strategy: canary, bluegreen or rolling"
+                    + (f" (did you mean {hint}?)" if hint else ""),
+                )
+                strategy = None
+    if strategy is not None:
+        allowed = _KEYS_BY_STRATEGY[strategy]
+        for key, (knode, _) in keys.items():
+            if key not in allowed:
+                ctx.error(knode, key, _WHY_NOT.get((key, strategy)) or _owner(key, strategy))
+
+    def get(key: str) -> Node | None:
+        if strategy is not None and key not in _KEYS_BY_STRATEGY[strategy]:
+            return None
+        return keys[key][1] if key in keys else None
+
+    service = candidate = BAD
+    for key in ("service", "candidate"):
+        node = get(key)
+        if node is None and key in ctx.suggested:
+            continue
+        if node is None:
+            ctx.error(
+                root,
+                key,
+                "required: the service to roll out (like courses)"
+                if key == "service"
+                else "required: the version (or image) to roll out (like v2)",
+            )
+            continue
+        value = name_field(ctx, node, key, image_ok=key == "candidate")
+        if key == "service":
+            service = value
+        else:
+            candidate = value
+    stable = None
+    if (node := get("stable")) is not None:
+        stable = name_field(ctx, node, "stable")
+        if stable is not BAD and stable == candidate:
+            ctx.error(node, "stable", f"stable and candidate are both {stable!r}; they must differ")
+
+    steps: tuple[Step, ...] = ()
+    if strategy is Strategy.CANARY:
+        node = get("steps")
+        if node is None and "steps" not in ctx.suggested:
+            ctx.error(
+                root,
+                "steps",
+                "required for a canary: a list of {setWeight: N} and {pause: ...} steps",
+            )
+        elif node is not None:
+            steps = _steps(ctx, node)
+
+    analysis: AnalysisSpec | None = AnalysisSpec()
+    if strategy is Strategy.BLUEGREEN:
+        analysis = None
+    elif (node := get("analysis")) is not None:
+        analysis = analysis_block(ctx, node, "analysis")
+    match: tuple[MatchRule, ...] = ()
+    if (node := get("match")) is not None:
+        match = _match(ctx, node)
+    mirror = 0
+    if (node := get("mirror")) is not None:
+        mirror = int_field(ctx, node, "mirror", 0, 100, " percent")
+    webhooks: tuple[str, ...] = ()
+    if (node := get("notify")) is not None:
+        webhooks = _notify(ctx, node)
+
+    bluegreen = _bluegreen(ctx, get) if strategy is Strategy.BLUEGREEN else None
+    rolling = _rolling(ctx, get) if strategy is Strategy.ROLLING else None
+    if ctx.errors or strategy is None:
+        return None
+    plan = Plan(
+        service=service,
+        strategy=strategy,
+        candidate=candidate,
+        stable=stable,
+        steps=steps,
+        analysis=analysis,
+        match=match,
+        mirror=mirror,
+        bluegreen=bluegreen,
+        rolling=rolling,
+        webhooks=webhooks,
+        source=ctx.source,
+    )
+    rules.warn_plan(plan, lambda field, msg: ctx.warn(_field_line(root, field), field, msg))
+    return plan
+
+
+def _field_line(root: Node, field: str) -> int:
+    """The line of the node a field path names, or of its closest existing parent."""
+    node = root
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field):
+        if name and isinstance(node, MappingNode):
+            found = [v for k, v in node.value if isinstance(k, ScalarNode) and k.value == name]
+            if not found:
+                break
+            node = found[0]
+        elif index and isinstance(node, SequenceNode) and int(index) < len(node.value):
+            node = node.value[int(index)]
+        else:
+            break
+    return line_of(node)
+
+
+def _owner(key: str, strategy: Strategy) -> str:
+    owners = [s.value for s, keys in _KEYS_BY_STRATEGY.items() if key in keys]
+    return f"{key} applies only to strategy {' or '.join(owners)} (this plan is {strategy.value})"
+
+
+def _steps(ctx: Ctx, node: Node) -> tuple[Step, ...]:
+    items = seq_items(ctx, node, "steps", "steps", MAX_STEPS)
+    if isinstance(node, SequenceNode) and not node.value:
+        ctx.error(
+            node,
+            "steps",
+            "a canary needs at least one step, e.g. [{setWeight: 10}, "
+            "{pause: 30s}, {setWeight: 100}]",
+        )
+    out: list[Step] = []
+    for i, item in enumerate(items):
+        path = f"steps[{i}]"
+        keys = mapping_keys(
+            ctx, item, path, ("setWeight", "pause"), what="a step: {setWeight: N} or {pause: ...}"
+        )
+        if keys is None:
+            continue
+        if len(keys) != 1:
+            if not keys and isinstance(item, MappingNode) and item.value:
+                continue  # its only key was unknown, already reported
+            ctx.error(item, path, "a step has exactly one key: setWeight or pause")
+            continue
+        if "setWeight" in keys:
+            w = int_field(ctx, keys["setWeight"][1], f"{path}.setWeight", 0, 100, " percent")
+            if w is not BAD:
+                out.append(SetWeightStep(weight=w))
+        else:
+            d = _pause(ctx, keys["pause"][1], f"{path}.pause")
+            if d is not BAD:
+                out.append(PauseStep(duration=d))
+    return tuple(out)
+
+
+def _pause(ctx: Ctx, node: Node, path: str) -> Any:
+    """``{}`` or null: a manual gate (None); ``30s`` or ``{duration: 30s}``: timed."""
+    if isinstance(node, MappingNode):
+        keys = mapping_keys(ctx, node, path, ("duration",))
+        if keys is None:
+            return BAD
+        if "duration" not in keys:
+            return None if not node.value else BAD
+        node, path = keys["duration"][1], f"{path}.duration"
+    elif isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        return None
+    return duration_field(ctx, node, path, positive=True)
+
+
+def _match(ctx: Ctx, node: Node) -> tuple[MatchRule, ...]:
+    out: list[MatchRule] = []
+    for i, item in enumerate(seq_items(ctx, node, "match", "match rules")):
+        path = f"match[{i}]"
+        keys = mapping_keys(
+            ctx,
+            item,
+            path,
+            ("header", "cookie"),
+            what="a match rule: {header: {NAME: VALUE}} or {cookie: {NAME: VALUE}}",
+        )
+        if keys is None:
+            continue
+        parts: dict[str, dict[str, str]] = {"header": {}, "cookie": {}}
+        for kind, (_, vnode) in keys.items():
+            parts[kind] = _pairs(ctx, vnode, f"{path}.{kind}", kind)
+        if not keys and not (isinstance(item, MappingNode) and item.value):
+            ctx.error(
+                item, path, "an empty rule would match every request: give a header or a cookie"
+            )
+        out.append(MatchRule(headers=parts["header"], cookies=parts["cookie"]))
+    return tuple(out)
+
+
+def _pairs(ctx: Ctx, node: Node, path: str, kind: str) -> dict[str, str]:
+    if not isinstance(node, MappingNode) or not node.value:
+        ctx.error(
+            node,
+            path,
+            f'expected a mapping of {kind} name to exact value, like {{x-lms-beta: "true"}}',
+        )
+        return {}
+    names = tuple(str(construct_quiet(k)) for k, _ in node.value if isinstance(k, ScalarNode))
+    keys = mapping_keys(ctx, node, path, names)
+    out: dict[str, str] = {}
+    for name, (knode, vnode) in (keys or {}).items():
+        field = f"{path}.{name}"
+        pattern = rules.HEADER_NAME if kind == "header" else rules.COOKIE_NAME
+        if not pattern.fullmatch(name):
+            ctx.error(knode, field, f"{name!r} is not a valid {kind} name")
+        v = scalar(ctx, vnode, field, "a string")
+        if v is BAD:
+            continue
+        if not isinstance(v, str):
+            shown = str(v).lower() if isinstance(v, bool) else str(v)
+            ctx.error(vnode, field, f'expected a string, got {rules.kind(v)}; quote it: "{shown}"')
+        elif not rules.HEADER_VALUE.fullmatch(v):
+            ctx.error(vnode, field, "the value holds characters not allowed in a " + kind)
+        else:
+            out[name] = v
+    return out
+
+
+def _notify(ctx: Ctx, node: Node) -> tuple[str, ...]:
+    keys = mapping_keys(ctx, node, "notify", ("webhooks",), what="{webhooks: [URL, ...]}")
+    if not keys or "webhooks" not in keys:
+        return ()
+    out: list[str] = []
+    for i, item in enumerate(seq_items(ctx, keys["webhooks"][1], "notify.webhooks", "URLs")):
+        path = f"notify.webhooks[{i}]"
+        v = scalar(ctx, item, path, "an http(s) URL")
+        if v is BAD:
+            continue
+        if not isinstance(v, str) or not rules.URL.fullmatch(v):
+            ctx.error(item, path, f"{v!r} is not an http:// or https:// URL with a host")
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def _bluegreen(ctx: Ctx, get: Callable[[str], Node | None]) -> BlueGreenSpec:
+    base = BlueGreenSpec()
+    vals: dict[str, Any] = {}
+    for key, attr in (
+        ("previewAnalysis", "preview_analysis"),
+        ("postPromotionAnalysis", "post_promotion_analysis"),
+    ):
+        if (node := get(key)) is not None:
+            vals[attr] = analysis_block(ctx, node, key)
+    if (node := get("autoPromote")) is not None:
+        v = construct_quiet(node) if isinstance(node, ScalarNode) else None
+        if v is True:
+            vals["auto_promote"] = 0.0
+        elif v is False:
+            vals["auto_promote"] = None
+        else:
+            try:
+                d = parse_duration(v)
+            except ValueError:
+                d = ctx.error(
+                    node,
+                    "autoPromote",
+                    f"expected true, false or a duration like 30s, got {rules.got(v)}",
+                )
+            else:
+                if d > rules.MAX_DURATION:
+                    d = ctx.error(node, "autoPromote", f"{v!r} is longer than the limit of 30 days")
+            vals["auto_promote"] = d
+    for key, attr in (
+        ("scaleDownDelay", "scale_down_delay"),
+        ("previewDuration", "preview_duration"),
+    ):
+        if (node := get(key)) is not None:
+            vals[attr] = duration_field(ctx, node, key)
+    if any(v is BAD for v in vals.values()):
+        return base
+    return BlueGreenSpec(**{**base.__dict__, **vals})
+
+
+def _rolling(ctx: Ctx, get: Callable[[str], Node | None]) -> RollingSpec:
+    base = RollingSpec()
+    vals: dict[str, Any] = {}
+    for key, attr, lo, hi in (
+        ("instances", "instances", 1, 1000),
+        ("maxSurge", "max_surge", 0, 1000),
+        ("maxUnavailable", "max_unavailable", 0, 1000),
+    ):
+        if (node := get(key)) is not None:
+            vals[attr] = int_field(ctx, node, key, lo, hi)
+    for key, attr in (("minReady", "min_ready"), ("pauseBetweenBatches", "pause_between_batches")):
+        if (node := get(key)) is not None:
+            vals[attr] = duration_field(ctx, node, key)
+    if any(v is BAD for v in vals.values()):
+        return base
+    spec = RollingSpec(**{**base.__dict__, **vals})
+    if spec.max_surge == 0 and spec.max_unavailable == 0:
+        node = get("maxSurge") or get("maxUnavailable")
+        ctx.error(
+            node if node is not None else 1,
+            "maxSurge",
+            "maxSurge and maxUnavailable are both 0: no instance could ever be replaced; "
+            "set maxSurge: 1 (add one new instance at a time)",
+        )
+    return spec

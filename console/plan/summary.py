@@ -1,0 +1,185 @@
+"""A one-screen, plain-text summary of a validated plan (``rollout validate`` prints it).
+
+It says what will happen in the order it happens: who gets traffic at each step, how the
+candidate is judged, and what happens when it fails. Import ``summarize`` from
+``console.plan.load``.
+"""
+
+from __future__ import annotations
+
+from console.plan.model import (
+    LATENCY_METRICS,
+    AnalysisSpec,
+    BlueGreenSpec,
+    MetricSpec,
+    OnFailure,
+    PauseStep,
+    Plan,
+    SetWeightStep,
+    Step,
+)
+
+MAX_STEP_LINES = 14  # keep the whole summary within one 80x24 screen
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> the shortest plan-style text: 0.4 -> '400ms', 90 -> '1m30s', 3600 -> '1h'."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    whole = int(seconds)
+    fraction = round(seconds - whole, 6)
+    if fraction and seconds < 60:
+        return f"{seconds:g}s"
+    rest = whole
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    if rest or fraction:  # 1m30.5s rather than 90.5s; 0.25 s stays on the seconds part
+        parts.append(f"{rest + fraction:g}s")
+    return "".join(parts) or "0s"
+
+
+def summarize(plan: Plan) -> str:
+    """What the plan will do, step by step, in at most about 24 lines."""
+    stable = plan.stable or "stable (the version serving 100% at start)"
+    old = plan.stable or "stable"
+    lines = [
+        f"{plan.service}: {plan.strategy.value} from {stable} to {plan.candidate}"
+        + (f"  [{plan.source}]" if plan.source else "")
+    ]
+    if plan.steps:
+        lines.append("steps:")
+        shown: list[tuple[int, Step | None]] = list(enumerate(plan.steps, 1))
+        if len(shown) > MAX_STEP_LINES:
+            hidden = len(shown) - MAX_STEP_LINES + 1
+            shown = [*shown[: MAX_STEP_LINES // 2], (0, None), *shown[-(MAX_STEP_LINES // 2) + 1 :]]
+        for n, step in shown:
+            if step is None:
+                lines.append(f"  ... {hidden} more steps")
+            elif isinstance(step, SetWeightStep):
+                lines.append(
+                    f"  {n:>2}. set weight  {plan.candidate} {step.weight}%, "
+                    f"{old} {100 - step.weight}%"
+                )
+            elif isinstance(step, PauseStep):
+                what = (
+                    "wait for promote (manual gate)"
+                    if step.duration is None
+                    else f"wait {format_duration(step.duration)}"
+                )
+                lines.append(f"  {n:>2}. pause       {what}")
+        last = next((s for s in reversed(plan.steps) if isinstance(s, SetWeightStep)), None)
+        if last is None or last.weight != 100:
+            lines.append(
+                f"      then      {plan.candidate} 100% (promoted at the end of the steps)"
+            )
+        # A canary leaves the stable deployed (blue/green and rolling retire it).
+        lines.append(f"      done      {plan.candidate} serves 100%; {old} stays deployed at 0%")
+    if plan.bluegreen is not None:
+        lines.extend(_bluegreen_lines(plan, plan.bluegreen))
+    if plan.rolling is not None:
+        r = plan.rolling
+        count = str(r.instances) if r.instances is not None else f"as many as {old} runs"
+        lines.append(
+            f"rolling: {count} instances of {plan.candidate} replace {old}; at most "
+            f"{r.max_surge} extra, {r.max_unavailable} unavailable"
+        )
+        wait = f"; wait {format_duration(r.pause_between_batches)} between batches"
+        lines.append(
+            f"         a new instance counts once ready for {format_duration(r.min_ready)}"
+            + (wait if r.pause_between_batches else "")
+        )
+    if plan.bluegreen is None:
+        if plan.analysis is None:
+            lines.append("analysis: off  (nothing rolls back automatically)")
+        else:
+            lines.extend(_analysis_lines("analysis", plan.analysis, f"roll back to {old}"))
+    if plan.match:
+        rules = "; ".join(
+            " and ".join(
+                [f"header {k}={v}" for k, v in m.headers.items()]
+                + [f"cookie {k}={v}" for k, v in m.cookies.items()]
+            )
+            for m in plan.match
+        )
+        lines.append(f"match:   requests with {rules} always go to {plan.candidate}")
+    if plan.mirror:
+        lines.append(
+            f"mirror:  {plan.mirror}% of requests copied to {plan.candidate}, answers dropped"
+        )
+    if plan.webhooks:
+        n = len(plan.webhooks)
+        lines.append(f"notify:  {n} webhook{'s' * (n != 1)} on every step, pause and rollback")
+    return "\n".join(lines)
+
+
+def _bluegreen_lines(plan: Plan, bg: BlueGreenSpec) -> list[str]:
+    old, new = plan.stable or "stable", plan.candidate
+    lines = [f"preview: {new} runs as a full pool beside {old}, which keeps all user traffic"]
+    if bg.preview_analysis is None:
+        lines.append(f"  no preview analysis: the preview passes once {new} is ready")
+    else:
+        lines.extend(
+            _analysis_lines(
+                f"  preview analysis for {format_duration(bg.preview_duration)}",
+                bg.preview_analysis,
+                f"reject {new} ({old} keeps serving)",
+            )
+        )
+    if bg.auto_promote is None:
+        lines.append(f"switch:  waits for promote, then 100% to {new}")
+    elif bg.auto_promote == 0:
+        lines.append(f"switch:  100% to {new} as soon as the preview passes")
+    else:
+        lines.append(
+            f"switch:  100% to {new} {format_duration(bg.auto_promote)} "
+            "after the preview passes (or on promote)"
+        )
+    if bg.post_promotion_analysis is not None:
+        lines.extend(
+            _analysis_lines(
+                "  post-promotion analysis",
+                bg.post_promotion_analysis,
+                f"switch back to {old}",
+            )
+        )
+    lines.append(f"then:    {old} retired {format_duration(bg.scale_down_delay)} after the switch")
+    return lines
+
+
+def _analysis_lines(title: str, a: AnalysisSpec, on_rollback: str) -> list[str]:
+    pad = " " * (len(title) - len(title.lstrip()) + 2)
+    lines = [
+        f"{title}: every {format_duration(a.interval)} over the last "
+        f"{format_duration(a.effective_window)}"
+    ]
+    lines.extend(f"{pad}{m.name:<14} {_threshold(m)}" for m in a.metrics)
+    act = on_rollback if a.on_failure is OnFailure.ROLLBACK else "pause and alert"
+    lines.append(f"{pad}on failure: {act} at failed measurement {a.failure_limit + 1}")
+    lines.append(
+        f"{pad}pause after {a.inconclusive_limit} inconclusive (< {a.min_requests} "
+        f"requests) or {a.consecutive_error_limit} metric errors in a row"
+    )
+    return lines
+
+
+def _threshold(m: MetricSpec) -> str:
+    def show(v: float) -> str:
+        if m.name in LATENCY_METRICS and m.query is None:
+            return format_duration(v)
+        if m.name == "error-rate" and m.query is None:
+            return f"{v:g} ({v * 100:g}%)"
+        return f"{v:g}"
+
+    parts = []
+    if m.min is not None:
+        parts.append(f"min {show(m.min)}")
+    if m.max is not None:
+        parts.append(f"max {show(m.max)}")
+    text = " and ".join(parts)
+    if m.query is not None:
+        q = m.query if len(m.query) <= 40 else m.query[:37] + "..."
+        text += f"  query {q}"
+    return text

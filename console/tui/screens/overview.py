@@ -1,0 +1,213 @@
+"""The overview: one row per service, with filter (`/`), sort (`o`) and `enter` for detail."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Static
+
+from console.view.overview import columns_for, next_sort_key, overview_rows
+from widgets.key_bar import KeyBar
+from widgets.status_bar import FlashLine, HeaderLine
+
+if TYPE_CHECKING:
+    from console.tui.app import RolloutApp
+
+
+# The key bar keeps these first when the terminal is narrow (`? help` always stays).
+KEY_ORDER = (
+    "detail", "start", "filter", "palette", "help", "quit",
+    "promote", "pause", "rollback", "sort", "promote_full", "retry",
+)  # fmt: skip
+# The table's own `enter` (select_cursor) is the "detail" key too (see ServiceTable).
+KEY_ALIASES = {"select_cursor": "detail"}
+
+
+class ServiceTable(DataTable[str | Text]):
+    """The services table: `enter` on a row always opens its detail, as in k9s.
+
+    The binding has no id on purpose. A keymap entry (``detail: l``) deletes every binding
+    on the old key of that id in the widget, so an `enter` with id "detail" here stopped
+    opening the detail once `detail` was remapped. The screen's "detail" binding carries
+    the remappable key; the key bar shows both under "detail" (``KEY_ALIASES``).
+    """
+
+    BINDINGS = [Binding("enter", "select_cursor", "Detail", tooltip="Open the selected service")]
+
+
+class FilterInput(Input):
+    """The filter box; its `enter` and `esc` show in the key bar while you type (other keys
+    are text). `esc` here clears the filter: labelled "back", it said something else."""
+
+    BINDINGS = [
+        Binding("enter", "submit", "Keep filter", tooltip="Keep the filter, back to rows"),
+        Binding("escape", "clear_filter", "Clear filter", tooltip="Clear the filter"),
+    ]
+
+    def action_clear_filter(self) -> None:
+        screen = self.screen
+        if isinstance(screen, OverviewScreen):
+            screen.close_filter(keep=False)
+
+
+class OverviewScreen(Screen[None]):
+    """Every service in the environment; repainted by the app's one-second timer."""
+
+    BINDINGS = [
+        Binding("enter", "open_detail", "Detail", id="detail", tooltip="Open the selected service"),
+        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter rows by any text"),
+        Binding("o", "sort", "Sort", id="sort", tooltip="Cycle the sort column"),
+    ]
+
+    # No auto-focus ("", since None means the app's "*"): on_mount focuses the table once
+    # its columns exist (focused earlier, its columns stayed as wide as their headers).
+    AUTO_FOCUS = ""
+
+    def __init__(self) -> None:
+        super().__init__(id="overview")
+        self.filter_text = ""
+        self.sort_key = "service"
+        self._rows_drawn: object = None
+        self._crumbs = ""
+        self._columns: tuple[str, ...] = ()
+
+    @property
+    def rollout_app(self) -> RolloutApp:
+        return cast("RolloutApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield HeaderLine(id="header")
+        yield FlashLine(id="flash")
+        yield Static("", id="banner", classes="banner")
+        # Hidden from the start, and the table takes focus when the screen shows: keys typed
+        # while the console starts (typeahead over SSH) went into the hidden filter box.
+        box = FilterInput(placeholder="filter (enter keeps it, esc clears)", id="filter")
+        box.display = False
+        yield box
+        yield ServiceTable(id="services", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="crumbs")
+        yield KeyBar(KEY_ORDER, aliases=KEY_ALIASES, id="keys")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#services", DataTable)
+        self._set_columns(columns_for(self.app.size.width))
+        table.focus()
+        self.repaint()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown now (fewer on a narrow terminal)."""
+        return self._columns
+
+    def _set_columns(self, columns: tuple[str, ...]) -> None:
+        table = self.query_one("#services", DataTable)
+        if columns == self._columns:
+            return
+        self._columns = columns
+        table.clear(columns=True)
+        for col in columns:
+            table.add_column(col, key=col)
+        self._rows_drawn = None
+
+    def on_resize(self, event: Resize) -> None:
+        self._set_columns(columns_for(event.size.width))
+        self.repaint()
+
+    def selected_service(self) -> str | None:
+        try:
+            table = self.query_one("#services", DataTable)
+        except NoMatches:  # a key typed while the screen is still being composed
+            return None
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return None if row_key.value is None else str(row_key.value)
+
+    def repaint(self) -> None:
+        """Redraw from the app's current snapshot (called at most once a second for live data)."""
+        app = self.rollout_app
+        now = app.clock()
+        app.paint_chrome(self, service=None)
+        rows = overview_rows(
+            app.snapshot,
+            holder=app.holder,
+            now=now,
+            filter_text=self.filter_text,
+            sort_key=self.sort_key,
+        )
+        crumbs = f"{len(rows)} services · sort: {self.sort_key}"
+        if self.filter_text:
+            crumbs += f" · filter: {self.filter_text}"
+        if crumbs != self._crumbs:
+            self._crumbs = crumbs
+            self.query_one("#crumbs", Static).update(Text(crumbs, style="dim"))
+        key = tuple(rows)
+        if key == self._rows_drawn:
+            return
+        self._rows_drawn = key
+        table = self.query_one("#services", DataTable)
+        selected = self.selected_service()
+        table.clear()
+        for row in rows:
+            cells: list[str | Text] = list(row.cells(self._columns))
+            if row.alert:
+                cells[self._columns.index("phase")] = Text(f"! {row.phase}", style="bold red")
+            table.add_row(*cells, key=row.service)
+        if selected is not None and selected in {r.service for r in rows}:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+    @on(DataTable.RowHighlighted, "#services")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # The header names the selected row's driver on a narrow terminal: follow the cursor.
+        if self.is_mounted:
+            self.rollout_app.paint_chrome(self, service=None)
+
+    @on(DataTable.RowSelected, "#services")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_detail()
+
+    def action_open_detail(self) -> None:
+        service = self.selected_service()
+        if service is None:
+            self.rollout_app.flash("no service selected", "warning")
+            return
+        self.rollout_app.open_detail(service)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.repaint()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.close_filter(keep=True)
+
+    def close_filter(self, *, keep: bool) -> bool:
+        """Hide the filter box; returns True if there was something to close or clear."""
+        box = self.query_one("#filter", Input)
+        had = bool(box.display or self.filter_text)
+        if not keep:
+            self.filter_text = ""
+        box.display = False
+        self.query_one("#services", DataTable).focus()
+        self.repaint()
+        return had
+
+    def action_sort(self) -> None:
+        self.sort_key = next_sort_key(self.sort_key)
+        self.rollout_app.flash(f"sorted by {self.sort_key}")
+        self.repaint()

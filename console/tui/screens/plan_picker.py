@@ -1,0 +1,104 @@
+"""Pick a plan file to start a rollout: a list of plans, the highlighted one summarized.
+
+A plan that does not validate shows its errors (file, line, field) here instead of
+starting anything; the dialog stays open so another file can be picked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+
+def find_plans(dirs: list[Path]) -> list[Path]:
+    """YAML files in the plan directories, sorted by directory order then name."""
+    found: list[Path] = []
+    for d in dirs:
+        if d.is_dir():
+            found.extend(sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml")))
+    return found
+
+
+def _load(path: Path) -> tuple[Any | None, str]:
+    """(plan, summary) or (None, error text). Imported lazily: plan parsing is not UI code."""
+    try:
+        from console.plan.load import PlanError, load_plan
+    except ImportError as exc:
+        return None, f"plan parser not available: {exc}"
+    try:
+        plan = load_plan(path)
+    except PlanError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"{path}: cannot read: {exc}"
+    try:
+        from console.plan.load import summarize
+
+        return plan, summarize(plan)
+    except Exception:
+        return plan, f"{plan.strategy} {plan.service} -> {plan.candidate}"
+
+
+class PlanPicker(ModalScreen[Any]):
+    """Returns the loaded ``Plan``, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="picker_cancel", tooltip="Start nothing")]
+
+    def __init__(self, dirs: list[Path]) -> None:
+        super().__init__(classes="dialog")
+        self._dirs = dirs
+        self._plans = find_plans(dirs)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker-box", classes="dialog-box"):
+            yield Static(Text("Start a rollout from a plan", style="bold"))
+            if self._plans:
+                yield OptionList(
+                    *[Option(str(p.name), id=str(i)) for i, p in enumerate(self._plans)],
+                    id="plans",
+                )
+            else:
+                where = " or ".join(str(d) for d in self._dirs)
+                yield Static(f"no plan files (*.yaml) in {where}", id="plans-empty")
+            with VerticalScroll(id="plan-summary-box"):
+                yield Static("", id="plan-summary")
+            yield Static(Text("enter = start    esc = cancel", style="dim"))
+
+    def on_mount(self) -> None:
+        if self._plans:
+            self.query_one("#plans", OptionList).focus()
+            self._describe(0)
+
+    def _describe(self, index: int) -> None:
+        plan, text = _load(self._plans[index])
+        style = "" if plan is not None else "red"
+        self.query_one("#plan-summary", Static).update(
+            Text(f"{self._plans[index]}\n{text}", style=style)
+        )
+
+    @on(OptionList.OptionHighlighted, "#plans")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self._describe(event.option_index)
+
+    @on(OptionList.OptionSelected, "#plans")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        plan, text = _load(self._plans[event.option_index])
+        if plan is None:
+            self.query_one("#plan-summary", Static).update(
+                Text(f"{self._plans[event.option_index]}\n{text}", style="bold red")
+            )
+            self.app.bell()
+            return
+        self.dismiss(plan)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,108 @@
+"""Poll an environment's backends into one ``Snapshot`` for the console (blocking I/O).
+
+The console runs ``collect_snapshot`` in a worker thread, never on the UI thread. Every
+backend error is caught and recorded in words on the snapshot, so a dead backend shows as
+missing data and a message, never as an exception in the UI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from backends.base import BackendError, Environment, MetricSample
+from console.view.overview import ServiceState, Snapshot
+
+SAMPLE_WINDOW = 10.0  # seconds of traffic behind each live sample
+AUDIT_LIMIT = 50
+
+
+def _try(errors: list[str], what: str, fn: Callable[[], object]) -> object | None:
+    try:
+        return fn()
+    except BackendError as exc:
+        errors.append(f"{what}: {exc}")
+    except Exception as exc:  # a backend bug must not take the console down
+        errors.append(f"{what}: {type(exc).__name__}: {exc}")
+    return None
+
+
+def service_names(env: Environment) -> tuple[list[str], str | None]:
+    """Services from the router and from the store (a record may outlive its route)."""
+    names: list[str] = []
+    errors: list[str] = []
+    if env.traffic is not None:
+        got = _try(errors, "traffic", env.traffic.services)
+        names.extend(got if isinstance(got, list) else [])
+    if env.store is not None:
+        got = _try(errors, "state store", env.store.services)
+        names.extend(got if isinstance(got, list) else [])
+    return list(dict.fromkeys(names)), ("; ".join(errors) or None)
+
+
+def collect_service(
+    env: Environment, service: str, *, with_audit: bool = False, window: float = SAMPLE_WINDOW
+) -> ServiceState:
+    """Read one service's record, split, health, samples and lease; errors become text."""
+    errors: list[str] = []
+    record = lease = split = None
+    versions: list[str] = []
+    health: dict = {}
+    samples: dict = {}
+    audit: list = []
+    if env.store is not None:
+        record = _try(errors, "record", lambda: env.store.load(service))  # type: ignore[union-attr]
+        lease = _try(errors, "lease", lambda: env.store.lease(service))  # type: ignore[union-attr]
+        if with_audit:
+            got = _try(errors, "audit", lambda: env.store.read_audit(service, AUDIT_LIMIT))  # type: ignore[union-attr]
+            audit = got if isinstance(got, list) else []
+    if env.traffic is not None:
+        t = env.traffic
+        got = _try(errors, "versions", lambda: t.versions(service))
+        versions = got if isinstance(got, list) else []
+        split = _try(errors, "split", lambda: t.get_split(service))
+        got = _try(errors, "health", lambda: t.health(service))
+        health = got if isinstance(got, dict) else {}
+    if not versions and record is not None:
+        versions = [record.stable, record.candidate]  # type: ignore[attr-defined]
+    if env.metrics is not None and versions:
+        m = env.metrics
+        got = _try(errors, "metrics", lambda: m.sample(service, versions, window))
+        samples = got if isinstance(got, dict) else {}
+    return ServiceState(
+        service=service,
+        versions=tuple(versions),
+        record=record,  # type: ignore[arg-type]
+        split=split,  # type: ignore[arg-type]
+        health=health,
+        samples=samples,
+        lease=lease,  # type: ignore[arg-type]
+        audit=tuple(audit),
+        errors=tuple(errors),
+    )
+
+
+def collect_snapshot(
+    env: Environment,
+    *,
+    detail: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Snapshot:
+    """Poll every service once. ``detail`` names the service whose audit log is read too."""
+    names, error = service_names(env)
+    services = {n: collect_service(env, n, with_audit=(n == detail)) for n in names}
+    if error is None and services and all(s.errors for s in services.values()):
+        error = services[names[0]].errors[0]
+    return Snapshot(taken_at=clock(), services=services, error=error)
+
+
+def fetch_history(
+    env: Environment, service: str, versions: list[str], *, now: float, seconds: float = 900.0
+) -> dict[str, list[MetricSample]]:
+    """Past samples for the charts; empty when the metrics source cannot give them."""
+    if env.metrics is None or not versions:
+        return {}
+    try:
+        return env.metrics.history(service, versions, now - seconds, 5.0)
+    except Exception:  # history is a nicety; live samples fill the charts anyway
+        return {}
