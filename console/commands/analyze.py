@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backends.base import BackendError, MetricSample, NotFound, Unsupported
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from console.plan.model import BUILTIN_METRICS, AnalysisSpec, Plan
 
 _errors: list[str] = []  # this run's error messages, for the --json error object

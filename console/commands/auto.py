@@ -24,7 +24,7 @@ import time
 from types import FrameType
 
 from backends.base import BackendError, Event, Phase, RolloutRecord
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 from console.config.settings import ConfigError, cluster_hint, environment_name
 from console.driver.loop import Driver, DriverError, make_holder
 from console.driver.notify import Notifier

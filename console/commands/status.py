@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from backends.base import BackendError, CorruptRecord, Environment
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.config.settings import ConfigError, cluster_hint
 from console.driver.loop import holder_display
 from console.view import text as output
@@ -95,7 +95,7 @@ def _positive(weights: dict[str, int]) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status table (or JSON)."""
-    from console.driver.send import open_for_reading
+    from console.config.environments import open_for_reading
 
     try:
         env, note = open_for_reading(args.env)

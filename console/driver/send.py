@@ -21,7 +21,6 @@ from backends.base import (
     Phase,
     RolloutRecord,
 )
-from console.config.settings import cluster_hint
 from console.driver.loop import Driver, holder_display, make_holder, whoami
 from console.engine import machine as engine
 from console.plan.model import Plan
@@ -49,6 +48,10 @@ class ControlError(Exception):
     """The command cannot be posted (unknown service, no rollout, unreadable record); exit 2."""
 
 
+class NoRolloutsHere(ControlError):
+    """The environment has no traffic backend (metrics only): the user needs another one."""
+
+
 def send_command(
     env: Environment,
     service: str,
@@ -68,9 +71,7 @@ def send_command(
     """
     kind = CommandKind(kind)
     if env.store is None or env.traffic is None:
-        raise ControlError(
-            f"environment '{env.name}' has no rollouts (no traffic backend){cluster_hint()}"
-        )
+        raise ControlError(f"environment '{env.name}' has no rollouts (no traffic backend)")
     store = env.store
     known = env.traffic.services()
     if service not in known:
@@ -179,32 +180,3 @@ def _refused_audit(cmd: Command, why: str) -> AuditEntry:
         host=cmd.host,
         data={"id": cmd.id, "applied": False},
     )
-
-
-def open_for_reading(name: str | None) -> tuple[Environment, str]:
-    """The environment for read-only commands (status, history), and a note for the user.
-
-    When the demo is not running its rollout records are still on disk: read them from
-    there rather than failing, and say that the live traffic is unknown.
-    """
-    from backends.base import BackendUnavailable
-    from backends.local.store import FileStateStore
-    from console.config.environments import open_environment
-    from console.config.paths import demo_dir
-    from console.config.settings import DEMO, load_config
-
-    config = load_config()
-    try:
-        return open_environment(name, config), ""
-    except BackendUnavailable as exc:
-        records = demo_dir() / "rollouts"
-        if config.environment(name).name != DEMO or not records.is_dir():
-            raise
-        env = Environment(
-            name=DEMO,
-            traffic=None,
-            metrics=None,
-            store=FileStateStore(records),
-            description="demo (not running)",
-        )
-        return env, f"{exc}; showing the recorded state only"

@@ -42,7 +42,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
     (tmp_path / "state" / "courses.json").write_text('{"service": "courses", "phase": "Progr')
     e = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
     monkeypatch.setattr("console.config.environments.open_environment", lambda name=None: e)
-    monkeypatch.setattr("console.driver.send.open_for_reading", lambda name=None: (e, ""))
+    monkeypatch.setattr("console.config.environments.open_for_reading", lambda name=None: (e, ""))
     return e
 
 
@@ -102,7 +102,7 @@ def test_status_on_a_metrics_only_environment_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     e = Environment("staging", None, FakeMetrics(time.time), None)
-    monkeypatch.setattr("console.driver.send.open_for_reading", lambda name=None: (e, ""))
+    monkeypatch.setattr("console.config.environments.open_for_reading", lambda name=None: (e, ""))
     code = status.run(argparse.Namespace(env="staging", service=None, json=False))
     out, err = capsys.readouterr()
     assert code == 2 and out == ""

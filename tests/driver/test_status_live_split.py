@@ -32,7 +32,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
         0,
     )
     e = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
-    monkeypatch.setattr("console.driver.send.open_for_reading", lambda name=None: (e, ""))
+    monkeypatch.setattr("console.config.environments.open_for_reading", lambda name=None: (e, ""))
     return e
 
 

@@ -30,10 +30,8 @@ def find_plans(dirs: list[Path]) -> list[Path]:
 
 def _load(path: Path) -> tuple[Any | None, str]:
     """(plan, summary) or (None, error text). Imported lazily: plan parsing is not UI code."""
-    try:
-        from console.plan.load import PlanError, load_plan
-    except ImportError as exc:
-        return None, f"plan parser not available: {exc}"
+    from console.plan.load import PlanError, load_plan
+
     try:
         plan = load_plan(path)
     except PlanError as exc:

@@ -1,0 +1,7 @@
+"""Exit codes of every ``rollout`` command (docs/ci-cd.md lists them for pipelines)."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_STOPPED = 3
+EXIT_BACKEND = 4
