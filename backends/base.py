@@ -563,6 +563,31 @@ class NativeRollingBackend(Protocol):
     def undo_rolling(self, service: str, version: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class Routing:
+    """What a traffic backend can do for one service as it is laid out now.
+
+    ``weighted``: any integer split (else only all-or-nothing switches); ``switch``: all
+    traffic moved between two running pools at once (blue/green); ``match``: header and
+    cookie routes; ``mirror``: mirroring a percent of requests. ``reason`` says what is
+    missing and how to get it, in words for the user.
+    """
+
+    weighted: bool = True
+    switch: bool = True
+    match: bool = True
+    mirror: bool = True
+    reason: str = ""
+
+
+@runtime_checkable
+class RoutingInfo(Protocol):
+    """Optional, beside TrafficBackend: say up front what routing a service supports, so a
+    plan that needs more is refused before it starts. Backends without it support all."""
+
+    def routing(self, service: str) -> Routing: ...
+
+
 @runtime_checkable
 class MetricsBackend(Protocol):
     """Per-version traffic metrics. Raises BackendUnavailable when the source is down."""

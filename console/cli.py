@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a plan file and summarize it")
     p.add_argument("plan", nargs="+", help="plan file(s) (YAML)")
+    p.add_argument(
+        "--env",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="also check each plan against this environment (service, candidate, routing)",
+    )
 
     p = sub.add_parser(
         "analyze", help="what-if: would this plan's analysis have passed over a past window?"

@@ -84,6 +84,7 @@ def _error(msg: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the plan, open the environment, begin or resume, drive to the end."""
     from console.config.environments import open_environment
+    from console.driver.preflight import preflight
     from console.plan.load import PlanError, load_plan, parse_duration
 
     printer = _Printer(bool(getattr(args, "json", False)), str(args.plan))
@@ -115,36 +116,10 @@ def run(args: argparse.Namespace) -> int:
     except BackendError as exc:
         where = environment_name(args.env)
         return fail(EXIT_BACKEND, f"cannot reach environment '{where}': {exc}", service)
-    if env.traffic is None or env.store is None:
-        msg = (
-            f"environment '{env.name}' has no traffic backend; it cannot run rollouts"
-            + cluster_hint()
-        )
-        return fail(EXIT_BAD_INPUT, msg, service)
-    try:
-        known = env.traffic.services()
-    except BackendError as exc:
-        return fail(EXIT_BACKEND, f"{env.name}: cannot list services: {exc}", service)
-    if service not in known:
-        msg = (
-            f"{plan.source or args.plan}: service '{service}' not found in environment "
-            f"'{env.name}'; known: {', '.join(sorted(known)) or 'none'}"
-        )
-        return fail(EXIT_BAD_INPUT, msg, service)
-
-    if env.name == "demo":
-        # The demo's versions are fixed processes: a typo would otherwise wait on health
-        # until the timeout. (On Kubernetes the candidate is an image to deploy.)
-        try:
-            versions = env.traffic.versions(service)
-        except BackendError as exc:
-            return fail(EXIT_BACKEND, f"{env.name}: cannot list versions: {exc}", service)
-        if plan.candidate not in versions:
-            msg = (
-                f"{plan.source or args.plan}: candidate '{plan.candidate}' is not a version "
-                f"of {service} in the demo; known: {', '.join(versions)}"
-            )
-            return fail(EXIT_BAD_INPUT, msg, service)
+    refusal = preflight(env, plan)
+    if refusal is not None:
+        hint = cluster_hint() if env.traffic is None else ""
+        return fail(refusal.code, refusal.message + hint, service)
     notifier = Notifier(plan.webhooks) if plan.webhooks else None
     driver = Driver(env, service, holder=make_holder(), notifier=notifier, on_event=printer.event)
     stop = threading.Event()
