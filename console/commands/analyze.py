@@ -104,12 +104,12 @@ def _run(args: argparse.Namespace) -> int:
         WhatIfError,
         evaluation_times,
         observations,
-        render_text,
         replay,
     )
     from console.config.environments import open_environment
     from console.config.settings import ConfigError, environment_name
     from console.plan.load import PlanError, load_plan, parse_duration
+    from console.view.whatif import render_text
 
     try:
         plan = load_plan(args.plan)
