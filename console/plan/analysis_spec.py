@@ -13,7 +13,18 @@ from typing import Any
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from console.plan import rules
-from console.plan.model import BUILTIN_METRICS, LATENCY_METRICS, AnalysisSpec, MetricSpec, OnFailure
+from console.plan.model import (
+    BASELINE_STABLE,
+    BUILTIN_METRICS,
+    LATENCY_METRICS,
+    RATIO_METRICS,
+    SEQUENTIAL,
+    SEQUENTIAL_METRICS,
+    SLOW_REQUESTS,
+    AnalysisSpec,
+    MetricSpec,
+    OnFailure,
+)
 from console.plan.rules import parse_duration
 from console.plan.yaml_nodes import (
     BAD,
@@ -38,7 +49,11 @@ ANALYSIS_KEYS = (
     "onFailure",
     "metrics",
 )
-METRIC_KEYS = ("name", "min", "max", "query")
+COMPARISON_KEYS = ("baseline", "maxIncrease", "maxRatio", "test", "alpha", "slowerThan")
+METRIC_KEYS = ("name", "min", "max", "query", *COMPARISON_KEYS)
+# Names that take no query: the built-ins, and slow requests counted from their buckets.
+KNOWN_METRICS = (*BUILTIN_METRICS, SLOW_REQUESTS)
+MAX_RATIO_LIMIT = 1000.0
 PLACEHOLDERS = ("service", "version", "namespace", "window")
 
 
@@ -136,7 +151,7 @@ def _metric(ctx: PlanReader, node: Node, path: str) -> MetricSpec | None:
     else:
         name = scalar(ctx, keys["name"][1], f"{path}.name", "a metric name")
         if name is not BAD and (not isinstance(name, str) or not rules.METRIC_NAME.fullmatch(name)):
-            hint = rules.did_you_mean(str(name), BUILTIN_METRICS)
+            hint = rules.did_you_mean(str(name), KNOWN_METRICS)
             name = ctx.error(
                 keys["name"][1],
                 f"{path}.name",
@@ -160,7 +175,7 @@ def _metric(ctx: PlanReader, node: Node, path: str) -> MetricSpec | None:
                     break
         bad = bad or query is BAD
     if isinstance(name, str) and name is not BAD:
-        if name in BUILTIN_METRICS and query is not None:
+        if name in KNOWN_METRICS and query is not None:
             ctx.error(
                 keys["query"][0],
                 f"{path}.query",
@@ -168,8 +183,8 @@ def _metric(ctx: PlanReader, node: Node, path: str) -> MetricSpec | None:
                 "takes no query; give a custom metric another name",
             )
             bad = True
-        elif name not in BUILTIN_METRICS and query is None:
-            hint = rules.did_you_mean(name, BUILTIN_METRICS)
+        elif name not in KNOWN_METRICS and query is None:
+            hint = rules.did_you_mean(name, KNOWN_METRICS)
             ctx.error(
                 keys["name"][1],
                 f"{path}.name",
@@ -189,7 +204,19 @@ def _metric(ctx: PlanReader, node: Node, path: str) -> MetricSpec | None:
                 name if isinstance(name, str) and query is None else None,
             )
             bad = bad or bounds[key] is BAD
-    if not bounds:
+    known = name if isinstance(name, str) and query is None and name in KNOWN_METRICS else None
+    compared = _comparison(ctx, node, keys, path, known, custom=query is not None)
+    bad = bad or compared is BAD
+    if compared is not BAD and compared.get("test") and bounds:
+        key = "min" if "min" in keys else "max"
+        ctx.error(
+            keys[key][0],
+            f"{path}.{key}",
+            "a sequential metric is judged against the stable only; drop min and max "
+            "(the test catches a large regression within seconds)",
+        )
+        bad = True
+    if not bounds and not any(k in keys for k in ("baseline", "maxIncrease", "maxRatio", "test")):
         ctx.error(node, path, "needs a threshold: min, max or both")
         bad = True
     elif not bad and None not in (bounds.get("min"), bounds.get("max")):  # noqa: SIM102
@@ -206,7 +233,183 @@ def _metric(ctx: PlanReader, node: Node, path: str) -> MetricSpec | None:
         min=bounds.get("min"),
         max=bounds.get("max"),
         query=query if isinstance(query, str) else None,
+        **compared,
     )
+
+
+def _comparison(
+    ctx: PlanReader,
+    node: Node,
+    keys: dict[str, tuple[Node, Node]],
+    path: str,
+    known: str | None,
+    *,
+    custom: bool,
+) -> Any:
+    """``baseline``, ``maxIncrease``, ``maxRatio``, ``test``, ``alpha``, ``slowerThan`` ->
+    MetricSpec fields, or BAD. ``known``: the built-in metric's name (None: custom or bad)."""
+    out: dict[str, Any] = {}
+    bad = False
+
+    def value(key: str) -> Node:
+        return keys[key][1]
+
+    def where(key: str) -> str:
+        return f"{path}.{key}"
+
+    if "baseline" in keys:
+        v = scalar(ctx, value("baseline"), where("baseline"), "stable")
+        if v is not BAD and v != BASELINE_STABLE:
+            v = ctx.error(
+                value("baseline"),
+                where("baseline"),
+                f"{v!r} is not allowed: stable (the version the candidate replaces)",
+            )
+        elif v is not BAD and custom:
+            v = ctx.error(
+                keys["baseline"][0],
+                where("baseline"),
+                "baseline applies to the built-in metrics; a custom query is judged by min and max",
+            )
+        elif v is not BAD and known == "request-rate":
+            v = ctx.error(
+                keys["baseline"][0],
+                where("baseline"),
+                "request-rate follows the weights (the candidate gets less traffic by design), "
+                "so it is not compared with the stable",
+            )
+        out["baseline"] = v
+    if "maxIncrease" in keys:
+        v = _threshold(ctx, value("maxIncrease"), where("maxIncrease"), known)
+        if v is not BAD and v <= 0:
+            v = ctx.error(
+                value("maxIncrease"),
+                where("maxIncrease"),
+                f"must be above 0, got {value('maxIncrease').value}: "
+                "how much worse than the stable the candidate may be",
+            )
+        out["max_increase"] = v
+    if "maxRatio" in keys:
+        out["max_ratio"] = _max_ratio(ctx, value("maxRatio"), where("maxRatio"))
+    if "test" in keys:
+        v = scalar(ctx, value("test"), where("test"), "sequential")
+        if v is not BAD and v != SEQUENTIAL:
+            v = ctx.error(
+                value("test"),
+                where("test"),
+                f"{v!r} is not allowed: sequential (or leave test out: each window on its own)",
+            )
+        elif v is not BAD and known not in SEQUENTIAL_METRICS and not custom and known:
+            v = ctx.error(
+                keys["test"][0],
+                where("test"),
+                "the sequential test counts requests: it applies to "
+                + " and ".join(SEQUENTIAL_METRICS)
+                + " (for latency, count slow-requests with slowerThan)",
+            )
+        elif v is not BAD and custom:
+            v = ctx.error(
+                keys["test"][0],
+                where("test"),
+                "the sequential test applies to " + " and ".join(SEQUENTIAL_METRICS),
+            )
+        out["test"] = v
+    if "alpha" in keys:
+        out["alpha"] = _alpha(ctx, value("alpha"), where("alpha"))
+    if "slowerThan" in keys:
+        v = duration_field(ctx, value("slowerThan"), where("slowerThan"), positive=True)
+        if v is not BAD and known != SLOW_REQUESTS and known is not None:
+            v = ctx.error(
+                keys["slowerThan"][0],
+                where("slowerThan"),
+                f"slowerThan applies only to {SLOW_REQUESTS} (the latency above which a "
+                "request counts as slow)",
+            )
+        out["slower_than"] = v
+    if any(v is BAD for v in out.values()):
+        return BAD
+
+    # How the keys go together (each problem once, at the key that needs a partner).
+    if known == SLOW_REQUESTS and "slowerThan" not in keys:
+        ctx.error(
+            node,
+            where("slowerThan"),
+            f"required for {SLOW_REQUESTS}: the latency above which a request is slow, like 500ms",
+        )
+        bad = True
+    for key in ("maxIncrease", "maxRatio"):
+        if key in keys and "baseline" not in keys:
+            ctx.error(
+                keys[key][0],
+                where(key),
+                f"{key} compares the candidate with the stable version: add baseline: stable",
+            )
+            bad = True
+    if "maxIncrease" in keys and "maxRatio" in keys:
+        first, second = sorted(("maxIncrease", "maxRatio"), key=lambda k: line_of(keys[k][0]))
+        ctx.error(
+            keys[second][0],
+            where(second),
+            f"give maxIncrease or maxRatio, not both ({first} is on line "
+            f"{line_of(keys[first][0])})",
+        )
+        bad = True
+    if "baseline" in keys and "maxIncrease" not in keys and "maxRatio" not in keys:
+        ctx.error(
+            keys["baseline"][0],
+            where("baseline"),
+            "baseline: stable needs maxIncrease or maxRatio: how much worse than the stable "
+            "the candidate may be (like maxIncrease: 0.01 or maxRatio: 1.5)",
+        )
+        bad = True
+    if "test" in keys and "baseline" not in keys:
+        ctx.error(
+            keys["test"][0],
+            where("test"),
+            "the sequential test compares the candidate with the stable: add baseline: stable "
+            "and maxIncrease or maxRatio",
+        )
+        bad = True
+    if "alpha" in keys and "test" not in keys:
+        ctx.error(
+            keys["alpha"][0],
+            where("alpha"),
+            "alpha is the sequential test's false-failure rate: it needs test: sequential",
+        )
+        bad = True
+    return BAD if bad else out
+
+
+def _max_ratio(ctx: PlanReader, node: Node, path: str) -> Any:
+    v = scalar(ctx, node, path, "a number above 1")
+    if v is BAD:
+        return v
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return ctx.error(node, path, f"expected a number above 1 (like 1.5), got {rules.got(v)}")
+    if v <= 1:
+        return ctx.error(
+            node,
+            path,
+            f"{v} would fail a candidate exactly as good as the stable; use a number above 1 "
+            "(1.5: up to one and a half times the stable's value)",
+        )
+    if v > MAX_RATIO_LIMIT:
+        return ctx.error(node, path, f"{v} is out of range: at most {MAX_RATIO_LIMIT:g}")
+    return float(v)
+
+
+def _alpha(ctx: PlanReader, node: Node, path: str) -> Any:
+    v = scalar(ctx, node, path, "a number above 0 and at most 0.5")
+    if v is BAD:
+        return v
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 0.5:
+        return ctx.error(
+            node,
+            path,
+            f"expected a number above 0 and at most 0.5 (0.01: at most 1 in 100 good "
+            f"candidates rolled back), got {rules.got(v)}",
+        )
+    return float(v)
 
 
 def _threshold(ctx: PlanReader, node: Node, path: str, builtin: str | None) -> Any:
@@ -225,16 +428,19 @@ def _threshold(ctx: PlanReader, node: Node, path: str, builtin: str | None) -> A
         if isinstance(v, int | float) and d > 10:
             ctx.warn(node, path, f"{v} seconds of latency; did you mean {v}ms?")
         return d
-    if builtin == "error-rate":
+    if builtin in RATIO_METRICS:
         written = v  # quoted in the message as the user wrote it ("150%", not 1.5)
         if isinstance(v, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", v)):
             v = float(m.group(1)) / 100
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+            what, means = (
+                ("an error ratio", "fail") if builtin == "error-rate" else ("a ratio", "are slow")
+            )
             return ctx.error(
                 node,
                 path,
-                f"{written!r} is not an error ratio: a number from 0 to 1 "
-                '(0.05 or "5%" means 5% of requests fail)',
+                f"{written!r} is not {what}: a number from 0 to 1 "
+                f'(0.05 or "5%" means 5% of requests {means})',
             )
         return float(v)
     if isinstance(v, bool) or not isinstance(v, int | float):

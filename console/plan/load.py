@@ -21,6 +21,7 @@ from backends.base import MatchRule, Strategy
 from console.plan import rules
 from console.plan.analysis_spec import analysis_block
 from console.plan.model import (
+    DEFAULT_PROGRESS_DEADLINE,
     AnalysisSpec,
     BlueGreenSpec,
     PauseStep,
@@ -60,7 +61,7 @@ __all__ = [
 MAX_BYTES = 1_000_000  # a plan is a page of YAML; anything bigger is a mistake, not a plan
 MAX_STEPS = 200
 
-_COMMON = ("service", "strategy", "stable", "candidate", "notify")
+_COMMON = ("service", "strategy", "stable", "candidate", "notify", "progressDeadline")
 _CANARY_ONLY = ("steps",)
 _BG_ONLY = (
     "previewAnalysis",
@@ -274,6 +275,9 @@ def _plan(ctx: PlanReader, root: Node) -> Plan | None:
     webhooks: tuple[str, ...] = ()
     if (node := get("notify")) is not None:
         webhooks = _notify(ctx, node)
+    progress_deadline = DEFAULT_PROGRESS_DEADLINE
+    if (node := get("progressDeadline")) is not None:
+        progress_deadline = duration_field(ctx, node, "progressDeadline", lo=1.0)
 
     bluegreen = _bluegreen(ctx, get) if strategy is Strategy.BLUEGREEN else None
     rolling = _rolling(ctx, get) if strategy is Strategy.ROLLING else None
@@ -292,6 +296,7 @@ def _plan(ctx: PlanReader, root: Node) -> Plan | None:
         rolling=rolling,
         webhooks=webhooks,
         source=ctx.source,
+        progress_deadline=progress_deadline,
     )
     rules.warn_plan(plan, lambda field, msg: ctx.warn(_field_line(root, field), field, msg))
     return plan

@@ -17,6 +17,17 @@ from backends.base import MatchRule, Strategy
 
 BUILTIN_METRICS = ("error-rate", "request-rate", "latency-p50", "latency-p95", "latency-p99")
 LATENCY_METRICS = ("latency-p50", "latency-p95", "latency-p99")
+# Built-in like the above, but counted from the latency histogram's buckets: the share of
+# requests slower than the metric's ``slowerThan`` (not a MetricSample field).
+SLOW_REQUESTS = "slow-requests"
+# Metrics whose value is a share of requests (thresholds are ratios 0..1), and the ones the
+# sequential test can judge: it counts requests, failed or slow.
+RATIO_METRICS = ("error-rate", SLOW_REQUESTS)
+SEQUENTIAL_METRICS = ("error-rate", SLOW_REQUESTS)
+BASELINE_STABLE = "stable"
+SEQUENTIAL = "sequential"
+DEFAULT_ALPHA = 0.01
+DEFAULT_PROGRESS_DEADLINE = 600.0  # 10 minutes, as in Argo Rollouts and Flagger
 
 
 class OnFailure(StrEnum):
@@ -30,23 +41,67 @@ class MetricSpec:
 
     Latency thresholds are seconds. A custom query may use ``{{service}}``, ``{{version}}``,
     ``{{namespace}}`` and ``{{window}}``.
+
+    ``baseline: stable`` judges the candidate against the stable version: at most
+    ``max_increase`` above it (the metric's unit) or ``max_ratio`` times it, over the same
+    window; with ``test: sequential`` over every request since exposure began, with a false
+    failure rate of at most ``alpha`` (console/analysis/sequential.py).
     """
 
     name: str
     min: float | None = None
     max: float | None = None
     query: str | None = None
+    baseline: str | None = None  # BASELINE_STABLE, or None: the candidate's own numbers
+    max_increase: float | None = None
+    max_ratio: float | None = None
+    test: str | None = None  # SEQUENTIAL, or None: each window on its own
+    alpha: float = DEFAULT_ALPHA
+    slower_than: float | None = None  # slow-requests: the latency bound, seconds
 
     @property
     def builtin(self) -> bool:
         return self.query is None
 
+    @property
+    def sequential(self) -> bool:
+        return self.test == SEQUENTIAL
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "min": self.min, "max": self.max, "query": self.query}
+        d: dict[str, Any] = {
+            "name": self.name,
+            "min": self.min,
+            "max": self.max,
+            "query": self.query,
+        }
+        # The comparison fields only when used: a metric without them stores as it always did.
+        for key, value in (
+            ("baseline", self.baseline),
+            ("max_increase", self.max_increase),
+            ("max_ratio", self.max_ratio),
+            ("test", self.test),
+            ("slower_than", self.slower_than),
+        ):
+            if value is not None:
+                d[key] = value
+        if self.test is not None:
+            d["alpha"] = self.alpha
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MetricSpec:
-        return cls(name=d["name"], min=d.get("min"), max=d.get("max"), query=d.get("query"))
+        return cls(
+            name=d["name"],
+            min=d.get("min"),
+            max=d.get("max"),
+            query=d.get("query"),
+            baseline=d.get("baseline"),
+            max_increase=d.get("max_increase"),
+            max_ratio=d.get("max_ratio"),
+            test=d.get("test"),
+            alpha=float(d.get("alpha", DEFAULT_ALPHA)),
+            slower_than=d.get("slower_than"),
+        )
 
 
 @dataclass(frozen=True)
@@ -201,6 +256,9 @@ class Plan:
     rolling: RollingSpec | None = None
     webhooks: tuple[str, ...] = ()
     source: str = ""
+    # A candidate not healthy within this many seconds of deployment, or unhealthy while it
+    # takes traffic, triggers onFailure (the engine's health check).
+    progress_deadline: float = DEFAULT_PROGRESS_DEADLINE
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -216,6 +274,7 @@ class Plan:
             "rolling": self.rolling and self.rolling.to_dict(),
             "webhooks": list(self.webhooks),
             "source": self.source,
+            "progress_deadline": self.progress_deadline,
         }
 
     @classmethod
@@ -233,4 +292,5 @@ class Plan:
             rolling=RollingSpec.from_dict(d["rolling"]) if d.get("rolling") else None,
             webhooks=tuple(d.get("webhooks", [])),
             source=d.get("source", ""),
+            progress_deadline=float(d.get("progress_deadline", DEFAULT_PROGRESS_DEADLINE)),
         )

@@ -8,7 +8,9 @@ candidate is judged, and what happens when it fails. Import ``summarize`` from
 from __future__ import annotations
 
 from console.plan.model import (
+    DEFAULT_PROGRESS_DEADLINE,
     LATENCY_METRICS,
+    RATIO_METRICS,
     AnalysisSpec,
     BlueGreenSpec,
     MetricSpec,
@@ -112,7 +114,19 @@ def summarize(plan: Plan) -> str:
     if plan.webhooks:
         n = len(plan.webhooks)
         lines.append(f"notify:  {n} webhook{'s' * (n != 1)} on every step, pause and rollback")
+    if plan.progress_deadline != DEFAULT_PROGRESS_DEADLINE:
+        lines.append(
+            f"health:  {plan.candidate} must be healthy within "
+            f"{format_duration(plan.progress_deadline)}, else {_on_failure_text(plan)}"
+        )
     return "\n".join(lines)
+
+
+def _on_failure_text(plan: Plan) -> str:
+    a = plan.analysis
+    if a is not None and a.on_failure is OnFailure.PAUSE:
+        return "pause and alert"
+    return f"roll back to {plan.stable or 'stable'}"
 
 
 def _bluegreen_lines(plan: Plan, bg: BlueGreenSpec) -> list[str]:
@@ -169,7 +183,7 @@ def _threshold(m: MetricSpec) -> str:
     def show(v: float) -> str:
         if m.name in LATENCY_METRICS and m.query is None:
             return format_duration(v)
-        if m.name == "error-rate" and m.query is None:
+        if m.name in RATIO_METRICS and m.query is None:
             return f"{v:g} ({v * 100:g}%)"
         return f"{v:g}"
 
@@ -179,6 +193,16 @@ def _threshold(m: MetricSpec) -> str:
     if m.max is not None:
         parts.append(f"max {show(m.max)}")
     text = " and ".join(parts)
+    if m.baseline is not None:
+        if m.max_increase is not None:
+            limit = f"at most +{show(m.max_increase)} over {m.baseline}"
+        else:
+            limit = f"at most {m.max_ratio:g}x {m.baseline}"
+        if m.sequential:
+            limit += f", sequential, alpha {m.alpha:g}"
+        text = f"{text} and {limit}" if text else limit
+    if m.slower_than is not None:
+        text = f">{format_duration(m.slower_than)}: {text}"
     if m.query is not None:
         q = m.query if len(m.query) <= 40 else m.query[:37] + "..."
         text += f"  query {q}"
