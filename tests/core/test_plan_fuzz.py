@@ -29,12 +29,14 @@ KEYS = [
     "consecutiveErrorLimit", "onFailure", "metrics", "name", "min", "max", "query", "match",
     "header", "cookie", "mirror", "notify", "webhooks", "previewAnalysis", "autoPromote",
     "postPromotionAnalysis", "scaleDownDelay", "previewDuration", "instances", "maxSurge",
-    "maxUnavailable", "minReady", "pauseBetweenBatches",
+    "maxUnavailable", "minReady", "pauseBetweenBatches", "baseline", "maxIncrease", "maxRatio",
+    "test", "alpha", "slowerThan", "progressDeadline",
 ]  # fmt: skip
 WORDS = [
     "canary", "bluegreen", "rolling", "courses", "v1", "v2", "30s", "500ms", "5m", "-1s",
     "rollback", "pause", "error-rate", "latency-p99", "request-rate", "https://h.example/x",
-    "ftp://x", "{{version}}", "5%", "true", "", "Ü", "\t",
+    "ftp://x", "{{version}}", "5%", "true", "", "Ü", "\t", "stable", "sequential",
+    "slow-requests", "1.5", "0.01",
 ]  # fmt: skip
 
 FUZZ = settings(

@@ -79,6 +79,36 @@ def metrics(draw: st.DrawFn) -> tuple[dict[str, Any], MetricSpec]:
 
 
 @st.composite
+def compared_metrics(draw: st.DrawFn) -> tuple[dict[str, Any], MetricSpec]:
+    """A metric judged against the stable: per window, or with the sequential test."""
+    name = draw(st.sampled_from(["error-rate", "slow-requests", *LATENCY_METRICS]))
+    doc: dict[str, Any] = {"name": name, "baseline": "stable"}
+    kw: dict[str, Any] = {"baseline": "stable"}
+    if name == "slow-requests":
+        doc["slowerThan"], kw["slower_than"] = draw(durations(min_ms=1))
+    if draw(st.booleans()):
+        ratio = draw(st.integers(101, 100_000)) / 100
+        doc["maxRatio"], kw["max_ratio"] = ratio, ratio
+    elif name in LATENCY_METRICS:
+        doc["maxIncrease"], kw["max_increase"] = draw(
+            durations(min_ms=1).filter(lambda d: d[1] <= 10)
+        )
+    else:
+        pct = draw(st.integers(1, 100))
+        doc["maxIncrease"], kw["max_increase"] = draw(
+            st.sampled_from([(f"{pct}%", pct / 100), (pct / 100, pct / 100)])
+        )
+    if name not in LATENCY_METRICS and draw(st.booleans()):
+        doc["test"] = kw["test"] = "sequential"
+        if draw(st.booleans()):
+            doc["alpha"] = kw["alpha"] = draw(st.integers(1, 500)) / 1000
+    elif name == "slow-requests" or draw(st.booleans()):
+        pct = draw(st.integers(0, 100))
+        doc["max"], kw["max"] = pct / 100, pct / 100
+    return doc, MetricSpec(name=name, **kw)
+
+
+@st.composite
 def analyses(draw: st.DrawFn) -> tuple[dict[str, Any], AnalysisSpec]:
     doc: dict[str, Any] = {}
     kw: dict[str, Any] = {}
@@ -98,7 +128,14 @@ def analyses(draw: st.DrawFn) -> tuple[dict[str, Any], AnalysisSpec]:
         if draw(st.booleans()):
             doc[key], kw[attr] = draw(strat)
     if draw(st.booleans()):
-        ms = draw(st.lists(metrics(), min_size=1, max_size=4, unique_by=lambda m: m[1].name))
+        ms = draw(
+            st.lists(
+                st.one_of(metrics(), compared_metrics()),
+                min_size=1,
+                max_size=4,
+                unique_by=lambda m: m[1].name,
+            )
+        )
         doc["metrics"], kw["metrics"] = [m[0] for m in ms], tuple(m[1] for m in ms)
     return doc, AnalysisSpec(**kw)
 
@@ -206,6 +243,8 @@ def plans(draw: st.DrawFn) -> tuple[dict[str, Any], Plan]:
             if draw(st.booleans()):
                 doc[key], rs[attr] = draw(durations())
         kw["rolling"] = RollingSpec(**rs)
+    if draw(st.booleans()):
+        doc["progressDeadline"], kw["progress_deadline"] = draw(durations(min_ms=1000))
     if draw(st.booleans()):
         hooks = draw(st.lists(labels.map(lambda h: f"https://{h}.example.org/hook"), max_size=3))
         doc["notify"] = {"webhooks": hooks}
