@@ -9,6 +9,13 @@ engine's decision (continue, breach, pause for a human). Rules:
   candidate -> ``inconclusive`` (every verdict says why).
 - A metric with no value (``None`` or NaN) -> ``inconclusive``: missing data is never a pass.
 - A value below ``min`` or above ``max`` -> ``failed``.
+- ``baseline: stable`` (relative thresholds): the candidate's value against the stable's from
+  the same observation, ``maxIncrease`` above it or ``maxRatio`` times it at most; no value
+  for the stable -> ``inconclusive``.
+- ``test: sequential``: the verdict of the sequential test over every interval since
+  exposure (``console/analysis/sequential.py``, state kept by the engine): regression ->
+  ``failed``, within the limit -> ``successful``, not decided yet -> ``inconclusive``. It
+  stands even when this window holds fewer than ``minRequests``: its evidence is cumulative.
 - Overall: failed if any metric failed, else inconclusive if any is, else successful.
 
 Counting: a failed measurement adds to ``failures`` (never reset during a rollout stage);
@@ -27,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from backends.base import MetricSample, Observation
+from console.analysis.sequential import Evidence, Outcome, SequentialTest
 from console.plan.model import LATENCY_METRICS, AnalysisSpec, MetricSpec, OnFailure
 
 # Built-in metric name -> MetricSample attribute.
@@ -77,9 +85,11 @@ class MetricVerdict:
     status: Status
     reason: str
     baseline: float | None = None  # the same metric on the stable version, for context
+    # The sequential test's evidence (``Evidence.to_dict``): e-values, confidence sequence.
+    sequential: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
             "value": self.value,
@@ -89,6 +99,9 @@ class MetricVerdict:
             "reason": self.reason,
             "baseline": self.baseline,
         }
+        if self.sequential is not None:
+            d["sequential"] = dict(self.sequential)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MetricVerdict:
@@ -101,6 +114,7 @@ class MetricVerdict:
             status=Status(d["status"]),
             reason=str(d.get("reason", "")),
             baseline=d.get("baseline"),
+            sequential=d.get("sequential"),
         )
 
 
@@ -205,9 +219,15 @@ def _threshold_text(m: MetricSpec) -> str:
 
 
 def judge_metric(
-    m: MetricSpec, version: str, value: float | None, baseline: float | None = None
+    m: MetricSpec,
+    version: str,
+    value: float | None,
+    baseline: float | None = None,
+    *,
+    stable: str | None = None,
 ) -> MetricVerdict:
-    """The verdict for one metric value against its ``min``/``max``."""
+    """The verdict for one metric value against its ``min``/``max``, then (``baseline:
+    stable``) against ``baseline``, the stable version's value over the same window."""
     shown = format_value(m.name, value)
     if value is None:
         status, reason = Status.INCONCLUSIVE, f"{m.name}: no data for {version}"
@@ -217,10 +237,105 @@ def judge_metric(
     elif m.min is not None and value < m.min:
         status = Status.FAILED
         reason = f"{m.name} {shown} < min {format_value(m.name, m.min)} on {version}"
+    elif m.baseline is not None:
+        status, reason = _judge_relative(m, version, value, baseline, stable)
     else:
         status = Status.SUCCESSFUL
         reason = f"{m.name} {shown} within {_threshold_text(m)} on {version}"
     return MetricVerdict(m.name, version, value, m.min, m.max, status, reason, baseline)
+
+
+def _signed(metric: str, value: float) -> str:
+    return ("-" if value < 0 else "+") + format_value(metric, abs(value))
+
+
+def _judge_relative(
+    m: MetricSpec, version: str, value: float, baseline: float | None, stable: str | None
+) -> tuple[Status, str]:
+    """'error-rate v2 0.031 vs v1 0.004 (+0.027 > +0.01)': the candidate against the stable."""
+    if stable is None:
+        return Status.INCONCLUSIVE, f"{m.name}: no stable version to compare {version} with"
+    if baseline is None:
+        return Status.INCONCLUSIVE, f"{m.name}: no data for {stable} (the baseline)"
+    both = (
+        f"{m.name} {version} {format_value(m.name, value)} "
+        f"vs {stable} {format_value(m.name, baseline)}"
+    )
+    if m.max_increase is not None:
+        diff = value - baseline
+        limit = _signed(m.name, m.max_increase)
+        if diff > m.max_increase:
+            return Status.FAILED, f"{both} ({_signed(m.name, diff)} > {limit})"
+        return Status.SUCCESSFUL, f"{both} ({_signed(m.name, diff)} within {limit})"
+    ratio_limit = m.max_ratio if m.max_ratio is not None else 1.0
+    if baseline <= 0:
+        if value > 0:
+            return Status.FAILED, f"{both} (above 0 where {stable} is 0: any ratio is too high)"
+        return Status.SUCCESSFUL, f"{both} (both 0)"
+    ratio = value / baseline
+    if ratio > ratio_limit:
+        return Status.FAILED, f"{both} ({ratio:.3g}x > {ratio_limit:g}x)"
+    return Status.SUCCESSFUL, f"{both} ({ratio:.3g}x within {ratio_limit:g}x)"
+
+
+def judge_sequential(
+    m: MetricSpec, version: str, stable: str | None, test: SequentialTest | None
+) -> MetricVerdict:
+    """The verdict of a ``test: sequential`` metric from the test's state (None: no counts yet).
+
+    Value and baseline are the failure (or slow) rates of both versions since exposure.
+    """
+    if test is None or test.intervals == 0:
+        reason = f"{m.name}: the sequential test has no counts of {version} and its stable yet"
+        return MetricVerdict(m.name, version, None, m.min, m.max, Status.INCONCLUSIVE, reason)
+    ev = test.evidence()
+    status = {
+        Outcome.REGRESSION: Status.FAILED,
+        Outcome.WITHIN: Status.SUCCESSFUL,
+        Outcome.UNDECIDED: Status.INCONCLUSIVE,
+    }[ev.outcome]
+    return MetricVerdict(
+        m.name,
+        version,
+        ev.candidate_rate,
+        m.min,
+        m.max,
+        status,
+        sequential_reason(m.name, version, stable or "stable", ev),
+        ev.stable_rate,
+        ev.to_dict(),
+    )
+
+
+def _bound_text(ev: Evidence, value: float) -> str:
+    if ev.scale == "ratio":
+        return f"{value:.3g}x"
+    return _signed("error-rate", value)
+
+
+def sequential_reason(metric: str, version: str, stable: str, ev: Evidence) -> str:
+    """'error-rate v2 0.031 vs v1 0.004 over 5200 requests: e 312 >= 100, difference
+    +0.019..+0.035 > +0.01': both rates, the statistic and the confidence sequence."""
+    rates = (
+        f"{metric} {version} {format_value(metric, ev.candidate_rate)} vs {stable} "
+        f"{format_value(metric, ev.stable_rate)} over {ev.candidate_requests:.0f} requests"
+    )
+    what = "ratio" if ev.scale == "ratio" else "difference"
+    limit = _bound_text(ev, ev.limit)
+    if ev.lower is not None and ev.upper is not None:
+        interval = f"{what} {_bound_text(ev, ev.lower)}..{_bound_text(ev, ev.upper)}"
+    elif ev.lower is not None:
+        interval = f"{what} at least {_bound_text(ev, ev.lower)}"
+    elif ev.upper is not None:
+        interval = f"{what} at most {_bound_text(ev, ev.upper)}"
+    else:
+        interval = f"{what} not bounded yet"
+    threshold = f"{ev.threshold:g}"
+    if ev.outcome is Outcome.REGRESSION:
+        return f"{rates}: e {ev.e_value:.3g} >= {threshold}, {interval} > {limit}"
+    if ev.outcome is Outcome.WITHIN:
+        return f"{rates}: {interval} within {limit} (e {ev.e_value_within:.3g} >= {threshold})"
+    return f"{rates}: e {ev.e_value:.3g} < {threshold}, {interval} vs {limit}: not decided yet"
 
 
 def measure(
@@ -230,8 +345,11 @@ def measure(
     stable: str | None = None,
     *,
     now: float | None = None,
+    sequential: Mapping[str, SequentialTest] | None = None,
 ) -> Measurement:
-    """Judge the candidate in ``obs`` against ``spec``; ``stable`` only adds context values."""
+    """Judge the candidate in ``obs`` against ``spec``. ``stable`` adds context values and is
+    the baseline of relative thresholds; ``sequential`` maps each ``test: sequential``
+    metric's name to its test state, already updated with this interval's counts."""
     at = obs.at if now is None else now
     window = spec.effective_window
     if obs.metrics is None:
@@ -246,12 +364,16 @@ def measure(
     sample = obs.metrics.get(candidate)
     base_sample = obs.metrics.get(stable) if stable else None
     requests = _clean(sample.requests) if sample is not None else None
+    tests = sequential or {}
     verdicts = tuple(
-        judge_metric(
+        judge_sequential(m, candidate, stable, tests.get(m.name))
+        if m.sequential
+        else judge_metric(
             m,
             candidate,
             _value(m, candidate, obs, sample),
             _value(m, stable, obs, base_sample),
+            stable=stable,
         )
         for m in spec.metrics
     )
@@ -269,7 +391,9 @@ def measure(
         )
     if gate is not None:
         verdicts = tuple(
-            replace(
+            v
+            if v.sequential is not None  # cumulative evidence: this window's size is moot
+            else replace(
                 v,
                 status=Status.INCONCLUSIVE,
                 reason=gate
@@ -278,6 +402,10 @@ def measure(
             )
             for v in verdicts
         )
+        failed = [v for v in verdicts if v.status is Status.FAILED]
+        if failed:
+            reason = "; ".join(v.reason for v in failed)
+            return Measurement(at, candidate, Status.FAILED, reason, verdicts, requests)
         return Measurement(at, candidate, Status.INCONCLUSIVE, gate, verdicts, requests)
 
     failed = [v for v in verdicts if v.status is Status.FAILED]
