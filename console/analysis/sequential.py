@@ -168,6 +168,27 @@ def _boundary(pred: Callable[[float], bool], lo: float, hi: float) -> tuple[floa
     return lo, hi
 
 
+def _log_e(
+    loglik: tuple[float, ...],
+    sigma: tuple[float, ...],
+    ratios: tuple[float, ...],
+    half: int,
+    null: int,
+    increase: float,
+    side: int,
+) -> float:
+    """Log e-value against the null "ratio ratios[null], plus ``increase``" from the (at most
+    ``half``) alternatives above it (side +1: regression) or below it (side -1: within)."""
+    size = len(ratios)
+    if side > 0:
+        js = range(null + 1, min(null + half, size - 1) + 1)
+    else:
+        js = range(max(null - half, 0), null)
+    k, lk = ratios[null], loglik[null]
+    coef = increase / k
+    return _log_mean_exp([loglik[j] - lk - coef * (ratios[j] - k) * sigma[j] for j in js])
+
+
 def _count(name: str, value: float) -> float:
     v = float(value)
     if not math.isfinite(v) or v < 0:
@@ -238,42 +259,32 @@ class SequentialTest:
         y = min(_count("stable_failures", stable_failures), s)
         if c == 0 or s == 0:
             return replace(self, skipped=self.skipped + 1)
-        m = x + y
-        loglik = []
-        sigma = []
-        for lq, q, ll, sg in zip(
-            self.log_ratios, self.ratios, self.loglik, self.sigma, strict=True
-        ):
-            t = s + q * c
-            loglik.append(ll + x * lq - m * math.log(t / s))
-            sigma.append(sg + c * s / t)
-        a, b, d, e = self.totals
-        new = replace(
-            self,
-            loglik=tuple(loglik),
-            sigma=tuple(sigma),
-            totals=(a + c, b + x, d + s, e + y),
-            intervals=self.intervals + 1,
+        m, rho = x + y, c / s
+        log1p = math.log1p
+        loglik = tuple(
+            ll + x * lq - m * log1p(q * rho)
+            for ll, lq, q in zip(self.loglik, self.log_ratios, self.ratios, strict=True)
         )
+        sigma = tuple(
+            sg + c / (1.0 + q * rho) for sg, q in zip(self.sigma, self.ratios, strict=True)
+        )
+        a, b, d, e = self.totals
         # The test looks after every interval: the largest e-value seen is kept for the
         # anytime p-value.
-        return replace(new, peak=max(self.peak, new.log_e()))
+        now = _log_e(loglik, sigma, self.ratios, self.half, self.half, self.max_increase, +1)
+        return replace(
+            self,
+            loglik=loglik,
+            sigma=sigma,
+            totals=(a + c, b + x, d + s, e + y),
+            intervals=self.intervals + 1,
+            peak=max(self.peak, now),
+        )
 
     # ------------------------------------------------------------------ reading
 
     def _log_e(self, null: int, increase: float, side: int) -> float:
-        """Log e-value against the null 'ratio q[null], increase' from the alternatives above
-        it (side +1: regression) or below it (side -1: within the limit)."""
-        size = len(self.ratios)
-        if side > 0:
-            js = range(null + 1, min(null + self.half, size - 1) + 1)
-        else:
-            js = range(max(null - self.half, 0), null)
-        k, lk = self.ratios[null], self.loglik[null]
-        coef = increase / k
-        return _log_mean_exp(
-            [self.loglik[j] - lk - coef * (self.ratios[j] - k) * self.sigma[j] for j in js]
-        )
+        return _log_e(self.loglik, self.sigma, self.ratios, self.half, null, increase, side)
 
     def log_e(self) -> float:
         """Log of the regression e-value against the plan's limit."""
