@@ -282,6 +282,11 @@ class FileStateStore:
             return cur
         return None
 
+    def stored_lease(self, service: str) -> Lease | None:
+        """The lease as stored, expired or not (a released one is gone): tells when the
+        last driver's lease ran out (``console.driver.guard``)."""
+        return self._read_lease(service)
+
     # ------------------------------------------------------------------ commands
 
     def post_command(self, command: Command) -> None:

@@ -61,6 +61,29 @@ def holder_display(holder: str) -> str:
     return holder.split(":", 1)[0]
 
 
+def holder_gone(holder: str, owner: str | None = None) -> bool:
+    """True when ``holder`` (``make_holder``'s form) names a process of ``owner`` (default:
+    this user ``user@host``) that no longer exists on this host: its lease can be freed
+    without waiting out the TTL. Any other holder (another host, another form, a live or
+    foreign process) is not gone."""
+    if owner is None:
+        user, host = whoami()
+        owner = f"{user}@{host}"
+    parts = holder.split(":")
+    if len(parts) != 3 or parts[0] != owner or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False  # alive: a real holder
+
+
 DEFAULT_WINDOW = 30.0  # metrics window when the plan has no analysis at all (charts only)
 
 
