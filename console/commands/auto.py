@@ -25,7 +25,6 @@ from types import FrameType
 
 from backends.base import BackendError, Event, Phase, RolloutRecord
 from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
-from console.config.settings import ConfigError, cluster_hint, environment_name
 from console.driver.loop import Driver, DriverError, make_holder
 from console.driver.notify import Notifier
 from console.plan.model import Plan
@@ -83,8 +82,8 @@ def _error(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the plan, open the environment, begin or resume, drive to the end."""
-    from console.config.environments import open_environment
-    from console.plan.load import PlanError, load_plan, parse_duration
+    from console.commands.plan_target import Refused, open_target, read_plan
+    from console.plan.load import PlanError, parse_duration
 
     printer = _Printer(bool(getattr(args, "json", False)), str(args.plan))
 
@@ -96,11 +95,9 @@ def run(args: argparse.Namespace) -> int:
         return code
 
     try:
-        plan = load_plan(args.plan)
-    except PlanError as exc:
-        return fail(EXIT_BAD_INPUT, str(exc))
-    except OSError as exc:
-        return fail(EXIT_BAD_INPUT, f"{args.plan}: cannot read: {exc.strerror or exc}")
+        plan = read_plan(str(args.plan))
+    except Refused as exc:
+        return fail(exc.code, str(exc))
     service = plan.service
     try:
         timeout = parse_duration(str(args.timeout))
@@ -109,42 +106,9 @@ def run(args: argparse.Namespace) -> int:
     if not timeout > 0:  # also NaN; checked before anything changes
         return fail(EXIT_BAD_INPUT, f"--timeout {args.timeout!r}: must be positive", service)
     try:
-        env = open_environment(args.env)
-    except ConfigError as exc:
-        return fail(EXIT_BAD_INPUT, str(exc), service)
-    except BackendError as exc:
-        where = environment_name(args.env)
-        return fail(EXIT_BACKEND, f"cannot reach environment '{where}': {exc}", service)
-    if env.traffic is None or env.store is None:
-        msg = (
-            f"environment '{env.name}' has no traffic backend; it cannot run rollouts"
-            + cluster_hint()
-        )
-        return fail(EXIT_BAD_INPUT, msg, service)
-    try:
-        known = env.traffic.services()
-    except BackendError as exc:
-        return fail(EXIT_BACKEND, f"{env.name}: cannot list services: {exc}", service)
-    if service not in known:
-        msg = (
-            f"{plan.source or args.plan}: service '{service}' not found in environment "
-            f"'{env.name}'; known: {', '.join(sorted(known)) or 'none'}"
-        )
-        return fail(EXIT_BAD_INPUT, msg, service)
-
-    if env.name == "demo":
-        # The demo's versions are fixed processes: a typo would otherwise wait on health
-        # until the timeout. (On Kubernetes the candidate is an image to deploy.)
-        try:
-            versions = env.traffic.versions(service)
-        except BackendError as exc:
-            return fail(EXIT_BACKEND, f"{env.name}: cannot list versions: {exc}", service)
-        if plan.candidate not in versions:
-            msg = (
-                f"{plan.source or args.plan}: candidate '{plan.candidate}' is not a version "
-                f"of {service} in the demo; known: {', '.join(versions)}"
-            )
-            return fail(EXIT_BAD_INPUT, msg, service)
+        env = open_target(plan, str(args.plan), args.env)
+    except Refused as exc:
+        return fail(exc.code, str(exc), service)
     notifier = Notifier(plan.webhooks) if plan.webhooks else None
     driver = Driver(env, service, holder=make_holder(), notifier=notifier, on_event=printer.event)
     stop = threading.Event()
