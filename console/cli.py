@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--instances", type=int, default=3, help="instances per version (default 3)")
     p.add_argument(
+        "--no-controller",
+        action="store_true",
+        help="run no rollout controller: a rollout is then guarded only while `rollout auto` "
+        "or a console drives it",
+    )
+    p.add_argument(
         "--read-only",
         action="store_true",
         default=argparse.SUPPRESS,

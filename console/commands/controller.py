@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -46,8 +47,11 @@ class JsonLog:
 
 def _watch_stdin(stop: threading.Event) -> None:
     """Set ``stop`` when stdin reaches end of file (the process that started us is gone)."""
+    # The raw descriptor, not sys.stdin: a daemon thread blocked in a buffered read holds
+    # its lock, and the interpreter cannot shut down past it.
     try:
-        while sys.stdin.buffer.read(1024):
+        fd = sys.stdin.fileno()
+        while os.read(fd, 1024):
             pass
     except (OSError, ValueError):
         pass

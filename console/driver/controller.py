@@ -284,9 +284,9 @@ class Controller:
         was_driving = driver.driving
         started = time.perf_counter()
         rec: RolloutRecord | None = None
-        ticked = True
+        ticked = took = False
         try:
-            rec, ticked = self._tick(name, driver)
+            rec, ticked, took = self._tick(name, driver)
             trouble = driver.backend_error if driver.backend_down_since is not None else ""
         except CorruptRecord as exc:
             trouble = str(exc)
@@ -298,11 +298,12 @@ class Controller:
         if trouble:
             self.metrics.errors.inc()
         self._trouble(name, trouble, slot)
-        if driver.driving and not was_driving:
+        if took:
             self.metrics.takeovers.inc()
             self.log(log_record("info", "lease", f"driving {name}", name))
-        elif was_driving and not driver.driving:
-            self.log(log_record("info", "lease", f"no longer driving {name}", name))
+        if (was_driving or took) and not driver.driving:
+            why = "finished" if rec is not None and rec.phase.terminal else "lease lost"
+            self.log(log_record("info", "lease", f"no longer driving {name} ({why})", name))
         if driver.driving and not self.role.active:
             driver.close()  # lost the key while this tick ran
         now = self.clock()
@@ -311,28 +312,30 @@ class Controller:
             slot.busy = False
         self._update_driven()
 
-    def _tick(self, name: str, driver: Driver) -> tuple[RolloutRecord | None, bool]:
-        """The rollout's record after this pass, and whether the driver ticked."""
-        if not driver.driving:
+    def _tick(self, name: str, driver: Driver) -> tuple[RolloutRecord | None, bool, bool]:
+        """The rollout's record after this pass, whether the driver ticked, and whether it
+        took the lease in this tick."""
+        was_driving = driver.driving
+        if not was_driving:
             if driver.record is None:
                 # Read it first: taking the lease of a known rollout is then audited as a
                 # take-over, and the events already in it are not news.
                 driver.watch()
             rec = self.store.load(name)
             if rec is None:
-                return None, False
+                return None, False, False
             if rec.phase.terminal and not self._commands_wait(name):
-                return rec, False
+                return rec, False, False
             if not rec.phase.terminal:
                 self._report_if_unguarded(rec, self.clock())
         rec = driver.tick()
         if rec is None:
-            return driver.watch(), True
+            return driver.watch(), True, False
         if rec.phase.terminal and not self._commands_wait(name):
             # Finished: nothing left to drive, so free the lease (``rollout auto`` of the next
             # release, or a console, may begin at once); a retry brings it back.
             driver.close()
-        return rec, True
+        return rec, True, not was_driving
 
     def _commands_wait(self, name: str) -> bool:
         if not isinstance(self.store, CommandInbox):

@@ -644,17 +644,29 @@ class RolloutApp(App[int]):
         self._wake(service, unpark=False)
 
         def run() -> None:
+            from console.driver.presence import controller_running
+
             try:
                 driver = self.drivers.get(service) or self._make_driver(service)
                 rec = driver.begin(plan)
-                # Mutate app state on the UI thread only: the painter iterates drivers.
-                self.call_from_thread(self.drivers.__setitem__, service, driver)
-                self.call_from_thread(self._wake, service)
-                # begin() joins a rollout another process drives (same candidate) as a
-                # viewer: say so rather than claim this console started it.
-                verb = (
-                    "started" if getattr(driver, "driving", True) else "watching (driven elsewhere)"
-                )
+                # A running controller drives what this console starts: hand the lease to it
+                # and watch, rather than keep a driver here that would race it for the lease.
+                store = self.env.store
+                controller = controller_running(store) if store is not None else None
+                if controller is not None and getattr(driver, "driving", False):
+                    driver.close()
+                    verb = "started (the controller drives it)"
+                else:
+                    # Mutate app state on the UI thread only: the painter iterates drivers.
+                    self.call_from_thread(self.drivers.__setitem__, service, driver)
+                    self.call_from_thread(self._wake, service)
+                    # begin() joins a rollout another process drives (same candidate) as a
+                    # viewer: say so rather than claim this console started it.
+                    verb = (
+                        "started"
+                        if getattr(driver, "driving", True)
+                        else "watching (driven elsewhere)"
+                    )
                 self.post_message(
                     Flash(f"{verb} {plan.strategy} of {service}: {rec.message or rec.phase}")
                 )

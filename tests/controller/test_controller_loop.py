@@ -222,3 +222,18 @@ def test_metrics_count_ticks_decisions_and_takeovers(world: World) -> None:
     assert value[("rollout_controller_active", ())] == 1
     assert value[("rollout_controller_rollouts_driven", ())] == 0  # finished, released
     assert value[("rollout_controller_tick_duration_seconds_count", ())] == ticks
+
+
+def test_a_takeover_that_rolls_back_in_its_first_tick_is_counted(world: World) -> None:
+    metrics = ControllerMetrics()
+    c = controller(world, metrics=metrics)
+    start(world, "courses", steps=LONG_STEPS)
+    world.metrics.errors[("courses", "v2")] = 0.5
+    world.clock.advance(1.0)
+    c.pass_once()
+    assert phase(world, "courses") is Phase.ROLLED_BACK
+    text = metrics.text().decode()
+    assert "rollout_controller_lease_takeovers_total 1.0" in text
+    messages = [x["message"] for x in c.logs]  # type: ignore[attr-defined]
+    assert "driving courses" in messages
+    assert "no longer driving courses (finished)" in messages
