@@ -177,43 +177,43 @@ class FusedStore:
         return getattr(self.inner, name)(*args)
 
     def services(self) -> list[str]:
-        return self._go("services")  # type: ignore[no-any-return]
+        return self._go("services")
 
     def load(self, service: str) -> RolloutRecord | None:
-        return self._go("load", service)  # type: ignore[no-any-return]
+        return self._go("load", service)
 
     def save(self, record: RolloutRecord, expected_revision: int) -> RolloutRecord:
-        return self._go("save", record, expected_revision)  # type: ignore[no-any-return]
+        return self._go("save", record, expected_revision)
 
     def append_audit(self, entry: AuditEntry) -> None:
         self._go("append_audit", entry)
 
     def read_audit(self, service: str, limit: int | None = None) -> list[AuditEntry]:
-        return self._go("read_audit", service, limit)  # type: ignore[no-any-return]
+        return self._go("read_audit", service, limit)
 
     def acquire_lease(self, service: str, holder: str, ttl: float) -> bool:
-        return self._go("acquire_lease", service, holder, ttl)  # type: ignore[no-any-return]
+        return self._go("acquire_lease", service, holder, ttl)
 
     def renew(self, service: str, holder: str, ttl: float) -> bool:
-        return self._go("renew", service, holder, ttl)  # type: ignore[no-any-return]
+        return self._go("renew", service, holder, ttl)
 
     def release(self, service: str, holder: str) -> None:
         self._go("release", service, holder)
 
     def lease(self, service: str) -> Lease | None:
-        return self._go("lease", service)  # type: ignore[no-any-return]
+        return self._go("lease", service)
 
     def stored_lease(self, service: str) -> Lease | None:
-        return self._go("stored_lease", service)  # type: ignore[no-any-return]
+        return self._go("stored_lease", service)
 
     def post_command(self, command: Command) -> None:
         self._go("post_command", command)
 
     def take_commands(self, service: str) -> list[Command]:
-        return self._go("take_commands", service)  # type: ignore[no-any-return]
+        return self._go("take_commands", service)
 
     def peek_commands(self, service: str) -> list[Command]:
-        return self._go("peek_commands", service)  # type: ignore[no-any-return]
+        return self._go("peek_commands", service)
 
     def ack_commands(self, service: str, keys: Collection[str]) -> None:
         self._go("ack_commands", service, keys)
