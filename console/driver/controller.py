@@ -432,6 +432,15 @@ class Controller:
         a standby takes over on its next pass. Ticks still running get ``grace`` seconds."""
         self._closed = True
         self.role.active = False
+        while True:  # ticks queued but not started: none runs after this
+            try:
+                name = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            with self._lock:
+                queued = self.slots.get(name) if name is not None else None
+                if queued is not None:
+                    queued.busy = False
         for _ in self._threads:
             self._queue.put(None)
         deadline = time.monotonic() + grace
