@@ -236,7 +236,7 @@ class Event:
 
     ``kind`` is one of: started, step, weight, pause, resume, analysis, breach, inconclusive,
     metrics-error, health, rollback, aborted, completed, promoted, command, notify-failed,
-    driver, lease. ``data`` holds the numbers behind ``message`` (JSON-serializable).
+    driver, lease, unguarded. ``data`` holds the numbers behind ``message`` (JSON-serializable).
     """
 
     at: float
