@@ -104,3 +104,13 @@ def test_controller_with_no_environment_exits_4_with_a_json_line(home: dict[str,
     line = json.loads(res.stdout.splitlines()[-1])
     assert line["level"] == "error" and "rollout demo" in line["message"]
     assert "cannot reach environment" in res.stderr
+
+
+def test_the_controller_and_start_load_no_textual() -> None:
+    code = (
+        "import sys, console.commands.controller, console.commands.start, "
+        "console.driver.controller, console.view.guarding; "
+        "sys.exit('textual' in sys.modules)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60, check=False)
+    assert res.returncode == 0
