@@ -209,6 +209,7 @@ def step(
 
 
 def _command(ctx: Ctx, mod: ModuleType, cmd: Command, record: RolloutRecord) -> None:
+    """Apply ``cmd`` to ``ctx``, or record why not; ``record`` is the state it finds."""
     who = _who(cmd)
     refused = refusal(record, cmd.kind, plan=ctx.plan, obs=ctx.obs)
     if refused is not None:
