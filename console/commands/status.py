@@ -79,11 +79,11 @@ def _weights_cell(row: dict[str, Any]) -> str:
     They differ after the demo was restarted (it starts at v1 100% again), when someone
     changed the traffic by hand, or for a moment while a driver applies a step.
     """
-    recorded = output.weights_text(row["weights"] or {})
+    recorded = output.weights_percent(row["weights"] or {})
     actual = row.get("actual_weights")
     if row["phase"] is None or actual is None:
         return recorded
-    live = output.weights_text(actual)
+    live = output.weights_percent(actual)
     if _positive(row["weights"] or {}) == _positive(actual):
         return recorded
     return f"{recorded} (live: {live})"

@@ -170,24 +170,17 @@ def _switch_message(ctx: Ctx, auto: float) -> str:
     return f"switching to {ctx.candidate} at {at} UTC (autoPromote {auto:g}s)"
 
 
-def promote(ctx: Ctx, full: bool, who: str) -> str | None:
+def promote(ctx: Ctx, full: bool, who: str) -> None:
     """promote / promote-full: switch as soon as the pool is ready; after the switch, retire
-    the old pool now. Returns why it was ignored, or None when applied."""
+    the old pool now (``commands.refusal`` said it applies now)."""
     sub = ctx.eng.get("sub")
-    if sub == "switch":
-        return "promote ignored: already switching"
     if ctx.phase is Phase.PAUSED:
         ctx.unpause()
     if sub == "post":
         ctx.eng["waive_post"] = True
         ctx.event("promoted", f"promote by {who}: retiring {ctx.stable} now")
-        return None
+        return
     ctx.eng["promote_requested"] = True
     ctx.eng["traffic_started"] = True
     ctx.phase = Phase.PROGRESSING
     ctx.event("promoted", f"promote by {who}: switching to {ctx.candidate} once it is ready")
-    return None
-
-
-def resume_hint(ctx: Ctx) -> str:
-    return "resume ignored: waiting for promote to switch traffic; promote to go on"

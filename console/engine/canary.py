@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from backends.base import Deploy, Phase
 from console.engine.context import Ctx, health_text
-from console.plan.model import PauseStep, SetWeightStep, Step
+from console.plan.model import PauseStep, Plan, SetWeightStep, Step
 
 
 def describe_step(step: Step) -> str:
@@ -37,12 +37,16 @@ def init(ctx: Ctx) -> None:
     ctx.eng["sub"] = "init"
 
 
-def _label(ctx: Ctx, index: int | None = None) -> str:
-    i = ctx.step_index if index is None else index
-    n = len(ctx.plan.steps)
-    if i >= n:
+def step_label(plan: Plan, index: int) -> str:
+    """'step 2/5 (setWeight 20)', or 'after step 5/5' once every step is done."""
+    n = len(plan.steps)
+    if index >= n:
         return f"after step {n}/{n}"
-    return f"step {i + 1}/{n} ({describe_step(ctx.plan.steps[i])})"
+    return f"step {index + 1}/{n} ({describe_step(plan.steps[index])})"
+
+
+def _label(ctx: Ctx, index: int | None = None) -> str:
+    return step_label(ctx.plan, ctx.step_index if index is None else index)
 
 
 def enter_step(ctx: Ctx, index: int) -> None:
@@ -162,9 +166,8 @@ def _once(ctx: Ctx) -> bool:
     return False
 
 
-def promote(ctx: Ctx, full: bool, who: str) -> str | None:
-    """Apply promote / promote-full; returns why it was ignored, or None when applied."""
-    sub = ctx.eng.get("sub")
+def promote(ctx: Ctx, full: bool, who: str) -> None:
+    """Apply promote / promote-full (``commands.refusal`` said it applies now)."""
     if full:
         if ctx.phase is Phase.PAUSED:
             ctx.unpause()
@@ -173,21 +176,8 @@ def promote(ctx: Ctx, full: bool, who: str) -> str | None:
         ctx.eng["traffic_started"] = True
         ctx.phase = Phase.PROGRESSING
         ctx.event("promoted", f"promote-full by {who}: {ctx.candidate} to 100% once it is ready")
-        return None
-    if sub == "init":
-        h = ctx.health(ctx.candidate)
-        return (
-            f"promote ignored: waiting for {ctx.candidate} to be ready "
-            f"({health_text(h, ctx.candidate)}); health gates cannot be skipped"
-        )
-    if sub == "final":
-        return "promote ignored: already promoting to 100%"
+        return
     if ctx.phase is Phase.PAUSED:
         ctx.unpause()
     ctx.eng["waive"] = ctx.step_index
     ctx.event("promoted", f"promote by {who}: leaving {_label(ctx)}", index=ctx.step_index)
-    return None
-
-
-def resume_hint(ctx: Ctx) -> str:
-    return f"resume ignored: {_label(ctx)} is a manual gate; promote to go on"

@@ -34,6 +34,7 @@ Rules every strategy keeps:
   the stable: nothing moves, and the rollback finishes at once, however ready the stable is.
 - Commands that make no sense in the current phase change nothing and produce a
   ``command`` event saying why ("promote ignored: rollout is Completed"); never an exception.
+  ``console/engine/commands.py: refusal`` decides, for the engine and for every caller.
 - Reconciling: when an observation taken after the last split shows a different split (an
   action failed to apply), the engine re-issues what is missing; likewise for sizes (a
   version whose desired instances, as the backend reports them, differ from the engine's
@@ -66,6 +67,7 @@ from console.analysis.verdicts import Counters
 from console.engine import bluegreen as engine_bluegreen
 from console.engine import canary as engine_canary
 from console.engine import rolling as engine_rolling
+from console.engine.commands import refusal
 from console.engine.context import Ctx, Transition, count_text, split_text, stage_spec
 from console.plan.model import BlueGreenSpec, Plan
 
@@ -195,7 +197,7 @@ def step(
     if "sub" not in ctx.eng and not ctx.phase.terminal:
         mod.init(ctx)  # a record written without engine bookkeeping: start its strategy
     if command is not None:
-        _command(ctx, mod, command)
+        _command(ctx, mod, command, record)
     elif not ctx.phase.terminal:
         _reconcile(ctx)
     if not ctx.phase.terminal:
@@ -206,20 +208,22 @@ def step(
 # --------------------------------------------------------------------------- commands
 
 
-def _command(ctx: Ctx, mod: ModuleType, cmd: Command) -> None:
+def _command(ctx: Ctx, mod: ModuleType, cmd: Command, record: RolloutRecord) -> None:
+    """Apply ``cmd`` to ``ctx``, or record why not; ``record`` is the state it finds."""
     who = _who(cmd)
-    handlers: dict[CommandKind, Callable[..., str | None]] = {
-        CommandKind.PROMOTE: lambda: _promote(ctx, mod, who, full=False),
-        CommandKind.PROMOTE_FULL: lambda: _promote(ctx, mod, who, full=True),
+    refused = refusal(record, cmd.kind, plan=ctx.plan, obs=ctx.obs)
+    if refused is not None:
+        ctx.event("command", refused.message, command=str(cmd.kind), by=who, applied=False)
+        return
+    handlers: dict[CommandKind, Callable[[], None]] = {
+        CommandKind.PROMOTE: lambda: mod.promote(ctx, False, who),
+        CommandKind.PROMOTE_FULL: lambda: mod.promote(ctx, True, who),
         CommandKind.PAUSE: lambda: _pause(ctx, who, cmd.reason),
-        CommandKind.RESUME: lambda: _resume(ctx, mod, who),
+        CommandKind.RESUME: lambda: _resume(ctx, who),
         CommandKind.ABORT: lambda: _abort(ctx, who, cmd.reason),
         CommandKind.RETRY: lambda: _retry(ctx, mod, who),
     }
-    ignored = handlers[cmd.kind]()
-    if ignored is not None:
-        ctx.event("command", ignored, command=str(cmd.kind), by=who, applied=False)
-        return
+    handlers[cmd.kind]()
     ctx.audit.append(
         AuditEntry(
             at=ctx.now,
@@ -234,62 +238,27 @@ def _command(ctx: Ctx, mod: ModuleType, cmd: Command) -> None:
     )
 
 
-def _not_now(ctx: Ctx, kind: str) -> str | None:
-    if ctx.phase.terminal:
-        return f"{kind} ignored: rollout is {ctx.phase}"
-    if ctx.eng.get("rollback"):
-        return f"{kind} ignored: a rollback is in progress ({ctx.message})"
-    return None
+# Each handler applies a command that ``commands.refusal`` said applies now.
 
 
-def _promote(ctx: Ctx, mod: ModuleType, who: str, *, full: bool) -> str | None:
-    kind = "promote-full" if full else "promote"
-    ignored = _not_now(ctx, kind)
-    if ignored:
-        return ignored
-    result: str | None = mod.promote(ctx, full, who)
-    return result
-
-
-def _pause(ctx: Ctx, who: str, reason: str) -> str | None:
-    ignored = _not_now(ctx, "pause")
-    if ignored:
-        return ignored
-    if ctx.phase is Phase.PAUSED:
-        return f"pause ignored: already paused ({ctx.message})"
+def _pause(ctx: Ctx, who: str, reason: str) -> None:
     ctx.pause("user", f"paused by {who}" + (f": {reason}" if reason else ""), by=who)
-    return None
 
 
-def _resume(ctx: Ctx, mod: ModuleType, who: str) -> str | None:
-    ignored = _not_now(ctx, "resume")
-    if ignored:
-        return ignored
-    if ctx.phase is not Phase.PAUSED:
-        return f"resume ignored: rollout is {ctx.phase}, not paused"
-    if ctx.eng.get("pause", {}).get("kind") == "gate":
-        hint: str = mod.resume_hint(ctx)
-        return hint
+def _resume(ctx: Ctx, who: str) -> None:
     was = ctx.message
     ctx.unpause()
     ctx.message = f"resumed by {who}"
     ctx.event("resume", f"resumed by {who} (was: {was})", by=who)
-    return None
 
 
-def _abort(ctx: Ctx, who: str, reason: str) -> str | None:
-    ignored = _not_now(ctx, "abort")
-    if ignored:
-        return ignored
+def _abort(ctx: Ctx, who: str, reason: str) -> None:
     why = f"aborted by {who}" + (f": {reason}" if reason else "")
     ctx.event("rollback", f"{why}: rolling back to {ctx.stable}", by=who)
     ctx.begin_rollback(why, Phase.ABORTED)
-    return None
 
 
-def _retry(ctx: Ctx, mod: ModuleType, who: str) -> str | None:
-    if ctx.phase not in (Phase.ABORTED, Phase.ROLLED_BACK):
-        return f"retry ignored: rollout is {ctx.phase}; retry follows an abort or a rollback"
+def _retry(ctx: Ctx, mod: ModuleType, who: str) -> None:
     previous = ctx.eng.get("rolling")
     retries = int(ctx.eng.get("retries", 0)) + 1
     ctx.eng.clear()
@@ -304,7 +273,6 @@ def _retry(ctx: Ctx, mod: ModuleType, who: str) -> str | None:
     else:
         mod.init(ctx)
     ctx.event("started", f"retry {retries} by {who}: starting again from step 1", by=who)
-    return None
 
 
 # --------------------------------------------------------------------------- reconciling

@@ -239,7 +239,7 @@ def _finish_rollback(ctx: Ctx) -> None:
     ctx.finish_rollback_split()
 
 
-def promote(ctx: Ctx, full: bool, who: str) -> str | None:
+def promote(ctx: Ctx, full: bool, who: str) -> None:
     """promote: skip the wait between batches; promote-full: the rest in one batch."""
     if ctx.phase is Phase.PAUSED:
         ctx.unpause()
@@ -249,8 +249,3 @@ def promote(ctx: Ctx, full: bool, who: str) -> str | None:
     else:
         ctx.eng["waive"] = True
         ctx.event("promoted", f"promote by {who}: next batch without waiting")
-    return None
-
-
-def resume_hint(ctx: Ctx) -> str:
-    return "resume ignored: nothing to resume"

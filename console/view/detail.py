@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import AuditEntry, Event, MetricSample, Phase, RolloutRecord
+from backends.units import format_short
 from console.analysis.verdicts import (
     BUILTIN_FIELDS,
     Counters,
@@ -22,7 +23,7 @@ from console.analysis.verdicts import (
 )
 from console.engine.context import stage_spec
 from console.plan.model import AnalysisSpec, Plan
-from console.view.overview import ServiceState, fmt_duration
+from console.view.overview import ServiceState
 
 WINDOWS = (60.0, 300.0, 900.0)  # chart windows the detail screen cycles through
 BUFFER_SECONDS = 900.0  # the longest window: keep this much history per version
@@ -75,7 +76,7 @@ def _step_label(step: Mapping[str, Any]) -> str:
         return f"set weight {step['setWeight']}%"
     pause = step.get("pause") or {}
     dur = pause.get("duration") if isinstance(pause, Mapping) else None
-    return "pause (manual gate)" if dur is None else f"pause {fmt_duration(float(dur))}"
+    return "pause (manual gate)" if dur is None else f"pause {format_short(float(dur))}"
 
 
 def timeline(record: RolloutRecord | None, now: float) -> list[TimelineItem]:
@@ -108,7 +109,7 @@ def timeline(record: RolloutRecord | None, now: float) -> list[TimelineItem]:
                 note = "paused"
             else:
                 left = record.step_started_at + float(dur) - now
-                note = f"{fmt_duration(left)} left"
+                note = f"{format_short(left)} left"
         items.append(TimelineItem(_step_label(step), "current", note))
     return items
 

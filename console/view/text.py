@@ -75,10 +75,16 @@ def event_json(e: Event) -> str:
     return json.dumps(d, sort_keys=False, default=str)
 
 
-def weights_text(weights: Mapping[str, int]) -> str:
-    """``v1 90% / v2 10%``; versions with 0% are left out unless nothing has traffic."""
+def weights_percent(weights: Mapping[str, int]) -> str:
+    """``v1 90% / v2 10%`` for lines a person reads; versions with 0% are left out unless
+    nothing has traffic."""
     shown = [(v, w) for v, w in weights.items() if w > 0] or list(weights.items())
     return " / ".join(f"{v} {w}%" for v, w in shown) or "-"
+
+
+def weights_compact(weights: Mapping[str, int]) -> str:
+    """``v1 90 v2 10`` for a table column: every version, sorted by name, no units."""
+    return " ".join(f"{v} {w}" for v, w in sorted(weights.items())) or "-"
 
 
 def step_label(record: RolloutRecord) -> str:
