@@ -58,7 +58,7 @@ def send_command(
     """
     kind = CommandKind(kind)
     if env.store is None or env.traffic is None:
-        raise ControlError(f"environment '{env.name}' has no rollouts (no traffic backend)")
+        raise NoRolloutsHere(f"environment '{env.name}' has no rollouts (no traffic backend)")
     store = env.store
     known = env.traffic.services()
     if service not in known:
