@@ -24,6 +24,7 @@ from backends.base import (
 from console.config.settings import cluster_hint
 from console.driver.loop import Driver, holder_display, make_holder, whoami
 from console.engine import machine as engine
+from console.engine.state import EngineState
 from console.plan.model import Plan
 
 # Commands that make sense only while a rollout is in progress.
@@ -158,8 +159,7 @@ def _ignored(events: Sequence[Event]) -> str | None:
 def _explain(record: RolloutRecord, kind: CommandKind, ignored: str) -> str:
     """The operator's answer for a refused command: what to do instead where there is one."""
     service = record.service
-    pause = record.engine.get("pause")
-    at_gate = isinstance(pause, dict) and pause.get("kind") == "gate"
+    at_gate = EngineState.of_record(record).pause_kind == "gate"
     if kind == CommandKind.RESUME and record.phase is Phase.PAUSED and at_gate:
         return (
             f"{service} waits at a manual gate ({record.message}): use `rollout promote {service}`"
