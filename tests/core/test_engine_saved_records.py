@@ -23,6 +23,7 @@ from backends.base import (
     SetMirror,
     SetSplit,
 )
+from console.engine.state import EngineState
 from console.plan.model import Plan
 
 RECORDS = Path(__file__).parent / "fixtures" / "records"
@@ -71,6 +72,14 @@ def test_every_fixture_is_here() -> None:
 def test_a_saved_record_loads_unchanged(name: str) -> None:
     doc, sim = load(name)
     assert sim.rec.to_dict() == doc["record"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_typed_bookkeeping_reads_and_writes_the_saved_engine_dict_exactly(name: str) -> None:
+    doc, _ = load(name)
+    stored = doc["record"]["engine"]
+    assert EngineState.from_dict(stored).to_dict() == stored
+    assert EngineState.from_dict(stored).extra == {}  # every key is known by name
 
 
 @pytest.mark.parametrize("name", NAMES)
