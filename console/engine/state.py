@@ -4,8 +4,8 @@ The stored form is unchanged: ``RolloutRecord.engine`` stays a plain JSON dict u
 short keys written since the first version (``sub``, ``s``, ``c_next``, ...). ``from_dict``
 reads exactly those keys and ``to_dict`` writes exactly them back, so a record saved by an
 earlier version loads unchanged, one saved now loads in an earlier version, and
-``EngineState.from_dict(d).to_dict() == d`` for every record the engine writes
-(tests/core/test_engine_saved_records.py checks both on records saved before the types).
+``EngineState.from_dict(d).to_dict() == d`` for every dict the engine writes
+(tests/core/test_engine_saved_records.py holds records saved before these types existed).
 Keys this version does not know are kept in ``extra`` and written back as they were.
 
 The classes are mutable on purpose. ``Ctx`` builds one ``EngineState`` from the record at
@@ -23,6 +23,7 @@ with ``stage``; ``RollingProgress.candidate_scaled_to`` is always written).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -305,6 +306,17 @@ class RollingProgress:
         return d
 
 
+_KNOWN_KEYS = frozenset(
+    {
+        *("sub", "counters", "analysis", "custom", "exposure_at", "traffic_started"),
+        *("took_traffic", "match_on", "mirror_on", "split_at", "sizes", "sized_at"),
+        *("pause", "rollback", "notices", "retries", "full", "ready_since", "batches"),
+        *("waive", "rolling", "applied", "deployed", "pool", "promoted"),
+        *("promote_requested", "waive_post"),
+    }
+)
+
+
 @dataclass
 class EngineState:
     """Everything in ``record.engine``. Common to the strategies first, then each one's own.
@@ -343,16 +355,6 @@ class EngineState:
     canary: CanaryProgress = field(default_factory=CanaryProgress)
     bluegreen: BlueGreenProgress = field(default_factory=BlueGreenProgress)
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
-
-    KEYS = frozenset(
-        (
-            *("sub", "counters", "analysis", "custom", "exposure_at", "traffic_started"),
-            *("took_traffic", "match_on", "mirror_on", "split_at", "sizes", "sized_at"),
-            *("pause", "rollback", "notices", "retries", "full", "ready_since", "batches"),
-            *("waive", "rolling", "applied", "deployed", "pool", "promoted"),
-            *("promote_requested", "waive_post"),
-        )
-    )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> EngineState:
@@ -399,7 +401,7 @@ class EngineState:
             rolling=RollingProgress.from_dict(rolling) if rolling is not None else None,
             canary=CanaryProgress.from_dict(d),
             bluegreen=BlueGreenProgress.from_dict(d),
-            extra={k: v for k, v in d.items() if k not in cls.KEYS},
+            extra=copy.deepcopy({k: v for k, v in d.items() if k not in _KNOWN_KEYS}),
         )
 
     @classmethod
