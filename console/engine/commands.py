@@ -11,7 +11,7 @@ Pure: plain data in, plain data out; no clock, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +27,7 @@ from backends.base import (
 )
 from console.engine.canary import step_label
 from console.engine.context import health_text
+from console.engine.state import EngineState
 from console.plan.model import Plan
 
 
@@ -78,7 +79,7 @@ def refusal(
         )
     if phase.terminal:
         return Refusal(Rule.ENDED, f"{kind} ignored: rollout is {phase}")
-    if record.engine.get("rollback"):
+    if EngineState.of_record(record).rollback:
         return Refusal(
             Rule.ROLLING_BACK, f"{kind} ignored: a rollback is in progress ({record.message})"
         )
@@ -96,10 +97,7 @@ def refusal(
 
 def at_gate(record: RolloutRecord) -> bool:
     """Whether the rollout waits at a manual gate (Paused until promote)."""
-    pause = record.engine.get("pause")
-    return (
-        record.phase is Phase.PAUSED and isinstance(pause, Mapping) and pause.get("kind") == "gate"
-    )
+    return record.phase is Phase.PAUSED and EngineState.of_record(record).pause_kind == "gate"
 
 
 def _gate_message(record: RolloutRecord, plan: Plan | None) -> str:
@@ -115,7 +113,7 @@ def _gate_message(record: RolloutRecord, plan: Plan | None) -> str:
 
 
 def _promote_refusal(record: RolloutRecord, full: bool, obs: Observation | None) -> Refusal | None:
-    sub = record.engine.get("sub")
+    sub = EngineState.of_record(record).sub
     if record.strategy is Strategy.CANARY and not full:
         # A record without bookkeeping yet starts at "init" (canary.init).
         if sub in (None, "init"):

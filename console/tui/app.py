@@ -35,6 +35,7 @@ from textual.screen import Screen
 from backends.base import CommandKind, Environment, Phase
 from console.config.paths import config_dir
 from console.config.settings import Config
+from console.engine.state import EngineState
 from console.tui.palette import RolloutCommands
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.dialogs import ConfirmDialog, HelpScreen
@@ -569,7 +570,7 @@ class RolloutApp(App[int]):
         if rec is not None and rec.phase.terminal:
             self.flash(f"{service} is {rec.phase}: nothing to pause", "warning")
             return
-        gate = rec is not None and (rec.engine.get("pause") or {}).get("kind") == "gate"
+        gate = rec is not None and EngineState.of_record(rec).pause_kind == "gate"
         if rec is not None and rec.phase == Phase.PAUSED and gate:
             # The engine ignores resume at a manual gate: say what does work instead of
             # posting a command that is dropped.

@@ -16,12 +16,12 @@ from backends.units import format_short
 from console.analysis.verdicts import (
     BUILTIN_FIELDS,
     Counters,
-    Measurement,
     describe_next,
     failures_text,
     format_value,
 )
 from console.engine.context import stage_spec
+from console.engine.state import EngineState
 from console.plan.model import AnalysisSpec, Plan
 from console.view.overview import ServiceState
 
@@ -152,7 +152,7 @@ def analysis_spec(record: RolloutRecord | None) -> AnalysisSpec | None:
         plan = Plan.from_dict(record.plan)
     except (KeyError, TypeError, ValueError):
         return None
-    stage = str(((record.engine or {}).get("analysis") or {}).get("stage") or "preview")
+    stage = EngineState.of_record(record).stage or "preview"
     return stage_spec(plan, stage)
 
 
@@ -165,9 +165,8 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
     spec = analysis_spec(rec)
     if rec is None or spec is None:
         return None
-    engine = rec.engine or {}
-    last = (engine.get("analysis") or {}).get("last")
-    measurement = Measurement.from_dict(last) if isinstance(last, Mapping) else None
+    eng = EngineState.of_record(rec)
+    measurement = eng.last_measurement
     verdicts = {v.name: v for v in measurement.verdicts} if measurement else {}
     sample = state.samples.get(rec.candidate)
     rows = []
@@ -185,7 +184,7 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
         if value is not None:
             ok = (m.min is None or value >= m.min) and (m.max is None or value <= m.max)
         rows.append(AnalysisRow(m.name, format_value(m.name, value), threshold, ok, live=True))
-    counters = Counters.from_dict(engine.get("counters"))
+    counters = eng.counters or Counters()
     next_step = f"rollout {rec.phase}" if rec.phase.terminal else describe_next(counters, spec)
     return AnalysisPanel(
         rows=tuple(rows),
