@@ -35,19 +35,12 @@ from textual.screen import Screen
 from backends.base import CommandKind, Environment, Phase
 from console.config.paths import config_dir
 from console.config.settings import Config
+from console.driver.pool import DriverPool, RolloutDriver
 from console.tui.palette import RolloutCommands
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.dialogs import ConfirmDialog, HelpScreen
 from console.tui.screens.overview import OverviewScreen
-from console.tui.threads import (
-    Background,
-    DriverIdle,
-    Flash,
-    HistoryReady,
-    SnapshotReady,
-    close_all,
-    spawn,
-)
+from console.tui.threads import Background, Flash, HistoryReady, SnapshotReady, spawn
 from console.view import detail as dv
 from console.view import overview as vm
 from console.view.snapshot import collect_snapshot, fetch_history
@@ -128,7 +121,7 @@ class RolloutApp(App[int]):
         holder: str | None = None,
         plan_dirs: list[Path] | None = None,
         sender: Callable[..., Any] | None = None,
-        driver_factory: Callable[[str], Any] | None = None,
+        driver_factory: Callable[[str], RolloutDriver] | None = None,
         poll_interval: float = 1.0,
     ) -> None:
         super().__init__()
@@ -146,11 +139,8 @@ class RolloutApp(App[int]):
         self.last_ok_at: float | None = None
         self.buffer = dv.SampleBuffer()
         self.alerts: dict[str, vm.Alert] = {}
-        self.drivers: dict[str, Any] = {}
-        # Services whose rollout ended: their driver released the lease and is not ticked
-        # until a retry or a new start wakes it (counted in _wakes, see DriverIdle).
-        self._parked: set[str] = set()
-        self._wakes: dict[str, int] = {}
+        # The rollouts this console drives (see console.driver.pool).
+        self.drivers = DriverPool(self._make_driver, self.holder)
         self._notes: dict[str, Notification] = {}  # the rollback notification per service
         self.detail_service: str | None = None
         self.last_flash = ("", "info")
@@ -186,10 +176,9 @@ class RolloutApp(App[int]):
         self._every_second()
 
     def on_unmount(self) -> None:
-        drivers = list(self.drivers.values())
-        if drivers:
+        if self.drivers:
             # Release leases so another console can take over; traffic stays where it is.
-            t = threading.Thread(target=close_all, args=(drivers,), daemon=True)
+            t = threading.Thread(target=self.drivers.close_all, daemon=True)
             t.start()
             t.join(3.0)
 
@@ -212,34 +201,8 @@ class RolloutApp(App[int]):
         self.post_message(SnapshotReady(snap))
 
     def _tick_drivers(self) -> None:
-        for service, driver in list(self.drivers.items()):
-            if service in self._parked:
-                continue
-            wake = self._wakes.get(service, 0)
-            try:
-                rec = driver.tick()
-            except Exception as exc:
-                self.post_message(Flash(f"driver {service}: {exc}", "error"))
-                continue
-            if rec is not None and rec.phase.terminal and getattr(driver, "driving", False):
-                # The rollout ended: nothing is left to drive, so free the lease (the header
-                # said "driving" until quit, and `rollout auto` of the next release was refused
-                # as "holds the driver lease but no rollout is in progress"). A retry posted
-                # meanwhile is still applied: only an unchanged wake count parks the driver,
-                # and a tick of an unparked driver takes the lease again.
-                driver.close()
-                self.post_message(DriverIdle(service, wake))
-
-    def on_driver_idle(self, message: DriverIdle) -> None:
-        if self._wakes.get(message.service, 0) == message.wake:
-            self._parked.add(message.service)
-
-    def _wake(self, service: str, *, unpark: bool = True) -> None:
-        """Drive ``service`` again (a retry or a new start): its driver ticks from now on.
-        ``unpark=False`` only keeps an end seen before now from parking it."""
-        self._wakes[service] = self._wakes.get(service, 0) + 1
-        if unpark:
-            self._parked.discard(service)
+        for failure in self.drivers.tick_all():
+            self.post_message(Flash(f"driver {failure.service}: {failure.error}", "error"))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snap = message.snapshot
@@ -273,10 +236,7 @@ class RolloutApp(App[int]):
             if note is not None and unnotify and note in getattr(self, "_notifications", ()):
                 unnotify(note)
             self.alerts.pop(name, None)
-            lease = state.lease
-            free = lease is None or lease.expires_at <= snap.taken_at
-            if name in self._parked and not rec.phase.terminal and free:
-                self._wake(name)
+            self.drivers.follow(name, rec, state.lease, snap.taken_at)
 
     def on_history_ready(self, message: HistoryReady) -> None:
         for samples in message.history.values():
@@ -323,10 +283,9 @@ class RolloutApp(App[int]):
         now = self.clock()
         if service is not None:
             state = self.service_state(service)
-            driver = self.drivers.get(service)
-            mode = vm.mode_text(state.lease, self.holder, bool(driver and driver.driving), now)
+            mode = vm.mode_text(state.lease, self.holder, self.drivers.drives(service), now)
         else:
-            driving = sorted(s for s, d in self.drivers.items() if d.driving)
+            driving = self.drivers.driving_services()
             mode = f"driving {', '.join(driving)}" if driving else "viewing"
             if not driving and isinstance(screen, OverviewScreen):
                 mode = self._overview_mode(screen, now)
@@ -495,9 +454,9 @@ class RolloutApp(App[int]):
 
     def _send(self, service: str, kind: CommandKind, what: str) -> None:
         """Post a command through the store in the background; the flash says what happened."""
-        # Read on the UI thread: whether this console's own driver applies the command
-        # (the reply named this very console as "the driver (root@vm)").
-        here = self._drives_here(service)
+        # Read on the UI thread: whether this console's own driver applies the command, so
+        # the reply does not name this very console as "the driver (root@vm)".
+        here = self.drivers.drives_here(service, self.service_state(service).lease, self.clock())
 
         def run() -> None:
             try:
@@ -516,16 +475,6 @@ class RolloutApp(App[int]):
             self.call_from_thread(self._every_second)
 
         spawn(run)
-
-    def _drives_here(self, service: str) -> bool:
-        """Whether this console's driver of ``service`` ticks and holds (or can take) the lease."""
-        driver = self.drivers.get(service)
-        if driver is None or service in self._parked:
-            return False
-        if getattr(driver, "driving", False):
-            return True
-        lease = self.service_state(service).lease
-        return lease is None or lease.holder == self.holder or lease.expires_at <= self.clock()
 
     def action_promote(self) -> None:
         service = self._guard("promote", "promote")
@@ -627,7 +576,7 @@ class RolloutApp(App[int]):
 
         self.push_screen(PlanPicker(self.plan_dirs), self._start_plan)
 
-    def _make_driver(self, service: str) -> Any:
+    def _make_driver(self, service: str) -> RolloutDriver:
         if self._driver_factory is not None:
             return self._driver_factory(service)
         from console.driver.loop import Driver
@@ -641,20 +590,14 @@ class RolloutApp(App[int]):
         service = plan.service
         self.flash(f"starting {plan.strategy} of {service} → {plan.candidate} …")
         # A parked driver stays unticked while begin() runs on it in the thread below.
-        self._wake(service, unpark=False)
+        self.drivers.wake(service, unpark=False)
 
         def run() -> None:
             try:
-                driver = self.drivers.get(service) or self._make_driver(service)
-                rec = driver.begin(plan)
-                # Mutate app state on the UI thread only: the painter iterates drivers.
-                self.call_from_thread(self.drivers.__setitem__, service, driver)
-                self.call_from_thread(self._wake, service)
+                driver, rec = self.drivers.begin(service, plan)
                 # begin() joins a rollout another process drives (same candidate) as a
                 # viewer: say so rather than claim this console started it.
-                verb = (
-                    "started" if getattr(driver, "driving", True) else "watching (driven elsewhere)"
-                )
+                verb = "started" if driver.driving else "watching (driven elsewhere)"
                 self.post_message(
                     Flash(f"{verb} {plan.strategy} of {service}: {rec.message or rec.phase}")
                 )
@@ -669,23 +612,20 @@ class RolloutApp(App[int]):
         spawn(run)
 
     def adopt(self, service: str) -> None:
-        """Drive ``service`` from this console if its rollout is live and nobody holds the lease
-        (its driver here, parked since the rollout ended, ticks again)."""
-        if service in self.drivers and not self.read_only:
-            self._wake(service)
-        self._maybe_drive(service, force=True)
+        """A retry: drive ``service`` from this console again (its parked driver ticks again),
+        or for the first time if nobody holds the lease."""
+        self._maybe_drive(service, retry=True)
 
-    def _maybe_drive(self, service: str, force: bool = False) -> None:
-        if self.read_only or service in self.drivers:
+    def _maybe_drive(self, service: str, *, retry: bool = False) -> None:
+        """Drive ``service`` from here if its rollout is live and its lease free."""
+        if self.read_only:
             return
         state = self.service_state(service)
-        rec, lease = state.record, state.lease
-        if rec is None or (rec.phase.terminal and not force):
-            return
-        if lease is not None and lease.expires_at > self.clock() and lease.holder != self.holder:
-            return
         try:
-            self.drivers[service] = self._make_driver(service)
+            if retry:
+                self.drivers.drive_again(service, state.record, state.lease, self.clock())
+            else:
+                self.drivers.adopt(service, state.record, state.lease, self.clock())
         except Exception as exc:
             self.flash(f"cannot drive {service}: {exc}", "error")
 
