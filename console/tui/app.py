@@ -5,13 +5,14 @@ Data flow (one direction): a one-second timer starts a backend poll in a backgro
 arrival repaints the visible screen from that snapshot; the timer itself repaints only when no
 snapshot came (so "stale Ns" keeps counting). Live data therefore repaints about once a
 second, and a slow or dead backend only makes the header say "stale Ns".
-Keys are ``BINDINGS`` with ids (remappable through ``keys:`` in config.yaml); commands go
-through ``console.driver.send.send_command``; a rollout this console started, or opened with a
-free lease, is driven here by a ``console.driver.loop.Driver`` ticked once a second.
+Keys are ``BINDINGS`` with ids (remappable through ``keys:`` in config.yaml; see
+``console.tui.keys``); commands go through ``console.driver.send.send_command``; a rollout this
+console started, or opened with a free lease, is driven here by a driver of
+``console.driver.pool`` ticked once a second.
 
-Why this file is past ~500 lines: it holds every key action (the product's verbs) next to
-the state they act on; rendering lives in ``console/screens`` and ``widgets``, view logic in
-``console/viewmodel.py`` and ``console/detail_view.py``, threads in ``screens/background.py``.
+This module holds every key action (the product's verbs) next to the state they act on;
+screens draw themselves (``console.tui.screens``, ``widgets``) from view models in
+``console.view``; background threads and their messages are in ``console.tui.threads``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,38 +37,29 @@ from backends.base import CommandKind, Environment, Phase
 from console.config.paths import config_dir
 from console.config.settings import Config
 from console.driver.pool import DriverPool, RolloutDriver
+from console.tui.compat import dismiss_notification, hide_bindings
+from console.tui.keys import DANGEROUS, DEMO_ONLY, ConsoleKeys, Row, bindings_of
 from console.tui.palette import RolloutCommands
+from console.tui.screens.base import Chrome, RolloutScreen
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.dialogs import ConfirmDialog, HelpScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.threads import Background, Flash, HistoryReady, SnapshotReady, spawn
-from console.view import detail as dv
-from console.view import overview as vm
-from console.view.snapshot import collect_snapshot, fetch_history
-from widgets.status_bar import FlashLine, HeaderLine
-
-# Actions that change a rollout or the environment: hidden and refused with --read-only.
-DANGEROUS = frozenset(
-    {
-        "promote",
-        "promote_full",
-        "pause",
-        "rollback",
-        "retry",
-        "start",
-        "inject_fault",
-        "clear_fault",
-    }
+from console.view.detail import SampleBuffer, candidate_version, versions_of
+from console.view.overview import (
+    Alert,
+    ServiceState,
+    Snapshot,
+    first_clause,
+    mode_text,
+    rollback_alerts,
+    staleness,
 )
-DEMO_ONLY = frozenset({"inject_fault", "clear_fault"})
-# Keys that keep working whatever the config remaps the id to: `enter` on a row always
-# opens its detail (the table's own binding, see ServiceTable), as in k9s.
-FIXED_KEYS = {"detail": "enter"}
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "escape": "esc", "enter": "enter"}
+from console.view.snapshot import collect_snapshot, fetch_history
+from widgets.status_bar import HeaderParts
 
-
-def key_label(key: str) -> str:
-    return ",".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
+# The console's main screens, in the order the help lists their keys.
+MAIN_SCREENS: tuple[type[RolloutScreen], ...] = (OverviewScreen, DetailScreen)
 
 
 def _command_failed(what: str, service: str, exc: Exception) -> Flash:
@@ -82,10 +74,6 @@ def _command_failed(what: str, service: str, exc: Exception) -> Flash:
 def default_plan_dirs() -> list[Path]:
     """Where `s` looks for plans: ./examples, then $XDG_CONFIG_HOME/rollout/plans."""
     return [Path.cwd() / "examples", config_dir() / "plans"]
-
-
-def _bindings(cls: type[Any]) -> list[Binding]:
-    return [b for b in cls.BINDINGS if isinstance(b, Binding)]
 
 
 class RolloutApp(App[int]):
@@ -135,10 +123,10 @@ class RolloutApp(App[int]):
         self._sender = sender
         self._driver_factory = driver_factory
         self.poll_interval = poll_interval
-        self.snapshot: vm.Snapshot | None = None
+        self.snapshot: Snapshot | None = None
         self.last_ok_at: float | None = None
-        self.buffer = dv.SampleBuffer()
-        self.alerts: dict[str, vm.Alert] = {}
+        self.buffer = SampleBuffer()
+        self.alerts: dict[str, Alert] = {}
         # The rollouts this console drives (see console.driver.pool).
         self.drivers = DriverPool(self._make_driver, self.holder)
         self._notes: dict[str, Notification] = {}  # the rollback notification per service
@@ -148,23 +136,24 @@ class RolloutApp(App[int]):
         self.started_at = clock()
         self._poll = Background("poll")
         self._ticks = Background("drive")
+        bindings = bindings_of(RolloutApp)
+        for screen in MAIN_SCREENS:
+            bindings += bindings_of(screen)
+        self.keys = ConsoleKeys(
+            bindings,
+            self.config.keys,
+            read_only=read_only,
+            demo=lambda: "control" in self.env.extras,
+        )
         if read_only:
-            self._hide_dangerous()
+            # Hidden from the key bar, help and palette; the keys still reach the actions,
+            # which refuse with a flash that says why.
+            hide_bindings(self, DANGEROUS)
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _hide_dangerous(self) -> None:
-        # Hidden from footer, help and palette; the keys still reach the actions, which
-        # refuse with a flash that says why (a silent key is worse than a refusal).
-        bmap = self._bindings.key_to_bindings
-        for key, bindings in bmap.items():
-            bmap[key] = [
-                dataclasses.replace(b, show=False) if b.id in DANGEROUS else b for b in bindings
-            ]
-
     def on_mount(self) -> None:
-        known = {b.id for b in self._all_bindings()}
-        unknown = sorted(set(self.config.keys) - known)
+        unknown = sorted(set(self.config.keys) - self.keys.ids())
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
         self.push_screen(OverviewScreen())
@@ -197,7 +186,7 @@ class RolloutApp(App[int]):
         try:
             snap = collect_snapshot(self.env, detail=self.detail_service, clock=self.clock)
         except Exception as exc:  # collect_snapshot catches backend errors; this is a bug
-            snap = vm.Snapshot(taken_at=self.clock(), error=f"{type(exc).__name__}: {exc}")
+            snap = Snapshot(taken_at=self.clock(), error=f"{type(exc).__name__}: {exc}")
         self.post_message(SnapshotReady(snap))
 
     def _tick_drivers(self) -> None:
@@ -218,11 +207,11 @@ class RolloutApp(App[int]):
             if name == self.detail_service or (state.record and not state.record.phase.terminal):
                 for sample in state.samples.values():
                     self.buffer.add(name, sample)
-        for alert in vm.rollback_alerts(previous, snap, self.started_at):
+        for alert in rollback_alerts(previous, snap, self.started_at):
             self._alert(alert)
         self.repaint()
 
-    def _follow_restarts(self, snap: vm.Snapshot) -> None:
+    def _follow_restarts(self, snap: Snapshot) -> None:
         """A rollout that runs again (retried, or a new one started, from here or elsewhere)
         clears its rollback notification; one this console drove and nobody drives now is
         driven from here again, as before it ended."""
@@ -231,10 +220,8 @@ class RolloutApp(App[int]):
             if rec is None or rec.phase == Phase.ROLLED_BACK:
                 continue
             note = self._notes.pop(name, None)
-            # Textual has no public "dismiss this toast": use its private pair when present.
-            unnotify = getattr(self, "_unnotify", None)
-            if note is not None and unnotify and note in getattr(self, "_notifications", ()):
-                unnotify(note)
+            if note is not None:
+                dismiss_notification(self, note)
             self.alerts.pop(name, None)
             self.drivers.follow(name, rec, state.lease, snap.taken_at)
 
@@ -245,84 +232,86 @@ class RolloutApp(App[int]):
     def on_flash(self, message: Flash) -> None:
         self.flash(message.text, message.severity)
 
-    def _alert(self, alert: vm.Alert) -> None:
+    def _alert(self, alert: Alert) -> None:
         """Auto-revert you cannot miss: banner, notification and the terminal bell."""
         self.alerts[alert.service] = alert
         text = f"{alert.service} ROLLED BACK: {alert.reason}"
-        # self.notify() without keeping the Notification: a retry must take it down again
-        # (it stayed up for its whole 30 s over the restarted rollout).
+        # Posted rather than self.notify(), to keep the Notification: a retry of the rollout
+        # takes it down (see _follow_restarts).
         note = Notification(text, "Rollback", "error", 30, markup=False)
         self._notes[alert.service] = note
         self.post_message(Notify(note))
         self.bell()
         # The banner and the notification carry the whole reason; the flash line says the
         # first breach only, so at 80x24 the reason does not take six of the 24 lines.
-        self.flash(f"{alert.service} ROLLED BACK: {vm.first_clause(alert.reason)}", "error")
+        self.flash(f"{alert.service} ROLLED BACK: {first_clause(alert.reason)}", "error")
 
     # ------------------------------------------------------------------ painting
+
+    def _main_screens(self) -> Iterator[RolloutScreen]:
+        """The overview and detail screens on the stack, topmost first."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, RolloutScreen):
+                yield screen
 
     def repaint(self) -> None:
         """Redraw the topmost overview or detail screen from the current snapshot."""
         self._painted_at = time.monotonic()
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, OverviewScreen | DetailScreen):
-                try:
-                    if screen.is_mounted:
-                        screen.repaint()
-                except NoMatches:
-                    pass  # the screen is being composed or torn down: next tick paints
-                return
+        for screen in self._main_screens():
+            try:
+                if screen.is_mounted:
+                    screen.repaint()
+            except NoMatches:
+                pass  # the screen is being composed or torn down: next tick paints
+            return
 
-    def service_state(self, service: str) -> vm.ServiceState:
+    def service_state(self, service: str) -> ServiceState:
         if self.snapshot and service in self.snapshot.services:
             return self.snapshot.services[service]
-        return vm.ServiceState(service=service)
+        return ServiceState(service=service)
 
-    def paint_chrome(self, screen: Screen[Any], *, service: str | None) -> None:
-        """Header (environment, driving/viewing, staleness) and the rollback banner."""
+    def chrome(self, service: str | None, *, names: str | None = None) -> Chrome:
+        """What the header, flash line and banner of a screen show now: for one service, or
+        (``service`` None) for all; ``names`` is a service whose driver a viewer names."""
         now = self.clock()
         if service is not None:
-            state = self.service_state(service)
-            mode = vm.mode_text(state.lease, self.holder, self.drivers.drives(service), now)
+            lease = self.service_state(service).lease
+            mode = mode_text(lease, self.holder, self.drivers.drives(service), now)
         else:
             driving = self.drivers.driving_services()
-            mode = f"driving {', '.join(driving)}" if driving else "viewing"
-            if not driving and isinstance(screen, OverviewScreen):
-                mode = self._overview_mode(screen, now)
-        stale = vm.staleness(self.last_ok_at, now)
+            mode = f"driving {', '.join(driving)}" if driving else self._viewing(names, now)
+        stale = staleness(self.last_ok_at, now)
         error = (self.snapshot.error or "") if stale and self.snapshot else ""
-        env_name = self.env.description or self.env.name
-        screen.query_one("#header", HeaderLine).show(
-            env_name, mode, stale, crumbs=service or "", read_only=self.read_only, detail=error
+        header = HeaderParts(
+            self.env.description or self.env.name,
+            mode,
+            stale,
+            crumbs=service or "",
+            read_only=self.read_only,
+            detail=error,
         )
-        screen.query_one("#flash", FlashLine).flash(*self.last_flash)
-        banner = screen.query_one("#banner")
-        active = [
-            a
+        banner = tuple(
+            f"ROLLED BACK {a.service}: {a.reason}"
             for s, a in sorted(self.alerts.items())
             if (service is None or s == service)
             and (rec := self.service_state(s).record) is not None
             and rec.phase == Phase.ROLLED_BACK
-        ]
-        banner.display = bool(active)
-        if active:
-            banner.update("\n".join(f"ROLLED BACK {a.service}: {a.reason}" for a in active))  # type: ignore[attr-defined]
+        )
+        return Chrome(header, self.last_flash, banner)
 
-    def _overview_mode(self, screen: OverviewScreen, now: float) -> str:
-        """'viewing', naming the selected row's driver when its column gave way (narrow)."""
-        selected = screen.selected_service() if "driver" not in screen.columns else None
-        lease = self.service_state(selected).lease if selected else None
+    def _viewing(self, names: str | None, now: float) -> str:
+        """'viewing', naming the driver of service ``names`` if another process holds it."""
+        lease = self.service_state(names).lease if names else None
         if lease is not None and lease.expires_at > now and lease.holder != self.holder:
-            return f"viewing ({selected} driven by {lease.holder})"
+            return f"viewing ({names} driven by {lease.holder})"
         return "viewing"
 
     def flash(self, text: str, severity: str = "info") -> None:
         """Show what just happened on the flash line (kept across screen changes)."""
         self.last_flash = (text, severity)
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, OverviewScreen | DetailScreen) and screen.is_mounted:
-                for line in screen.query("#flash").results(FlashLine):
-                    line.flash(text, severity)
+        for screen in self._main_screens():
+            if screen.is_mounted:
+                screen.show_flash(text, severity)
                 return
 
     # ------------------------------------------------------------------ navigation
@@ -332,7 +321,7 @@ class RolloutApp(App[int]):
         self._maybe_drive(service)
         self.push_screen(DetailScreen(service))
         state = self.service_state(service)
-        versions = list(dv.versions_of(state))
+        versions = list(versions_of(state))
         now = self.clock()
 
         def load() -> None:
@@ -342,77 +331,42 @@ class RolloutApp(App[int]):
 
         spawn(load)
 
+    def close_detail(self) -> None:
+        self.detail_service = None
+        self.pop_screen()
+        self.repaint()
+
     def action_go_back(self) -> None:
-        if isinstance(self.screen, DetailScreen):
-            self.detail_service = None
-            self.pop_screen()
-            self.repaint()
-        elif isinstance(self.screen, OverviewScreen) and not self.screen.close_filter(keep=False):
-            self.flash("already at the overview")
+        screen = self.screen
+        if isinstance(screen, RolloutScreen):
+            screen.go_back()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows(self.screen)))
 
-    def _all_bindings(self) -> list[Binding]:
-        return [*_bindings(RolloutApp), *_bindings(OverviewScreen), *_bindings(DetailScreen)]
-
-    def _key_for(self, binding: Binding) -> str:
-        key = self.config.keys.get(binding.id or "") or binding.key
-        fixed = FIXED_KEYS.get(binding.id or "")
-        if fixed and fixed not in [k.strip() for k in key.split(",")]:
-            key = f"{fixed},{key}"
-        return key_label(key)
-
     def start_hint(self, lead: str = ": ") -> str:
         """'<lead>press s to start one' with the key as bound now; empty with --read-only,
-        where s is refused (the hint sent read-only users to a key that says no)."""
+        where s is refused."""
         if self.read_only:
             return ""
-        found = [b for b in self._all_bindings() if b.id == "start"]
-        return f"{lead}press {self._key_for(found[0]) if found else 's'} to start one"
+        return f"{lead}press {self.keys.key_of('start', 's')} to start one"
 
-    def _available(self, ident: str | None) -> bool:
-        if ident in DEMO_ONLY and "control" not in self.env.extras:
-            return False
-        return not (self.read_only and ident in DANGEROUS)
-
-    def help_rows(self, screen: Screen[Any] | None = None) -> list[tuple[str, str, str]]:
-        """(key, what it does, binding id) for every key the console answers to now.
-
-        Opened over ``screen``, the keys of the other screen say where they work: `w` listed
-        on the overview looked like a key that did nothing.
-        """
-        rows = [(":", "command palette: every action by name", "palette")]
+    def help_rows(self, screen: Screen[Any] | None = None) -> list[Row]:
+        """(key, what it does, binding id) for every key the console answers to now; opened
+        over ``screen``, the keys of the other main screens say where they work."""
         elsewhere: dict[str, str] = {}
         if screen is not None:
-            for cls, where in ((OverviewScreen, "overview"), (DetailScreen, "detail screen")):
+            for cls in MAIN_SCREENS:
                 if not isinstance(screen, cls):
-                    elsewhere.update({b.id or "": where for b in _bindings(cls)})
-        for b in self._all_bindings():
-            if self._available(b.id):
-                desc = f"{b.description}: {b.tooltip}"
-                if b.id in elsewhere:
-                    desc += f" (on the {elsewhere[b.id]})"
-                rows.append((self._key_for(b), desc, b.id or ""))
-        return rows
+                    elsewhere.update({b.id or "": cls.PLACE for b in bindings_of(cls)})
+        return self.keys.help_rows(elsewhere)
 
-    def palette_commands(self, screen: Screen[Any]) -> list[tuple[str, str, str]]:
+    def palette_commands(self, screen: Screen[Any]) -> list[Row]:
         """(title, action, help) for the command palette, for the screen it opened over."""
-        bindings = [(b, f"app.{b.action}") for b in _bindings(RolloutApp)]
-        if isinstance(screen, OverviewScreen | DetailScreen):
-            bindings += [(b, f"screen.{b.action}") for b in _bindings(type(screen))]
-        # Say which service an action would change: the palette hides the selected row.
-        target = self.target_service()
-        on = f" ({target})" if target else ""
-        return [
-            (
-                f"{b.description} ({self._key_for(b)})",
-                action,
-                b.tooltip + (on if b.id in DANGEROUS or b.id == "detail" else ""),
-            )
-            for b, action in bindings
-            if self._available(b.id)
-        ]
+        actions = [(b, f"app.{b.action}") for b in bindings_of(RolloutApp)]
+        if isinstance(screen, RolloutScreen):
+            actions += [(b, f"screen.{b.action}") for b in bindings_of(type(screen))]
+        return self.keys.palette_rows(actions, self.target_service())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Demo-only keys are absent elsewhere; read-only keys stay live so they can refuse.
@@ -422,11 +376,8 @@ class RolloutApp(App[int]):
 
     def target_service(self) -> str | None:
         """The service the keys act on: the detail screen's, else the overview's cursor row."""
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, DetailScreen):
-                return screen.service
-            if isinstance(screen, OverviewScreen):
-                return screen.selected_service()
+        for screen in self._main_screens():
+            return screen.target_service()
         return None
 
     def _guard(self, ident: str, what: str, *, needs_rollout: bool = True) -> str | None:
@@ -522,8 +473,7 @@ class RolloutApp(App[int]):
         if rec is not None and rec.phase == Phase.PAUSED and gate:
             # The engine ignores resume at a manual gate: say what does work instead of
             # posting a command that is dropped.
-            found = [b for b in self._all_bindings() if b.id == "promote"]
-            promote = self._key_for(found[0]) if found else "promote"
+            promote = self.keys.key_of("promote", "promote")
             self.flash(f"{service} waits at a manual gate: {promote} promotes it", "warning")
         elif rec is not None and rec.phase == Phase.PAUSED:
             self._send(service, CommandKind.RESUME, "resume")
@@ -639,7 +589,7 @@ class RolloutApp(App[int]):
         control = self.env.extras.get("control")
         if service is None or control is None:
             return
-        version = dv.candidate_version(self.service_state(service))
+        version = candidate_version(self.service_state(service))
         if version is None:
             self.flash(f"{what}: {service} has no candidate version", "warning")
             return
@@ -656,7 +606,7 @@ class RolloutApp(App[int]):
                     )
                 else:
                     # Every version: the one that got the fault may serve everyone by now.
-                    cleared = list(dv.versions_of(self.service_state(service))) or [version]
+                    cleared = list(versions_of(self.service_state(service))) or [version]
                     for v in cleared:
                         control.clear_fault(service, v)
                     self.post_message(Flash(f"fault cleared on {service} {', '.join(cleared)}"))

@@ -6,25 +6,31 @@ analysis first; wider, the charts sit side by side and the panels in two columns
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
-from textual.screen import Screen
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from console.view import detail as dv
-from console.view import overview as vm
+from backends.base import Phase
+from console.tui.screens.base import RolloutScreen
+from console.view.detail import (
+    WINDOWS,
+    analysis_panel,
+    chart_specs,
+    health_rows,
+    log_lines,
+    split_shares,
+    timeline,
+    versions_of,
+    window_label,
+)
+from console.view.overview import ServiceState, step_text
 from widgets.detail_panels import AnalysisView, EventLog, HealthView, TimelinePanel
-from widgets.key_bar import KeyBar
-from widgets.status_bar import FlashLine, HeaderLine
 from widgets.traffic_bar import TrafficBar
-
-if TYPE_CHECKING:
-    from console.tui.app import RolloutApp
 
 WIDE = 120
 # The key bar keeps these first when the terminal is narrow (`? help` always stays).
@@ -34,33 +40,32 @@ KEY_ORDER = (
 )  # fmt: skip
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(RolloutScreen):
     """The detail of one service; ``esc`` goes back to the overview."""
+
+    KEY_ORDER = KEY_ORDER
+    PLACE = "detail screen"
+    COMPONENT_CLASSES = {"detail--name", "detail--phase", "detail--rolled-back", "detail--note"}
 
     BINDINGS = [
         Binding("w", "cycle_window", "Window", id="window", tooltip="Chart window: 1, 5, 15 min"),
     ]
 
+    # The charts' window, an index into WINDOWS (`w` cycles it).
+    window_index = reactive(0)
+
     def __init__(self, service: str) -> None:
         super().__init__(id="detail")
-        self.service = service
-        self.window_index = 0
-
-    @property
-    def rollout_app(self) -> RolloutApp:
-        return cast("RolloutApp", self.app)
+        self.service: str = service
 
     @property
     def window(self) -> float:
-        return dv.WINDOWS[self.window_index]
+        return WINDOWS[self.window_index]
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> ComposeResult:
         # plotext is imported only when a detail screen opens: the overview starts faster.
         from widgets.metric_chart import MetricChart
 
-        yield HeaderLine(id="header")
-        yield FlashLine(id="flash")
-        yield Static("", id="banner", classes="banner")
         with VerticalScroll(id="body"):
             yield Static("", id="title")
             yield TrafficBar(id="split")
@@ -82,7 +87,6 @@ class DetailScreen(Screen[None]):
                 with Vertical(classes="column"):
                     yield Static("Events and audit", classes="panel-title")
                     yield EventLog(id="log", classes="panel")
-        yield KeyBar(KEY_ORDER, id="keys")
 
     def on_mount(self) -> None:
         self.set_class(self.app.size.width >= WIDE, "wide")
@@ -92,57 +96,75 @@ class DetailScreen(Screen[None]):
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width >= WIDE, "wide")
 
-    def repaint(self) -> None:
+    def go_back(self) -> None:
+        self.rollout_app.close_detail()
+
+    def watch_window_index(self) -> None:
+        self.repaint()
+
+    def paint_body(self) -> None:
         """Redraw from the app's snapshot and sample buffer."""
         app = self.rollout_app
         now = app.clock()
-        app.paint_chrome(self, service=self.service)
         state = app.service_state(self.service)
         rec = state.record
+        self.query_one("#title", Static).update(self._title(state))
+        self.query_one("#split", TrafficBar).show(split_shares(state))
+        self._paint_charts(state, now)
+        self.query_one("#timeline", TimelinePanel).show(timeline(rec, now))
+        self.query_one("#analysis", AnalysisView).show(analysis_panel(state))
+        self.query_one("#health", HealthView).show(health_rows(state))
+        events = rec.events if rec else ()
+        self.query_one("#log", EventLog).show(log_lines(events, state.audit))
+
+    def _title(self, state: ServiceState) -> Text:
+        """The service, phase, strategy and step, the phase's reason, and warnings."""
+        rec = state.record
+
+        def style(component: str) -> Style:
+            return self.get_component_rich_style(component, partial=True)
+
         title = Text()
-        title.append(f"{self.service}", style="bold")
+        title.append(f"{self.service}", style=style("detail--name"))
         if rec is None:
-            title.append(f"  no rollout{app.start_hint()}")
+            title.append(f"  no rollout{self.rollout_app.start_hint()}")
         else:
+            rolled_back = rec.phase == Phase.ROLLED_BACK
             title.append(
-                f"  {rec.phase}", style="bold red" if rec.phase == "RolledBack" else "bold"
+                f"  {rec.phase}",
+                style=style("detail--rolled-back" if rolled_back else "detail--phase"),
             )
-            title.append(
-                f"  {rec.strategy} {rec.stable} → {rec.candidate}  step {vm.step_text(rec)}"
-            )
+            title.append(f"  {rec.strategy} {rec.stable} → {rec.candidate}  step {step_text(rec)}")
             if rec.message:
                 title.append(f"\n{rec.message}")
         if state.split is not None and state.split.approximate:
             # Replica-ratio splitting (no Gateway API): the weights are what the pod counts
             # allow, not an exact per-request split.
-            title.append("\nsplit is approximate: replica ratio behind one Service", style="yellow")
+            title.append(
+                "\nsplit is approximate: replica ratio behind one Service",
+                style=style("detail--note"),
+            )
         if state.errors:
-            title.append(f"\n! {state.errors[0]}", style="yellow")
-        self.query_one("#title", Static).update(title)
-        self.query_one("#split", TrafficBar).show(dv.split_shares(state))
-        self._paint_charts(app, state, now)
-        self.query_one("#timeline", TimelinePanel).show(dv.timeline(rec, now))
-        self.query_one("#analysis", AnalysisView).show(dv.analysis_panel(state))
-        self.query_one("#health", HealthView).show(dv.health_rows(state))
-        events = rec.events if rec else ()
-        self.query_one("#log", EventLog).show(dv.log_lines(events, state.audit))
+            title.append(f"\n! {state.errors[0]}", style=style("detail--note"))
+        return title
 
-    def _paint_charts(self, app: RolloutApp, state: vm.ServiceState, now: float) -> None:
+    def _paint_charts(self, state: ServiceState, now: float) -> None:
         from widgets.metric_chart import MetricChart
 
-        versions = dv.versions_of(state) or app.buffer.versions(self.service)
-        for i, spec in enumerate(dv.chart_specs(state.record)):
+        buffer = self.rollout_app.buffer
+        versions = versions_of(state) or buffer.versions(self.service)
+        for i, spec in enumerate(chart_specs(state.record)):
             series = {}
             for v in versions:
                 for field in spec.fields:
-                    xs, ys = app.buffer.series(self.service, v, field, self.window, now)
+                    xs, ys = buffer.series(self.service, v, field, self.window, now)
                     label = v if len(spec.fields) == 1 else f"{v} {field}"
                     series[label] = (xs, [y * spec.scale for y in ys])
             chart = self.query_one(f"#chart-{i}", MetricChart)
-            chart.title = f"{spec.title} · last {dv.window_label(self.window)}"
+            chart.title = f"{spec.title} · last {window_label(self.window)}"
             chart.show(series, window=self.window, threshold=spec.threshold)
 
     def action_cycle_window(self) -> None:
-        self.window_index = (self.window_index + 1) % len(dv.WINDOWS)
-        self.rollout_app.flash(f"chart window {dv.window_label(self.window)}")
-        self.repaint()
+        index = (self.window_index + 1) % len(WINDOWS)
+        self.rollout_app.flash(f"chart window {window_label(WINDOWS[index])}")
+        self.window_index = index
