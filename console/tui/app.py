@@ -64,7 +64,7 @@ MAIN_SCREENS: tuple[type[RolloutScreen], ...] = (OverviewScreen, DetailScreen)
 
 def _command_failed(what: str, service: str, exc: Exception) -> Flash:
     """A refusal (ControlError: the rollout cannot take it now) is a warning that says why;
-    anything else failed. The refusal already names the service: not "courses: courses: ..."."""
+    anything else failed. The flash names the service once: the error's own prefix goes."""
     text = str(exc).removeprefix(f"{service}: ")
     if type(exc).__name__ == "ControlError":
         return Flash(f"{what} {service} refused: {text}", "warning")
@@ -243,7 +243,7 @@ class RolloutApp(App[int]):
         self.post_message(Notify(note))
         self.bell()
         # The banner and the notification carry the whole reason; the flash line says the
-        # first breach only, so at 80x24 the reason does not take six of the 24 lines.
+        # first breach only, so a long reason does not fill a small terminal.
         self.flash(f"{alert.service} ROLLED BACK: {first_clause(alert.reason)}", "error")
 
     # ------------------------------------------------------------------ painting
@@ -412,7 +412,7 @@ class RolloutApp(App[int]):
         def run() -> None:
             try:
                 result = self._send_command()(
-                    # The bare OS user: the command gets this host added (not "root@vm@vm").
+                    # The bare OS user: send_command adds this host to it.
                     self.env,
                     service,
                     str(kind),

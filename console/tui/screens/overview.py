@@ -27,8 +27,8 @@ class ServiceTable(DataTable[str | Text]):
     """The services table: `enter` on a row always opens its detail, as in k9s.
 
     The binding has no id on purpose. A keymap entry (``detail: l``) deletes every binding
-    on the old key of that id in the widget, so an `enter` with id "detail" here stopped
-    opening the detail once `detail` was remapped. The screen's "detail" binding carries
+    on the old key of that id in the widget, so an `enter` with id "detail" here would stop
+    opening the detail once `detail` is remapped. The screen's "detail" binding carries
     the remappable key; the key bar shows both under "detail" (``KEY_ALIASES``).
     """
 
@@ -37,7 +37,7 @@ class ServiceTable(DataTable[str | Text]):
 
 class FilterInput(Input):
     """The filter box; its `enter` and `esc` show in the key bar while you type (other keys
-    are text). `esc` here clears the filter: labelled "back", it said something else."""
+    are text). `esc` here clears the filter, and the bar says so rather than "back"."""
 
     BINDINGS = [
         Binding("enter", "submit", "Keep filter", tooltip="Keep the filter, back to rows"),
@@ -65,7 +65,7 @@ class OverviewScreen(RolloutScreen):
     ]
 
     # No auto-focus ("", since None means the app's "*"): on_mount focuses the table once
-    # its columns exist (focused earlier, its columns stayed as wide as their headers).
+    # its columns exist (a table focused before keeps them as wide as their headers).
     AUTO_FOCUS = ""
 
     # What the rows show: changing either redraws them.
@@ -81,8 +81,8 @@ class OverviewScreen(RolloutScreen):
         self._columns: tuple[str, ...] = ()
 
     def compose_body(self) -> ComposeResult:
-        # Hidden from the start, and the table takes focus when the screen shows: keys typed
-        # while the console starts (typeahead over SSH) went into the hidden filter box.
+        # Hidden from the start, and the table takes focus when the screen shows, so keys
+        # typed while the console starts (typeahead over SSH) reach the table.
         box = FilterInput(placeholder="filter (enter keeps it, esc clears)", id="filter")
         box.display = False
         yield box
