@@ -1,7 +1,8 @@
 """One rollout in detail: traffic split, live charts, steps, analysis, health, events.
 
-Below 120 columns everything stacks in one scrolling column (80x24 over SSH), the steps and
-analysis first; wider, the charts sit side by side and the panels in two columns.
+Below 120 columns (80x24 over SSH) the first screenful is a glance: the split, the analysis
+and the candidate's error ratio and latency charts; the rest follows in one scrolling column.
+Wider, the charts of every version sit side by side and the panels in two columns.
 """
 
 from __future__ import annotations
@@ -40,6 +41,63 @@ KEY_ORDER = (
 )  # fmt: skip
 
 
+class DetailBody(VerticalScroll):
+    """The scrolling content of the detail screen, arranged for the terminal's width.
+
+    Wide (``WIDE`` columns and more): title and split, steps beside analysis, the three charts
+    of every version side by side, health beside the log. Narrower: first a glance that fills
+    the terminal (title, split, analysis, then the candidate's error ratio and latency charts
+    side by side, as tall as the room left), then the steps, the request rate of every
+    version, health and the log, one under the other.
+    """
+
+    def __init__(self, *, wide: bool, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.wide = wide
+
+    def compose(self) -> ComposeResult:
+        # plotext is imported only when a detail screen opens: the overview starts faster.
+        from widgets.metric_chart import MetricChart
+
+        if self.wide:
+            yield Static("", id="title")
+            yield TrafficBar(id="split")
+            with Horizontal(classes="panels"):
+                with Vertical(classes="column"):
+                    yield Static("Steps", classes="panel-title")
+                    yield TimelinePanel(id="timeline", classes="panel")
+                with Vertical(classes="column"):
+                    yield Static("Analysis", classes="panel-title")
+                    yield AnalysisView(id="analysis", classes="panel")
+            with Horizontal(id="charts"):
+                yield MetricChart("requests/s", id="chart-0", classes="chart")
+                yield MetricChart("error ratio", id="chart-1", classes="chart")
+                yield MetricChart("latency ms", id="chart-2", classes="chart")
+            with Horizontal(classes="panels"):
+                with Vertical(classes="column"):
+                    yield Static("Health", classes="panel-title")
+                    yield HealthView(id="health", classes="panel")
+                with Vertical(classes="column"):
+                    yield Static("Events and audit", classes="panel-title")
+                    yield EventLog(id="log", classes="panel")
+            return
+        with Vertical(id="glance"):
+            yield Static("", id="title")
+            yield TrafficBar(id="split")
+            yield Static("Analysis", classes="panel-title")
+            yield AnalysisView(id="analysis", classes="panel")
+            with Horizontal(id="candidate-charts"):
+                yield MetricChart("error ratio", id="chart-1", classes="chart candidate")
+                yield MetricChart("latency ms", id="chart-2", classes="chart candidate")
+        yield Static("Steps", classes="panel-title")
+        yield TimelinePanel(id="timeline", classes="panel")
+        yield MetricChart("requests/s", id="chart-0", classes="chart")
+        yield Static("Health", classes="panel-title")
+        yield HealthView(id="health", classes="panel")
+        yield Static("Events and audit", classes="panel-title")
+        yield EventLog(id="log", classes="panel")
+
+
 class DetailScreen(RolloutScreen):
     """The detail of one service; ``esc`` goes back to the overview."""
 
@@ -63,38 +121,21 @@ class DetailScreen(RolloutScreen):
         return WINDOWS[self.window_index]
 
     def compose_body(self) -> ComposeResult:
-        # plotext is imported only when a detail screen opens: the overview starts faster.
-        from widgets.metric_chart import MetricChart
-
-        with VerticalScroll(id="body"):
-            yield Static("", id="title")
-            yield TrafficBar(id="split")
-            with Horizontal(classes="panels"):
-                with Vertical(classes="column"):
-                    yield Static("Steps", classes="panel-title")
-                    yield TimelinePanel(id="timeline", classes="panel")
-                with Vertical(classes="column"):
-                    yield Static("Analysis", classes="panel-title")
-                    yield AnalysisView(id="analysis", classes="panel")
-            with Horizontal(id="charts"):
-                yield MetricChart("requests/s", id="chart-0", classes="chart")
-                yield MetricChart("error ratio", id="chart-1", classes="chart")
-                yield MetricChart("latency ms", id="chart-2", classes="chart")
-            with Horizontal(classes="panels"):
-                with Vertical(classes="column"):
-                    yield Static("Health", classes="panel-title")
-                    yield HealthView(id="health", classes="panel")
-                with Vertical(classes="column"):
-                    yield Static("Events and audit", classes="panel-title")
-                    yield EventLog(id="log", classes="panel")
+        yield DetailBody(wide=self.app.size.width >= WIDE, id="body")
 
     def on_mount(self) -> None:
         self.set_class(self.app.size.width >= WIDE, "wide")
         self.query_one("#body").focus()
         self.repaint()
 
-    def on_resize(self, event: Resize) -> None:
-        self.set_class(event.size.width >= WIDE, "wide")
+    async def on_resize(self, event: Resize) -> None:
+        wide = event.size.width >= WIDE
+        self.set_class(wide, "wide")
+        body = self.query_one("#body", DetailBody)
+        if body.wide != wide:
+            body.wide = wide
+            await body.recompose()
+            self.repaint()
 
     def go_back(self) -> None:
         self.rollout_app.close_detail()
@@ -149,19 +190,32 @@ class DetailScreen(RolloutScreen):
         return title
 
     def _paint_charts(self, state: ServiceState, now: float) -> None:
+        """Chart ``i`` shows ``chart_specs()[i]`` for every version, or for the candidate
+        alone in the narrow glance (a chart of class ``candidate``)."""
         from widgets.metric_chart import MetricChart
 
         buffer = self.rollout_app.buffer
-        versions = versions_of(state) or buffer.versions(self.service)
+        every = list(versions_of(state) or buffer.versions(self.service))
+        candidate = state.record.candidate if state.record else None
+        window = window_label(self.window)
         for i, spec in enumerate(chart_specs(state.record)):
+            chart = self.query_one(f"#chart-{i}", MetricChart)
+            alone = chart.has_class("candidate") and candidate is not None
+            versions = [candidate] if alone and candidate else every
             series = {}
             for v in versions:
                 for field in spec.fields:
                     xs, ys = buffer.series(self.service, v, field, self.window, now)
-                    label = v if len(spec.fields) == 1 else f"{v} {field}"
+                    if alone:
+                        label = field if len(spec.fields) > 1 else v
+                    else:
+                        label = v if len(spec.fields) == 1 else f"{v} {field}"
                     series[label] = (xs, [y * spec.scale for y in ys])
-            chart = self.query_one(f"#chart-{i}", MetricChart)
-            chart.title = f"{spec.title} · last {window_label(self.window)}"
+            if alone:
+                # Narrow: the version in the title, the fields in the legend.
+                chart.title = f"{candidate} {spec.title.split(' (')[0]} · last {window}"
+            else:
+                chart.title = f"{spec.title} · last {window}"
             chart.show(series, window=self.window, threshold=spec.threshold)
 
     def action_cycle_window(self) -> None:
