@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from console.view.detail import AnalysisPanel, HealthRow, LogLine, TimelineItem
-from console.view.overview import fmt_clock
+from console.view.text import clock_time
 
 
 class TextPanel(Static):
@@ -180,7 +180,7 @@ class EventLog(TextPanel):
         dim = self.component_style("text-panel--dim")
         out = Text()
         for i, line in enumerate(lines):
-            out.append(f"{fmt_clock(line.at)} ", style=dim)
+            out.append(f"{clock_time(line.at)} ", style=dim)
             kind = self.component_style(_KIND_CLASS.get(line.kind, "event-log--kind"))
             out.append(f"{line.kind:<9} ", style=kind)
             out.append(line.text)
