@@ -270,16 +270,19 @@ class RolloutApp(App[int]):
             return self.snapshot.services[service]
         return ServiceState(service=service)
 
-    def chrome(self, service: str | None, *, names: str | None = None) -> Chrome:
+    def chrome(self, service: str | None, *, name_driver_of: str | None = None) -> Chrome:
         """What the header, flash line and banner of a screen show now: for one service, or
-        (``service`` None) for all; ``names`` is a service whose driver a viewer names."""
+        (``service`` None) for all; while viewing, the header names the driver of the
+        service ``name_driver_of``."""
         now = self.clock()
         if service is not None:
             lease = self.service_state(service).lease
             mode = mode_text(lease, self.holder, self.drivers.drives(service), now)
         else:
             driving = self.drivers.driving_services()
-            mode = f"driving {', '.join(driving)}" if driving else self._viewing(names, now)
+            mode = (
+                f"driving {', '.join(driving)}" if driving else self._viewing(name_driver_of, now)
+            )
         stale = staleness(self.last_ok_at, now)
         error = (self.snapshot.error or "") if stale and self.snapshot else ""
         header = HeaderParts(
@@ -299,11 +302,11 @@ class RolloutApp(App[int]):
         )
         return Chrome(header, self.last_flash, banner)
 
-    def _viewing(self, names: str | None, now: float) -> str:
-        """'viewing', naming the driver of service ``names`` if another process holds it."""
-        lease = self.service_state(names).lease if names else None
+    def _viewing(self, service: str | None, now: float) -> str:
+        """'viewing', naming the driver of ``service`` if another process holds its lease."""
+        lease = self.service_state(service).lease if service else None
         if lease is not None and lease.expires_at > now and lease.holder != self.holder:
-            return f"viewing ({names} driven by {lease.holder})"
+            return f"viewing ({service} driven by {lease.holder})"
         return "viewing"
 
     def flash(self, text: str, severity: str = "info") -> None:

@@ -89,7 +89,7 @@ class RolloutScreen(Screen[None]):
 
     def paint_chrome(self) -> None:
         """Header, flash line and rollback banner, as the app says now."""
-        chrome = self.rollout_app.chrome(self.service, names=self.header_names_driver_of())
+        chrome = self.rollout_app.chrome(self.service, name_driver_of=self.header_names_driver_of())
         self.query_one("#header", HeaderLine).parts = chrome.header
         self.show_flash(*chrome.flash)
         banner = self.query_one("#banner", Static)
