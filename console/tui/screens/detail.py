@@ -133,6 +133,8 @@ class DetailScreen(RolloutScreen):
         self.set_class(wide, "wide")
         body = self.query_one("#body", DetailBody)
         if body.wide != wide:
+            # Recomposed here rather than by a reactive(recompose=True): the new widgets are
+            # empty until painted, so the repaint must follow the recompose at once.
             body.wide = wide
             await body.recompose()
             self.repaint()
