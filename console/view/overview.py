@@ -21,10 +21,9 @@ from backends.base import (
     TrafficSplit,
     VersionHealth,
 )
-from console.view.text import clock_time, step_label, weights_compact
+from console.view.text import step_label, weights_compact
 
 # widgets/detail_panels.py reads the clock format under this name; one definition, in text.py.
-fmt_clock = clock_time
 
 STALE_AFTER = 3.0  # seconds without a fresh snapshot before the header says "stale"
 
