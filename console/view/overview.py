@@ -23,8 +23,6 @@ from backends.base import (
 )
 from console.view.text import step_label, weights_compact
 
-# widgets/detail_panels.py reads the clock format under this name; one definition, in text.py.
-
 STALE_AFTER = 3.0  # seconds without a fresh snapshot before the header says "stale"
 
 
