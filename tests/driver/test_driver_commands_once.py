@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_driver import Clock, FakeMetrics, FakeTraffic
 
 from backends.base import (
     BackendUnavailable,
@@ -26,6 +25,8 @@ from backends.base import (
 from backends.local.store import FileStateStore
 from console.driver.loop import Driver
 from console.plan.load import parse_plan
+from tests.support.clock import Clock
+from tests.support.fakes import FakeMetrics, FakeTraffic
 
 PLAN = """\
 service: courses

@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-from kubetest import NS, connect
 
 from backends.base import (
     AuditEntry,
@@ -18,6 +17,8 @@ from backends.base import (
     Strategy,
 )
 from backends.kubernetes import store as store_mod
+from tests.kubernetes.kubetest import NS, connect
+from tests.support.clock import Clock
 
 
 def record(**kw):
@@ -30,14 +31,6 @@ def record(**kw):
         plan={"service": "courses"},
     )
     return RolloutRecord(**{**base, **kw})
-
-
-class Clock:
-    def __init__(self, t: float = 1_800_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def test_record_compare_and_swap(cluster, kube):
@@ -94,7 +87,7 @@ def test_commands_round_trip_and_survive_conflicts(cluster, kube):
     store.post_command(Command(CommandKind.PAUSE, "courses", user="alice", at=2.0))
     cluster.emu.fail_next("update", "configmaps", name="rollout-courses-commands")
     store.post_command(Command(CommandKind.PROMOTE, "courses", user="bob", at=1.0))
-    from kubetest import wait_for
+    from tests.support.waits import wait_for
 
     taken = wait_for(lambda: store.take_commands("courses"), what="commands")
     assert [c.kind for c in taken] == [CommandKind.PROMOTE, CommandKind.PAUSE]
@@ -102,9 +95,8 @@ def test_commands_round_trip_and_survive_conflicts(cluster, kube):
 
 
 def test_commands_stay_until_acknowledged_and_later_posts_survive_the_ack(cluster, kube):
-    from kubetest import wait_for
-
     from backends.base import command_key
+    from tests.support.waits import wait_for
 
     _, store = kube
     a = Command(CommandKind.PAUSE, "courses", user="alice", at=1.0, id="a")
@@ -155,24 +147,24 @@ def test_lease_refuses_a_second_driver_and_allows_takeover_after_expiry(cluster)
         )
         # renewals inside ttl/3 cost nothing; later ones write renewTime
         puts = len([r for r in cluster.emu.calls() if r.plural == "leases" and r.verb == "update"])
-        clock.t += 1
+        clock.advance(1)
         assert a.renew("courses", "alice@x:1:aa", 10)
-        clock.t += 4
+        clock.advance(4)
         assert a.renew("courses", "alice@x:1:aa", 10)
         after = len([r for r in cluster.emu.calls() if r.plural == "leases" and r.verb == "update"])
         assert after == puts + 1
-        clock.t += 9  # alice's lease is still live (renewed 9 s ago, ttl 10)
+        clock.advance(9)  # alice's lease is still live (renewed 9 s ago, ttl 10)
         assert not b.acquire_lease("courses", "bob@y:2:bb", 10)
-        clock.t += 2  # now it lapsed: bob takes over
+        clock.advance(2)  # now it lapsed: bob takes over
         assert b.acquire_lease("courses", "bob@y:2:bb", 10)
         obj = cluster.emu.get("coordination.k8s.io", "leases", NS, "rollout-courses")
         assert obj["spec"]["holderIdentity"] == "bob@y:2:bb"
         assert obj["spec"]["leaseTransitions"] == 1
         # alice's stale renew notices and fails
-        clock.t += 5
+        clock.advance(5)
         assert not a.renew("courses", "alice@x:1:aa", 10)
         b.release("courses", "bob@y:2:bb")
-        clock.t += 4  # a remembers bob's live lease for ttl/3 before asking again
+        clock.advance(4)  # a remembers bob's live lease for ttl/3 before asking again
         assert a.lease("courses") is None
         assert a.acquire_lease("courses", "alice@x:1:aa", 10)
     finally:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from waits import wait_until
 
 from backends.base import (
     AuditEntry,
@@ -24,6 +23,7 @@ from backends.base import (
     Strategy,
 )
 from backends.local.store import FileStateStore
+from tests.support.waits import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
