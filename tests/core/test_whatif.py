@@ -1,4 +1,4 @@
-"""console/whatif.py: time slicing, observation assembly and replay. Pure, no I/O."""
+"""console/analysis/whatif.py: time slicing, observation assembly and replay. Pure, no I/O."""
 
 from __future__ import annotations
 
