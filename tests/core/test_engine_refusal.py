@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from test_engine_commands import KINDS, MATRIX, A
-from test_engine_kit import Sim, World, canary_plan, cmd
 
 from backends.base import Command, CommandKind, Event
 from console.engine import machine as engine
@@ -19,6 +17,8 @@ from console.engine.commands import (
     refusal,
     refused_audit,
 )
+from tests.core.engine_kit import Sim, World, canary_plan, cmd
+from tests.core.test_engine_commands import KINDS, MATRIX, A
 
 
 @pytest.mark.parametrize("situation", list(MATRIX))

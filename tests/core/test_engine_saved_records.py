@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_engine_kit import Sim, World
-from test_engine_rolling_native import OneDeployment, holds
 
 from backends.base import (
     HoldRollout,
@@ -25,6 +23,8 @@ from backends.base import (
 )
 from console.engine.state import EngineState
 from console.plan.model import Plan
+from tests.core.engine_kit import Sim, World
+from tests.core.test_engine_rolling_native import OneDeployment, holds
 
 RECORDS = Path(__file__).parent / "fixtures" / "records"
 NAMES = sorted(p.stem for p in RECORDS.glob("*.json"))

@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_engine_kit import Sim, World, bluegreen_plan, canary_plan, metrics_spec, rolling_plan
-from test_engine_rolling_native import OneDeployment
 
 from backends.base import Phase, RolloutRecord, Strategy
 from console.engine.state import EngineState, RollingProgress
 from console.plan.model import BlueGreenSpec, RollingSpec
+from tests.core.engine_kit import (
+    Sim,
+    World,
+    bluegreen_plan,
+    canary_plan,
+    metrics_spec,
+    rolling_plan,
+)
+from tests.core.test_engine_rolling_native import OneDeployment
 
 ROLLING = {
     "stable_start": 3,

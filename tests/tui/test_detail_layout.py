@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from textual.geometry import Region
-from tui_helpers import settle
 
 from console.tui.screens.detail import DetailScreen
+from tests.support.pilot import settle
 
 
 async def open_detail(pilot: Any, app: Any) -> DetailScreen:

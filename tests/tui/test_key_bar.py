@@ -6,13 +6,13 @@ import dataclasses
 from typing import Any
 
 import pytest
-from tui_helpers import settle
 
 from console.config.settings import Config
 from console.tui.app import DANGEROUS, RolloutApp
 from console.tui.screens.detail import KEY_ORDER as DETAIL_ORDER
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.overview import KEY_ORDER as OVERVIEW_ORDER
+from tests.support.pilot import settle
 from widgets.key_bar import HELP, KeyBar, KeyHint, collect_hints, fit, line_width, rank
 
 
