@@ -16,6 +16,7 @@ newcomer reads every type that crosses a boundary in a single file; most of it i
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -96,6 +97,27 @@ class CommandKind(StrEnum):
     RESUME = "resume"
     ABORT = "abort"
     RETRY = "retry"
+
+
+# --------------------------------------------------------------------------- version names
+
+
+def is_image(version: str) -> bool:
+    """A candidate like ``ghcr.io/lms/courses:2.0`` names an image, not a version label."""
+    return "/" in version or ":" in version or "@" in version
+
+
+def version_label(version: str) -> str:
+    """A label- and DNS-safe form of a version (an image's tag for an image reference).
+
+    Every backend that names objects or labels metrics after a version uses this, so a plan
+    whose candidate is an image finds the same version in the cluster and in Prometheus.
+    """
+    if is_image(version):
+        tail = version.rsplit("@", 1)[0]
+        version = tail.rsplit(":", 1)[1] if ":" in tail.rsplit("/", 1)[-1] else "latest"
+    label = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
+    return (label or "v")[:40]
 
 
 # --------------------------------------------------------------------------- traffic
@@ -561,6 +583,31 @@ class NativeRollingBackend(Protocol):
     def hold_rolling(self, service: str, hold: bool) -> None: ...
 
     def undo_rolling(self, service: str, version: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What a traffic backend can do for one service as it is laid out now.
+
+    ``weighted``: any integer split (else only all-or-nothing switches); ``switch``: all
+    traffic moved between two running pools at once (blue/green); ``match``: header and
+    cookie routes; ``mirror``: mirroring a percent of requests. ``reason`` says what is
+    missing and how to get it, in words for the user.
+    """
+
+    weighted: bool = True
+    switch: bool = True
+    match: bool = True
+    mirror: bool = True
+    reason: str = ""
+
+
+@runtime_checkable
+class RoutingInfo(Protocol):
+    """Optional, beside TrafficBackend: say up front what routing a service supports, so a
+    plan that needs more is refused before it starts. Backends without it support all."""
+
+    def routing(self, service: str) -> Routing: ...
 
 
 @runtime_checkable

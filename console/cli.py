@@ -2,7 +2,7 @@
 
 Each subcommand lives in ``console/commands/<name>.py`` with ``run(args) -> int`` and is
 imported only when used, so ``rollout auto`` never loads Textual and ``rollout --help``
-starts instantly. Exit codes follow DESIGN.md: 0 ok, 1 rolled back / would fail,
+starts instantly. Exit codes (docs/ci-cd.md): 0 ok, 1 rolled back / would fail,
 2 bad input, 3 timed out or left paused, 4 a backend could not be reached,
 5 a rollout is unguarded (``status --check``).
 """
@@ -16,13 +16,11 @@ import sys
 from collections.abc import Sequence
 
 from console import __version__
+from console.commands.exits import (
+    EXIT_OK,
+    EXIT_STOPPED,
+)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_STOPPED = 3
-EXIT_BACKEND = 4
-EXIT_UNGUARDED = 5  # `rollout status --check`: a rollout has no live driver
 SERVICE_HELP = "the service, as listed by `rollout status` (e.g. courses)"
 
 EPILOG = """\
@@ -149,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a plan file and summarize it")
     p.add_argument("plan", nargs="+", help="plan file(s) (YAML)")
+    p.add_argument(
+        "--env",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="also check each plan against this environment (service, candidate, routing)",
+    )
 
     p = sub.add_parser(
         "analyze", help="what-if: would this plan's analysis have passed over a past window?"
@@ -240,16 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rollout`` console script."""
     args = _parse(build_parser(), argv)
     module_name = _MODULES[args.command]
-    try:
-        module = importlib.import_module(f"console.commands.{module_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"console.commands.{module_name}":
-            raise
-        print(
-            f"rollout: '{args.command or 'console'}' is not available in this build",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
+    module = importlib.import_module(f"console.commands.{module_name}")
     try:
         return int(module.run(args))
     except KeyboardInterrupt:

@@ -25,6 +25,7 @@ from backends.base import (
     MatchRule,
     NotFound,
     RolloutRecord,
+    Routing,
     TrafficSplit,
     Unsupported,
     VersionHealth,
@@ -138,6 +139,33 @@ class KubernetesTraffic(NativeRolling):
         if active is not None and o.VERSION in ((active.get("spec") or {}).get("selector") or {}):
             return "selector"
         return "replicas"
+
+    def routing(self, service: str) -> Routing:
+        """What ``mode(service)`` allows (RoutingInfo): only a Gateway API route can match
+        headers and mirror; a version-pinning Service selector only switches all at once."""
+        mode = self.mode(service)
+        if mode == "gateway":
+            return Routing()
+        route = (
+            f"needs a Gateway API HTTPRoute named '{service}' in namespace "
+            f"'{self.api.namespace}' (see docs/kubernetes.md)"
+        )
+        if mode == "selector":
+            return Routing(
+                weighted=False,
+                match=False,
+                mirror=False,
+                reason=f"service '{service}' switches by Service selector (blue/green); {route}",
+            )
+        return Routing(
+            switch=False,
+            match=False,
+            mirror=False,
+            reason=(
+                f"service '{service}' is split by replica counts (its Service selects every "
+                f"version); blue/green needs it to select one version, and routing {route}"
+            ),
+        )
 
     # ------------------------------------------------------------------ reading
 

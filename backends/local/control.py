@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from backends.base import MatchRule
-from backends.local.gateway import Gateway, ServiceState
+from backends.local.gateway import Gateway, GatewayService
 from backends.local.http11 import (
     HttpError,
     Request,
@@ -153,14 +153,14 @@ class ControlAPI:
 
     # ------------------------------------------------------------------ helpers
 
-    def _service(self, name: str) -> ServiceState:
+    def _service(self, name: str) -> GatewayService:
         svc = self.gateway.services.get(name)
         if svc is None:
             known = ", ".join(sorted(self.gateway.services))
             raise ApiError(404, f"unknown service '{name}'; known: {known}")
         return svc
 
-    def _version(self, svc: ServiceState, version: str) -> str:
+    def _version(self, svc: GatewayService, version: str) -> str:
         if version not in svc.versions:
             known = ", ".join(sorted(svc.versions))
             raise ApiError(404, f"unknown version '{version}' of {svc.name}; known: {known}")
@@ -180,7 +180,7 @@ class ControlAPI:
             raise ApiError(400, f"'{key}' must be an integer 0..{MAX_INSTANCES}, got {n!r}")
         return n
 
-    def _versions_param(self, svc: ServiceState, req: Request) -> list[str]:
+    def _versions_param(self, svc: GatewayService, req: Request) -> list[str]:
         raw = req.params().get("versions", "")
         return [v for v in raw.split(",") if v] or sorted(svc.versions)
 

@@ -105,7 +105,7 @@ class Upstream:
         }
 
 
-class ServiceState:
+class GatewayService:
     """A service's route and its instances per version."""
 
     def __init__(self, name: str, versions: Iterable[str]) -> None:
@@ -132,7 +132,7 @@ class ServiceState:
 class Gateway:
     """The proxy, its health checker and its metrics."""
 
-    def __init__(self, services: dict[str, ServiceState], recorder: Recorder) -> None:
+    def __init__(self, services: dict[str, GatewayService], recorder: Recorder) -> None:
         self.services = services
         self.recorder = recorder
         self.server: asyncio.Server | None = None
@@ -209,7 +209,7 @@ class Gateway:
         headers.append((b"x-forwarded-for", b"127.0.0.1"))
         return request_bytes(req.method, req.target, headers, req.body)
 
-    async def _mirror(self, svc: ServiceState, version: str, method: str, data: bytes) -> None:
+    async def _mirror(self, svc: GatewayService, version: str, method: str, data: bytes) -> None:
         # The copy's answer is dropped; the client already has (or will get) its own.
         t0 = time.perf_counter()
         try:
@@ -220,7 +220,7 @@ class Gateway:
             self._mirrors -= 1
 
     async def forward(
-        self, svc: ServiceState, version: str, method: str, data: bytes
+        self, svc: GatewayService, version: str, method: str, data: bytes
     ) -> tuple[int, bytes]:
         """Send ``data`` to a ready instance of ``version``; the status and the client bytes."""
         tried: set[Upstream] = set()

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendUnavailable, Environment, MetricsBackend
+from backends.base import BackendUnavailable, Environment
 from backends.local.faults import Fault
 
 START_TIMEOUT = 60.0
@@ -253,35 +253,20 @@ def connect(state_dir: Path | str) -> Environment:
     except BackendUnavailable:
         client.close()
         raise BackendUnavailable(NOT_RUNNING) from None
-    store = None
-    try:
-        from backends.local.store import FileStateStore
-    except ModuleNotFoundError as exc:
-        if exc.name != "backends.local.store":
-            raise
-        # Built separately; without it the demo still routes traffic and serves metrics.
-    else:
-        store = FileStateStore(state_dir / "rollouts")
-    metrics: MetricsBackend = LocalMetrics(client)
-    description = "demo"
-    prometheus_url = read_prometheus_url(state_dir)
-    if prometheus_url is not None:
-        # Started with --metrics prometheus: every process reads the same PromQL data.
-        from backends.prometheus import from_config
+    from backends.local.store import FileStateStore
 
-        metrics = from_config({"url": prometheus_url, "provider": "http"})
-        description = "demo (metrics: prometheus)"
+    store = FileStateStore(state_dir / "rollouts")
     return Environment(
         name="demo",
         traffic=LocalTraffic(client),
-        metrics=metrics,
+        metrics=LocalMetrics(client),
         store=store,
-        description=description,
+        description="demo",
         extras={
             "control": DemoControl(client),
             "gateway_url": endpoint.get("gateway_url"),
             "metrics_url": endpoint.get("metrics_url"),
-            "prometheus_url": prometheus_url,
+            "prometheus_url": read_prometheus_url(state_dir),
             "state_dir": str(state_dir),
         },
     )

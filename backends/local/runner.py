@@ -23,7 +23,7 @@ from typing import Any
 
 from backends.local.companion import Companion
 from backends.local.control import FAULT_FIELDS, ControlAPI
-from backends.local.gateway import Gateway, ServiceState
+from backends.local.gateway import Gateway, GatewayService
 from backends.local.loadgen import LoadProcess
 from backends.local.metrics import Recorder
 from backends.local.supervisor import Supervisor
@@ -75,7 +75,7 @@ async def run(state_dir: Path, cfg: dict[str, Any]) -> int:
     log_path = state_dir / "demo.log"
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the demo
     services = {
-        s: ServiceState(s, cfg.get("versions", VERSIONS)) for s in cfg.get("services", SERVICES)
+        s: GatewayService(s, cfg.get("versions", VERSIONS)) for s in cfg.get("services", SERVICES)
     }
     recorder = Recorder()
     gateway = Gateway(services, recorder)
@@ -145,7 +145,7 @@ async def run(state_dir: Path, cfg: dict[str, Any]) -> int:
     return 0
 
 
-def _expected(services: dict[str, ServiceState], sup: Supervisor) -> dict[tuple[str, str], dict]:
+def _expected(services: dict[str, GatewayService], sup: Supervisor) -> dict[tuple[str, str], dict]:
     return {
         (s, v): sup.behaviour.get((s, v), {}) for s, svc in services.items() for v in svc.versions
     }

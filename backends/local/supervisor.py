@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from backends.local.gateway import Gateway, ServiceState, Upstream, drain
+from backends.local.gateway import Gateway, GatewayService, Upstream, drain
 from backends.local.http11 import read_response, request_bytes
 
 STOP_GRACE = 3.0
@@ -41,7 +41,7 @@ class Supervisor:
         self._closing = False
 
     @property
-    def services(self) -> dict[str, ServiceState]:
+    def services(self) -> dict[str, GatewayService]:
         return self.gateway.services
 
     def pids(self) -> list[int]:

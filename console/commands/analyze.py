@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backends.base import BackendError, MetricSample, NotFound, Unsupported
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from console.plan.model import BUILTIN_METRICS, AnalysisSpec, Plan
 
 _errors: list[str] = []  # this run's error messages, for the --json error object
@@ -104,12 +104,12 @@ def _run(args: argparse.Namespace) -> int:
         WhatIfError,
         evaluation_times,
         observations,
-        render_text,
         replay,
     )
     from console.config.environments import open_environment
     from console.config.settings import ConfigError, environment_name
     from console.plan.load import PlanError, load_plan, parse_duration
+    from console.view.whatif import render_text
 
     try:
         plan = load_plan(args.plan)

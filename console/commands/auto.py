@@ -24,7 +24,8 @@ import time
 from types import FrameType
 
 from backends.base import BackendError, Event, Phase, RolloutRecord
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
+from console.config.settings import ConfigError, cluster_hint, environment_name
 from console.driver.loop import Driver, DriverError, make_holder
 from console.driver.notify import Notifier
 from console.plan.model import Plan
@@ -82,8 +83,9 @@ def _error(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the plan, open the environment, begin or resume, drive to the end."""
-    from console.commands.plan_target import Refused, open_target, read_plan
-    from console.plan.load import PlanError, parse_duration
+    from console.config.environments import open_environment
+    from console.driver.preflight import preflight
+    from console.plan.load import PlanError, load_plan, parse_duration
 
     printer = _Printer(bool(getattr(args, "json", False)), str(args.plan))
 
@@ -95,9 +97,11 @@ def run(args: argparse.Namespace) -> int:
         return code
 
     try:
-        plan = read_plan(str(args.plan))
-    except Refused as exc:
-        return fail(exc.code, str(exc))
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        return fail(EXIT_BAD_INPUT, str(exc))
+    except OSError as exc:
+        return fail(EXIT_BAD_INPUT, f"{args.plan}: cannot read: {exc.strerror or exc}")
     service = plan.service
     try:
         timeout = parse_duration(str(args.timeout))
@@ -106,9 +110,16 @@ def run(args: argparse.Namespace) -> int:
     if not timeout > 0:  # also NaN; checked before anything changes
         return fail(EXIT_BAD_INPUT, f"--timeout {args.timeout!r}: must be positive", service)
     try:
-        env = open_target(plan, str(args.plan), args.env)
-    except Refused as exc:
-        return fail(exc.code, str(exc), service)
+        env = open_environment(args.env)
+    except ConfigError as exc:
+        return fail(EXIT_BAD_INPUT, str(exc), service)
+    except BackendError as exc:
+        where = environment_name(args.env)
+        return fail(EXIT_BACKEND, f"cannot reach environment '{where}': {exc}", service)
+    refusal = preflight(env, plan)
+    if refusal is not None:
+        hint = cluster_hint() if env.traffic is None else ""
+        return fail(refusal.code, refusal.message + hint, service)
     notifier = Notifier(plan.webhooks) if plan.webhooks else None
     driver = Driver(env, service, holder=make_holder(), notifier=notifier, on_event=printer.event)
     stop = threading.Event()
@@ -173,7 +184,7 @@ def _drive(
         driver.record_stop(caught[0])
         return (
             EXIT_STOPPED,
-            f"stopped by {caught[0]}; traffic left at {output.weights_text(rec.weights)}",
+            f"stopped by {caught[0]}; traffic left at {output.weights_percent(rec.weights)}",
         )
     if rec.phase == Phase.COMPLETED:
         return EXIT_OK, rec.message or "completed"

@@ -24,7 +24,7 @@ from types import FrameType
 from typing import Any
 
 from backends.base import BackendError
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.config.settings import ConfigError, cluster_hint, environment_name
 
 DEFAULT_PORT = 9470

@@ -4,14 +4,13 @@
 and for ``rollout auto`` in another pane). Either way, leaving stops every child process and
 frees every port. The demo runs a rollout controller (``rollout controller --env demo``) as
 one of its processes, restarted with back-off if it dies, so every rollout is guarded with
-no console open and every console is a viewer; ``--no-controller`` leaves it out. Exit codes: 0 stopped normally, 2 bad input or a demo already running on the
-same state directory, 4 the environment could not start or died.
+no console open and every console is a viewer; ``--no-controller`` leaves it out. Exit
+codes: 0 stopped normally, 2 bad input or a demo already running on the same state
+directory, 4 the environment could not start or died.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import signal
 import sys
 from argparse import Namespace
@@ -62,16 +61,6 @@ def run(args: Namespace) -> int:
     if not 0 <= args.rps <= 10000:
         _err(f"--rps must be between 0 and 10000, got {args.rps:g}")
         return EXIT_BAD_INPUT
-    if (
-        args.metrics == "prometheus"
-        and importlib.util.find_spec("backends.local.prometheus_runner") is None
-    ):
-        _err(
-            "--metrics prometheus needs backends/prometheus_runner.py, which is not in this build; "
-            "use --metrics local"
-        )
-        return EXIT_BAD_INPUT
-
     state = demo_dir()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     handle = None
@@ -95,10 +84,9 @@ def run(args: Namespace) -> int:
             _err(str(exc))
             return EXIT_BACKEND
         if args.metrics == "prometheus":
-            # --- Prometheus hook (filled by backends/prometheus_runner.py) -----------------
-            # start_prometheus(targets, workdir) -> handle with .url and .stop(); it scrapes
-            # the gateway's /metrics, and the console then reads metrics through PromQL.
-            runner = importlib.import_module("backends.local.prometheus_runner")
+            # Prometheus scrapes the gateway's /metrics; the console then reads PromQL.
+            from backends.local import prometheus_runner as runner
+
             target = handle.gateway_url.removeprefix("http://")
             try:
                 prometheus = runner.start_prometheus([target], state / "prometheus")
@@ -110,13 +98,10 @@ def run(args: Namespace) -> int:
         if not args.headless and not _has_terminal():
             print("rollout demo: no terminal: running headless (as with --headless).", flush=True)
             args.headless = True
-        ui = None if args.headless else _find_console()
-        if ui is None:
-            if not args.headless:
-                print("rollout demo: the console is not built yet; running headless.", flush=True)
+        if args.headless:
             _print_where(handle, args, prometheus)
             return _wait(handle)
-        return _open_console(ui, args)
+        return _open_console(args)
     except (KeyboardInterrupt, _Terminated):
         return EXIT_OK
     finally:
@@ -164,28 +149,10 @@ def _has_terminal() -> bool:
         return False
 
 
-def _find_console() -> Any:
-    """``open_console`` from console_ui, else ``RolloutApp``; None while neither is built."""
-    try:
-        ui = importlib.import_module("console.commands.tui")
-    except ModuleNotFoundError as exc:
-        if exc.name != "console.commands.tui":
-            raise
-    else:
-        if hasattr(ui, "open_console"):
-            return ui.open_console
-    try:
-        app = importlib.import_module("console.tui.app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "console.tui.app":
-            raise
-        return None
-    return getattr(app, "RolloutApp", None)
-
-
-def _open_console(ui: Any, args: Namespace) -> int:
+def _open_console(args: Namespace) -> int:
     from backends.base import BackendError
-    from backends.local import connect
+    from console.commands.tui import open_console
+    from console.config.environments import open_demo
     from console.config.paths import demo_dir
     from console.config.settings import ConfigError, load_config
 
@@ -195,16 +162,11 @@ def _open_console(ui: Any, args: Namespace) -> int:
         _err(str(exc))
         return EXIT_BAD_INPUT
     try:
-        env = connect(demo_dir())
+        env = open_demo(demo_dir())
     except BackendError as exc:
         _err(str(exc))
         return EXIT_BACKEND
-    # With --metrics prometheus, connect() already reads metrics through PromQL.
-    read_only = bool(getattr(args, "read_only", False))
-    if getattr(ui, "__name__", "") == "open_console":
-        return int(ui(env, config, read_only=read_only) or 0)
-    ui(env, config, read_only=read_only).run()
-    return EXIT_OK
+    return int(open_console(env, config, read_only=bool(getattr(args, "read_only", False))) or 0)
 
 
 def _print_where(handle: Any, args: Namespace, prometheus: Any) -> None:

@@ -10,14 +10,14 @@ import argparse
 import sys
 
 from backends.base import BackendError, CorruptRecord
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.config.settings import ConfigError, cluster_hint
 from console.view import text as output
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the service's audit entries (human lines or JSON lines)."""
-    from console.driver.send import open_for_reading
+    from console.config.environments import open_for_reading
 
     if args.limit is not None and args.limit < 0:
         print("rollout history: --limit must be 0 or more", file=sys.stderr)

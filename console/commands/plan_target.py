@@ -1,5 +1,5 @@
-"""What ``rollout auto`` and ``rollout start`` check before anything changes: the plan file,
-the environment, the service in it and (in the demo) the candidate version.
+"""What ``rollout start`` checks before anything changes, as ``rollout auto`` does: the plan
+file, the environment, and ``preflight`` (the service, the demo candidate, the routing).
 
 Each check raises ``Refused`` with the exit code (2 bad input, 4 a backend could not be
 reached) and the message the command prints.
@@ -8,7 +8,7 @@ reached) and the message the command prints.
 from __future__ import annotations
 
 from backends.base import BackendError, Environment
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT
 from console.config.settings import ConfigError, cluster_hint, environment_name
 from console.plan.model import Plan
 
@@ -35,8 +35,10 @@ def read_plan(path: str) -> Plan:
 
 
 def open_target(plan: Plan, path: str, env_name: str | None) -> Environment:
-    """The environment to run ``plan`` in, once its service (and demo candidate) is known."""
+    """The environment to run ``plan`` in, once ``preflight`` found it can (the service, the
+    demo candidate, the routing the plan needs)."""
     from console.config.environments import open_environment
+    from console.driver.preflight import preflight
 
     service = plan.service
     try:
@@ -46,35 +48,8 @@ def open_target(plan: Plan, path: str, env_name: str | None) -> Environment:
     except BackendError as exc:
         where = environment_name(env_name)
         raise Refused(EXIT_BACKEND, f"cannot reach environment '{where}': {exc}", service) from None
-    if env.traffic is None or env.store is None:
-        msg = (
-            f"environment '{env.name}' has no traffic backend; it cannot run rollouts"
-            + cluster_hint()
-        )
-        raise Refused(EXIT_BAD_INPUT, msg, service)
-    try:
-        known = env.traffic.services()
-    except BackendError as exc:
-        raise Refused(EXIT_BACKEND, f"{env.name}: cannot list services: {exc}", service) from None
-    if service not in known:
-        msg = (
-            f"{plan.source or path}: service '{service}' not found in environment "
-            f"'{env.name}'; known: {', '.join(sorted(known)) or 'none'}"
-        )
-        raise Refused(EXIT_BAD_INPUT, msg, service)
-    if env.name == "demo":
-        # The demo's versions are fixed processes: a typo would otherwise wait on health
-        # until the timeout. (On Kubernetes the candidate is an image to deploy.)
-        try:
-            versions = env.traffic.versions(service)
-        except BackendError as exc:
-            raise Refused(
-                EXIT_BACKEND, f"{env.name}: cannot list versions: {exc}", service
-            ) from None
-        if plan.candidate not in versions:
-            msg = (
-                f"{plan.source or path}: candidate '{plan.candidate}' is not a version "
-                f"of {service} in the demo; known: {', '.join(versions)}"
-            )
-            raise Refused(EXIT_BAD_INPUT, msg, service)
+    refusal = preflight(env, plan)
+    if refusal is not None:
+        hint = cluster_hint() if env.traffic is None else ""
+        raise Refused(refusal.code, refusal.message + hint, service)
     return env

@@ -18,7 +18,7 @@ import argparse
 import sys
 
 from backends.base import BackendError, CorruptRecord, Event
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.view import text as output
 
 

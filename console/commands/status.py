@@ -6,8 +6,9 @@ finished, its candidate takes traffic and no driver has held its lease for longe
 lease TTL (``console.driver.guard``); ``--json`` rows carry ``"guarded"`` and
 ``"unguarded_since"``, and the top level ``"controller"`` (the running controller or null).
 ``--check`` exits 5 when any rollout is unguarded, for cron and CI probes, and sends the
-plan's ``unguarded`` webhook unless someone already reported that stretch. The weights are the record's; when the backend's live split differs (the demo was
-restarted, someone changed traffic by hand) the cell adds ``(live: ...)``. ``--json`` prints ``{"environment": ..., "services": [...]}`` for scripts.
+plan's ``unguarded`` webhook unless someone already reported that stretch. The weights are
+the record's; when the backend's live split differs (the demo was restarted, someone changed
+traffic by hand) the cell adds ``(live: ...)``. ``--json`` prints ``{"environment": ..., "services": [...]}`` for scripts.
 Exit codes: 0, 2 unknown service, bad config or an environment with no cluster (metrics
 only), 4 a backend could not be reached, 5 (``--check`` only) a rollout is unguarded.
 
@@ -25,7 +26,7 @@ import time
 from typing import Any
 
 from backends.base import BackendError, CorruptRecord, Environment, TrafficSplit
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK, EXIT_UNGUARDED
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK, EXIT_UNGUARDED
 from console.config.settings import ConfigError, cluster_hint
 from console.driver import unguarded
 from console.driver.loop import holder_display
@@ -98,11 +99,11 @@ def _weights_cell(row: dict[str, Any]) -> str:
     They differ after the demo was restarted (it starts at v1 100% again), when someone
     changed the traffic by hand, or for a moment while a driver applies a step.
     """
-    recorded = output.weights_text(row["weights"] or {})
+    recorded = output.weights_percent(row["weights"] or {})
     actual = row.get("actual_weights")
     if row["phase"] is None or actual is None:
         return recorded
-    live = output.weights_text(actual)
+    live = output.weights_percent(actual)
     if _positive(row["weights"] or {}) == _positive(actual):
         return recorded
     return f"{recorded} (live: {live})"
@@ -143,8 +144,8 @@ def _report(env: Environment, rows: list[dict[str, Any]], now: float) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status table (or JSON); with ``--check``, exit 5 if a rollout is unguarded."""
+    from console.config.environments import open_for_reading
     from console.driver.presence import controller_running
-    from console.driver.send import open_for_reading
 
     now = time.time()
     try:

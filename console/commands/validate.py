@@ -1,7 +1,10 @@
-"""``rollout validate PLAN [PLAN...]``: check plan files; summarize the good, list every error.
+"""``rollout validate PLAN [PLAN...] [--env NAME]``: check plan files; summarize the good,
+list every error.
 
 Exit 0 when every file is a valid plan (its summary on stdout, warnings on stderr); exit 2
-when any is not, with each problem on stderr as ``FILE:LINE: FIELD: message``.
+when any is not, with each problem on stderr as ``FILE:LINE: FIELD: message``. With
+``--env`` each valid plan is also checked against that environment (service, candidate,
+routing it needs: the checks ``auto`` makes before starting); exit 4 if it cannot be reached.
 """
 
 from __future__ import annotations
@@ -9,15 +12,29 @@ from __future__ import annotations
 import argparse
 import sys
 
+from backends.base import BackendError
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.config.settings import ConfigError
 from console.plan.load import PlanError, check_file, summarize
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate each file in ``args.plan``; 0 if all are valid, else 2."""
     status = EXIT_OK
+    env = None
+    if getattr(args, "env", None):
+        from console.config.environments import open_environment
+
+        try:
+            env = open_environment(args.env)
+        except ConfigError as exc:
+            print(f"rollout validate: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except BackendError as exc:
+            print(
+                f"rollout validate: cannot reach environment '{args.env}': {exc}", file=sys.stderr
+            )
+            return EXIT_BACKEND
     for i, path in enumerate(args.plan):
         try:
             plan, warnings = check_file(path)
@@ -34,4 +51,11 @@ def run(args: argparse.Namespace) -> int:
         for w in warnings:
             where = f"{w.file}:{w.line}" if w.line else w.file
             print(f"{where}: {w.field}: warning: {w.message}", file=sys.stderr)
+        if env is not None:
+            from console.driver.preflight import preflight
+
+            refusal = preflight(env, plan)
+            if refusal is not None:
+                print(f"{refusal.message} (environment '{env.name}')", file=sys.stderr)
+                status = max(status, refusal.code)
     return status

@@ -1,7 +1,7 @@
 """``rollout promote|pause|resume|abort|retry SERVICE``: one module for the five commands.
 
 The command is posted to the environment's store; a running driver applies it within about
-a second, and with no driver running it is applied here at once (console/control.py).
+a second, and with no driver running it is applied here at once (console/driver/send.py).
 Exit codes: 0 posted or applied, 2 unknown service or no rollout to act on, 4 a backend
 could not be reached.
 """
@@ -12,15 +12,15 @@ import argparse
 import sys
 
 from backends.base import BackendError, CommandKind
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
-from console.config.settings import ConfigError
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
+from console.config.settings import ConfigError, cluster_hint
 from console.view.text import one_line
 
 
 def run(args: argparse.Namespace) -> int:
     """Post (and, with no driver running, apply) one operator command."""
     from console.config.environments import open_environment
-    from console.driver.send import ControlError, send_command
+    from console.driver.send import ControlError, NoRolloutsHere, send_command
 
     kind = CommandKind(args.command)
     if kind == CommandKind.PROMOTE and getattr(args, "full", False):
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         reason = one_line(getattr(args, "reason", "") or "")
         message = send_command(env, args.service, kind, reason=reason)
     except (ConfigError, ControlError) as exc:
-        print(one_line(f"{prog}: {exc}"), file=sys.stderr)  # may quote the --reason
+        hint = cluster_hint() if isinstance(exc, NoRolloutsHere) else ""
+        print(one_line(f"{prog}: {exc}{hint}"), file=sys.stderr)  # may quote the --reason
         return EXIT_BAD_INPUT
     except ValueError as exc:  # an invalid service name (path characters)
         print(f"{prog}: {exc}", file=sys.stderr)

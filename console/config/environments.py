@@ -1,8 +1,10 @@
 """Open an environment's backends by name. Heavy backends are imported only when used.
 
+This is the composition root: the one module that names concrete backends and wires them
+together (the demo's metrics through Prometheus, a stopped demo's records read from disk).
 Each backend package offers one factory:
-- ``backends.local.connect(state_dir)`` -> Environment for a running demo (raises
-  BackendUnavailable when none runs);
+- ``backends.local.connect(state_dir)`` -> Environment for a running demo with its own
+  in-process metrics (raises BackendUnavailable when none runs);
 - ``backends.prometheus.from_config(metrics_cfg)`` -> MetricsBackend;
 - ``backends.kubernetes.from_config(cluster_cfg, env_name)`` -> (TrafficBackend, StateStore).
 """
@@ -10,10 +12,49 @@ Each backend package offers one factory:
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
-from backends.base import Environment
+from backends.base import BackendUnavailable, Environment
 from console.config.paths import demo_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
+
+
+def open_demo(state_dir: Path) -> Environment:
+    """The running demo in ``state_dir``. A demo started with ``--metrics prometheus`` is read
+    through PromQL, so every process (a second console, ``rollout auto``) sees the same data."""
+    local = importlib.import_module("backends.local")
+    env: Environment = local.connect(state_dir)
+    url = env.extras.get("prometheus_url")
+    if url:
+        prom = importlib.import_module("backends.prometheus")
+        env.metrics = prom.from_config({"url": url, "provider": "http"})
+        env.description = "demo (metrics: prometheus)"
+    return env
+
+
+def open_for_reading(name: str | None) -> tuple[Environment, str]:
+    """The environment for read-only commands (status, history), and a note for the user.
+
+    When the demo is not running its rollout records are still on disk: read them from
+    there rather than failing, and say that the live traffic is unknown.
+    """
+    from backends.local.store import FileStateStore
+
+    config = load_config()
+    try:
+        return open_environment(name, config), ""
+    except BackendUnavailable as exc:
+        records = demo_dir() / "rollouts"
+        if config.environment(name).name != DEMO or not records.is_dir():
+            raise
+        env = Environment(
+            name=DEMO,
+            traffic=None,
+            metrics=None,
+            store=FileStateStore(records),
+            description="demo (not running)",
+        )
+        return env, f"{exc}; showing the recorded state only"
 
 
 def open_environment(name: str | None = None, config: Config | None = None) -> Environment:
@@ -25,8 +66,7 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
     description = env_cfg.name
     cluster = dict(env_cfg.cluster or {})
     if env_cfg.name == DEMO or cluster.get("kind") == "demo":
-        local = importlib.import_module("backends.local")
-        env = local.connect(demo_dir())
+        env = open_demo(demo_dir())
         traffic, store, metrics, extras = env.traffic, env.store, env.metrics, env.extras
         description = env.description or "demo"
     elif cluster.get("kind") == "kubernetes":

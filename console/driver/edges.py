@@ -38,6 +38,7 @@ from backends.base import (
     Unsupported,
     VersionHealth,
 )
+from console.engine.state import EngineState
 from console.plan.model import AnalysisSpec, Plan
 
 
@@ -102,7 +103,7 @@ def analysis_spec(plan: Plan, record: RolloutRecord | None) -> AnalysisSpec | No
     bg = plan.bluegreen
     if bg is None:
         return None
-    stage = (record.engine.get("analysis") or {}).get("stage") if record is not None else None
+    stage = EngineState.of_record(record).stage if record is not None else None
     if stage is not None:
         return bg.preview_analysis if stage == "preview" else bg.post_promotion_analysis
     promoted = record is not None and record.weights.get(record.candidate, 0) >= 100

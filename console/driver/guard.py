@@ -23,12 +23,11 @@ The later of the two is used: both are lower bounds of when the last driver's pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from backends.base import Lease, RolloutRecord, TrafficSplit
+from console.engine.state import EngineState
 
 DEFAULT_TTL = 10.0  # seconds: the Driver's default lease TTL
 
@@ -56,8 +55,8 @@ class Guard:
 def candidate_exposed(record: RolloutRecord, split: TrafficSplit | None = None) -> bool:
     """Does the candidate get any traffic, by the record's account or the live split's?"""
     cand = record.candidate
-    eng: Mapping[str, Any] = record.engine or {}
-    if record.weights.get(cand, 0) > 0 or eng.get("match_on") or eng.get("mirror_on"):
+    eng = EngineState.of_record(record)
+    if record.weights.get(cand, 0) > 0 or eng.match_on or eng.mirror_on:
         return True
     if split is None:
         return False

@@ -57,6 +57,7 @@ from console.driver.edges import whoami as whoami
 from console.driver.notify import Notifier, plan_notifier
 from console.engine import context as engine_common
 from console.engine import machine as engine
+from console.engine.commands import ignored_reason, refused_audit
 from console.engine.context import split_text
 from console.plan.model import Plan
 
@@ -273,8 +274,9 @@ class Driver:
             for cmd in fresh:
                 t = engine.step(rec, plan, obs, cmd, now)
                 rec = self._collect(t, actions, events, audit)
-                if not t.audit:
-                    audit.append(self._ignored_command(cmd, t.events, now))
+                if not t.audit:  # not applied: still on the record, with why
+                    why = ignored_reason(t.events) or "not applicable now"
+                    audit.append(refused_audit(cmd, why, now))
             if not rec.phase.terminal:
                 t = engine.step(rec, plan, obs, None, now)
                 rec = self._collect(t, actions, events, audit)
@@ -582,20 +584,6 @@ class Driver:
         except BackendError:
             pass  # the store is what failed; the event below still tells the operator
         self._emit([self._driver_event("driver", msg)])
-
-    def _ignored_command(self, cmd: Command, events: Sequence[Event], now: float) -> AuditEntry:
-        """An operator command the engine did not apply is still on the record, with why."""
-        why = next((e.message for e in events if e.kind == "command"), "not applicable now")
-        return AuditEntry(
-            at=now,
-            service=self.service,
-            actor=f"{cmd.user}@{cmd.host}" if cmd.user and cmd.host else cmd.user or "operator",
-            action=str(cmd.kind),
-            reason=why if not cmd.reason else f"{why} (reason given: {cmd.reason})",
-            user=cmd.user,
-            host=cmd.host,
-            data={"id": cmd.id, "applied": False},
-        )
 
     def _drop_pending(self, why: str) -> None:
         for cmd in self._pending:

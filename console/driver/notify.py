@@ -21,7 +21,7 @@ import httpx
 
 from backends.base import Event
 
-# The events worth waking someone up for (DESIGN.md: start, each step, pause, breach,
+# The events worth waking someone up for (docs/ci-cd.md: start, each step, pause, breach,
 # rollback, completion); the rest (analysis ticks, health waits) stay in the log.
 NOTIFY_KINDS = frozenset(
     {

@@ -17,7 +17,7 @@ from console.plan.model import BUILTIN_METRICS, LATENCY_METRICS, AnalysisSpec, M
 from console.plan.rules import parse_duration
 from console.plan.yaml_nodes import (
     BAD,
-    Ctx,
+    PlanReader,
     construct_quiet,
     duration_field,
     int_field,
@@ -43,7 +43,7 @@ PLACEHOLDERS = ("service", "version", "namespace", "window")
 
 
 def analysis_block(
-    ctx: Ctx, node: Node, path: str, *, allow_off: bool = True
+    ctx: PlanReader, node: Node, path: str, *, allow_off: bool = True
 ) -> AnalysisSpec | None:
     if allow_off and isinstance(node, ScalarNode):
         v = construct_quiet(node)
@@ -84,7 +84,7 @@ def analysis_block(
         return base
 
 
-def _on_failure(ctx: Ctx, node: Node, path: str) -> Any:
+def _on_failure(ctx: PlanReader, node: Node, path: str) -> Any:
     v = scalar(ctx, node, path, "rollback or pause")
     try:
         return OnFailure(v)
@@ -92,7 +92,7 @@ def _on_failure(ctx: Ctx, node: Node, path: str) -> Any:
         return ctx.error(node, path, f"{v!r} is not allowed: rollback or pause")
 
 
-def _metrics(ctx: Ctx, node: Node, path: str) -> Any:
+def _metrics(ctx: PlanReader, node: Node, path: str) -> Any:
     items = seq_items(ctx, node, path, "metrics")
     if isinstance(node, SequenceNode) and not node.value:
         return ctx.error(
@@ -115,7 +115,7 @@ def _metrics(ctx: Ctx, node: Node, path: str) -> Any:
     return tuple(out) if len(out) == len(items) and items else BAD
 
 
-def _metric(ctx: Ctx, node: Node, path: str) -> MetricSpec | None:
+def _metric(ctx: PlanReader, node: Node, path: str) -> MetricSpec | None:
     keys = mapping_keys(ctx, node, path, METRIC_KEYS, what="a metric: {name: ..., max: ...}")
     if keys is None:
         return None
@@ -209,7 +209,7 @@ def _metric(ctx: Ctx, node: Node, path: str) -> MetricSpec | None:
     )
 
 
-def _threshold(ctx: Ctx, node: Node, path: str, builtin: str | None) -> Any:
+def _threshold(ctx: PlanReader, node: Node, path: str, builtin: str | None) -> Any:
     v = scalar(ctx, node, path, "a number")
     if v is BAD:
         return v

@@ -18,6 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from backends.base import MatchRule, Strategy
+from backends.units import format_duration
 from console.plan import rules
 from console.plan.analysis_spec import analysis_block
 from console.plan.model import (
@@ -30,10 +31,10 @@ from console.plan.model import (
     Step,
 )
 from console.plan.rules import FieldError, PlanError, parse_duration
-from console.plan.summary import format_duration, summarize
+from console.plan.summary import summarize
 from console.plan.yaml_nodes import (
     BAD,
-    Ctx,
+    PlanReader,
     construct_quiet,
     duration_field,
     int_field,
@@ -133,7 +134,7 @@ def check_plan(text: str, source: str = "<plan>") -> tuple[Plan, tuple[FieldErro
     if len(text) > MAX_BYTES:
         raise PlanError([FieldError(source, 0, "", f"larger than {MAX_BYTES} characters")])
     root = _compose(text.removeprefix("\ufeff"), source)
-    ctx = Ctx(source, [], [], yaml.constructor.SafeConstructor())
+    ctx = PlanReader(source, [], [], yaml.constructor.SafeConstructor())
     try:
         plan = _plan(ctx, root)
     except RecursionError:
@@ -191,7 +192,7 @@ def _compose(text: str, source: str) -> Node:
 # --------------------------------------------------------------------------- the plan
 
 
-def _plan(ctx: Ctx, root: Node) -> Plan | None:
+def _plan(ctx: PlanReader, root: Node) -> Plan | None:
     strategy: Strategy | None = Strategy.CANARY
     keys = mapping_keys(ctx, root, "", _ALL_KEYS)
     if keys is None:
@@ -318,7 +319,7 @@ def _owner(key: str, strategy: Strategy) -> str:
     return f"{key} applies only to strategy {' or '.join(owners)} (this plan is {strategy.value})"
 
 
-def _steps(ctx: Ctx, node: Node) -> tuple[Step, ...]:
+def _steps(ctx: PlanReader, node: Node) -> tuple[Step, ...]:
     items = seq_items(ctx, node, "steps", "steps", MAX_STEPS)
     if isinstance(node, SequenceNode) and not node.value:
         ctx.error(
@@ -351,7 +352,7 @@ def _steps(ctx: Ctx, node: Node) -> tuple[Step, ...]:
     return tuple(out)
 
 
-def _pause(ctx: Ctx, node: Node, path: str) -> Any:
+def _pause(ctx: PlanReader, node: Node, path: str) -> Any:
     """``{}`` or null: a manual gate (None); ``30s`` or ``{duration: 30s}``: timed."""
     if isinstance(node, MappingNode):
         keys = mapping_keys(ctx, node, path, ("duration",))
@@ -365,7 +366,7 @@ def _pause(ctx: Ctx, node: Node, path: str) -> Any:
     return duration_field(ctx, node, path, positive=True)
 
 
-def _match(ctx: Ctx, node: Node) -> tuple[MatchRule, ...]:
+def _match(ctx: PlanReader, node: Node) -> tuple[MatchRule, ...]:
     out: list[MatchRule] = []
     for i, item in enumerate(seq_items(ctx, node, "match", "match rules")):
         path = f"match[{i}]"
@@ -389,7 +390,7 @@ def _match(ctx: Ctx, node: Node) -> tuple[MatchRule, ...]:
     return tuple(out)
 
 
-def _pairs(ctx: Ctx, node: Node, path: str, kind: str) -> dict[str, str]:
+def _pairs(ctx: PlanReader, node: Node, path: str, kind: str) -> dict[str, str]:
     if not isinstance(node, MappingNode) or not node.value:
         ctx.error(
             node,
@@ -418,7 +419,7 @@ def _pairs(ctx: Ctx, node: Node, path: str, kind: str) -> dict[str, str]:
     return out
 
 
-def _notify(ctx: Ctx, node: Node) -> tuple[str, ...]:
+def _notify(ctx: PlanReader, node: Node) -> tuple[str, ...]:
     keys = mapping_keys(ctx, node, "notify", ("webhooks",), what="{webhooks: [URL, ...]}")
     if not keys or "webhooks" not in keys:
         return ()
@@ -435,7 +436,7 @@ def _notify(ctx: Ctx, node: Node) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _bluegreen(ctx: Ctx, get: Callable[[str], Node | None]) -> BlueGreenSpec:
+def _bluegreen(ctx: PlanReader, get: Callable[[str], Node | None]) -> BlueGreenSpec:
     base = BlueGreenSpec()
     vals: dict[str, Any] = {}
     for key, attr in (
@@ -474,7 +475,7 @@ def _bluegreen(ctx: Ctx, get: Callable[[str], Node | None]) -> BlueGreenSpec:
     return BlueGreenSpec(**{**base.__dict__, **vals})
 
 
-def _rolling(ctx: Ctx, get: Callable[[str], Node | None]) -> RollingSpec:
+def _rolling(ctx: PlanReader, get: Callable[[str], Node | None]) -> RollingSpec:
     base = RollingSpec()
     vals: dict[str, Any] = {}
     for key, attr, lo, hi in (

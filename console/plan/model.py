@@ -51,7 +51,7 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """How the candidate is judged while it takes traffic (DESIGN.md, "Plan files")."""
+    """How the candidate is judged while it takes traffic (docs/plan-reference.md)."""
 
     interval: float = 5.0
     window: float | None = None  # the measurement window; None means ``interval``

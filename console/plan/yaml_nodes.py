@@ -1,6 +1,6 @@
 """YAML node helpers for plan validation: typed scalars and checked mappings with line numbers.
 
-Each helper records a ``FieldError`` in the ``Ctx`` and returns ``BAD`` instead of raising,
+Each helper records a ``FieldError`` in the ``PlanReader`` and returns ``BAD`` instead of raising,
 so that one pass over a plan reports every problem. Used by ``console/plan.py`` and
 ``console/plan_metrics.py``.
 """
@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from backends.units import format_duration
 from console.plan import rules
 from console.plan.rules import FieldError, parse_duration
-from console.plan.summary import format_duration
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -27,7 +27,7 @@ BAD: Any = object()  # a value that failed validation (its error is already reco
 
 
 @dataclass
-class Ctx:
+class PlanReader:
     source: str
     errors: list[FieldError]
     warnings: list[FieldError]
@@ -67,7 +67,7 @@ def construct_quiet(node: Node) -> Any:
         return "?"
 
 
-def scalar(ctx: Ctx, node: Node, path: str, expected: str) -> Any:
+def scalar(ctx: PlanReader, node: Node, path: str, expected: str) -> Any:
     """The Python value of a scalar node, or an error naming ``expected``."""
     if not isinstance(node, ScalarNode):
         return ctx.error(node, path, f"expected {expected}, got {node_kind(node)}")
@@ -78,7 +78,7 @@ def scalar(ctx: Ctx, node: Node, path: str, expected: str) -> Any:
 
 
 def mapping_keys(
-    ctx: Ctx,
+    ctx: PlanReader,
     node: Node,
     path: str,
     allowed: tuple[str, ...],
@@ -137,7 +137,9 @@ def mapping_keys(
     return out
 
 
-def seq_items(ctx: Ctx, node: Node, path: str, what: str, limit: int = MAX_LIST) -> list[Node]:
+def seq_items(
+    ctx: PlanReader, node: Node, path: str, what: str, limit: int = MAX_LIST
+) -> list[Node]:
     if not isinstance(node, SequenceNode):
         ctx.error(node, path, f"expected a list of {what}, got {node_kind(node)}")
         return []
@@ -147,7 +149,7 @@ def seq_items(ctx: Ctx, node: Node, path: str, what: str, limit: int = MAX_LIST)
     return list(node.value)
 
 
-def int_field(ctx: Ctx, node: Node, path: str, lo: int, hi: int, unit: str = "") -> Any:
+def int_field(ctx: PlanReader, node: Node, path: str, lo: int, hi: int, unit: str = "") -> Any:
     expected = f"an integer{unit} from {lo} to {hi}"
     v = scalar(ctx, node, path, expected)
     if v is BAD:
@@ -162,7 +164,7 @@ def int_field(ctx: Ctx, node: Node, path: str, lo: int, hi: int, unit: str = "")
 
 
 def duration_field(
-    ctx: Ctx, node: Node, path: str, *, lo: float = 0.0, positive: bool = False
+    ctx: PlanReader, node: Node, path: str, *, lo: float = 0.0, positive: bool = False
 ) -> Any:
     v = scalar(ctx, node, path, "a duration like 500ms, 30s, 5m")
     if v is BAD:
@@ -180,7 +182,7 @@ def duration_field(
     return d
 
 
-def name_field(ctx: Ctx, node: Node, path: str, *, image_ok: bool = False) -> Any:
+def name_field(ctx: PlanReader, node: Node, path: str, *, image_ok: bool = False) -> Any:
     what = "a version name or image reference" if image_ok else "a name"
     v = scalar(ctx, node, path, what)
     if v is BAD:

@@ -12,17 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import AuditEntry, Event, MetricSample, Phase, RolloutRecord
+from backends.units import format_short
 from console.analysis.verdicts import (
     BUILTIN_FIELDS,
     Counters,
-    Measurement,
     describe_next,
     failures_text,
     format_value,
 )
 from console.engine.context import stage_spec
+from console.engine.state import EngineState
 from console.plan.model import AnalysisSpec, Plan
-from console.view.overview import ServiceState, fmt_duration
+from console.view.overview import ServiceState
 
 WINDOWS = (60.0, 300.0, 900.0)  # chart windows the detail screen cycles through
 BUFFER_SECONDS = 900.0  # the longest window: keep this much history per version
@@ -75,7 +76,7 @@ def _step_label(step: Mapping[str, Any]) -> str:
         return f"set weight {step['setWeight']}%"
     pause = step.get("pause") or {}
     dur = pause.get("duration") if isinstance(pause, Mapping) else None
-    return "pause (manual gate)" if dur is None else f"pause {fmt_duration(float(dur))}"
+    return "pause (manual gate)" if dur is None else f"pause {format_short(float(dur))}"
 
 
 def timeline(record: RolloutRecord | None, now: float) -> list[TimelineItem]:
@@ -108,7 +109,7 @@ def timeline(record: RolloutRecord | None, now: float) -> list[TimelineItem]:
                 note = "paused"
             else:
                 left = record.step_started_at + float(dur) - now
-                note = f"{fmt_duration(left)} left"
+                note = f"{format_short(left)} left"
         items.append(TimelineItem(_step_label(step), "current", note))
     return items
 
@@ -151,7 +152,7 @@ def analysis_spec(record: RolloutRecord | None) -> AnalysisSpec | None:
         plan = Plan.from_dict(record.plan)
     except (KeyError, TypeError, ValueError):
         return None
-    stage = str(((record.engine or {}).get("analysis") or {}).get("stage") or "preview")
+    stage = EngineState.of_record(record).stage or "preview"
     return stage_spec(plan, stage)
 
 
@@ -164,9 +165,8 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
     spec = analysis_spec(rec)
     if rec is None or spec is None:
         return None
-    engine = rec.engine or {}
-    last = (engine.get("analysis") or {}).get("last")
-    measurement = Measurement.from_dict(last) if isinstance(last, Mapping) else None
+    eng = EngineState.of_record(rec)
+    measurement = eng.last_measurement
     verdicts = {v.name: v for v in measurement.verdicts} if measurement else {}
     sample = state.samples.get(rec.candidate)
     rows = []
@@ -184,7 +184,7 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
         if value is not None:
             ok = (m.min is None or value >= m.min) and (m.max is None or value <= m.max)
         rows.append(AnalysisRow(m.name, format_value(m.name, value), threshold, ok, live=True))
-    counters = Counters.from_dict(engine.get("counters"))
+    counters = eng.counters or Counters()
     next_step = f"rollout {rec.phase}" if rec.phase.terminal else describe_next(counters, spec)
     return AnalysisPanel(
         rows=tuple(rows),

@@ -8,7 +8,6 @@ takes ``now`` as an argument so renders are deterministic in tests and snapshots
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from backends.base import (
     TrafficSplit,
     VersionHealth,
 )
-from console.view.text import step_label
+from console.view.text import step_label, weights_compact
 
 STALE_AFTER = 3.0  # seconds without a fresh snapshot before the header says "stale"
 
@@ -73,21 +72,6 @@ def fmt_latency(seconds: float | None) -> str:
 
 def fmt_rate(rps: float | None) -> str:
     return "-" if rps is None else f"{rps:.1f}/s"
-
-
-def fmt_duration(seconds: float) -> str:
-    """A short countdown: '42s', '3m05s', '1h02m'."""
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
-def fmt_clock(at: float) -> str:
-    """Wall-clock time of day (local time) for logs."""
-    return time.strftime("%H:%M:%S", time.localtime(at))
 
 
 # --------------------------------------------------------------------------- overview
@@ -157,10 +141,6 @@ def step_text(record: RolloutRecord | None) -> str:
     return step_label(record)
 
 
-def weights_text(weights: Mapping[str, int]) -> str:
-    return " ".join(f"{v} {w}" for v, w in sorted(weights.items())) or "-"
-
-
 def overall_success(samples: Mapping[str, MetricSample]) -> float | None:
     """Share of non-5xx requests over all versions, weighted by request count."""
     total = errors = 0.0
@@ -208,7 +188,7 @@ def service_row(state: ServiceState, *, holder: str, now: float) -> ServiceRow:
         phase=phase,
         strategy=str(rec.strategy) if rec else "-",
         step=step_text(rec),
-        weights=weights_text(weights),
+        weights=weights_compact(weights),
         success=fmt_pct(success),
         p99=fmt_latency(p99),
         ready=ready,

@@ -14,7 +14,7 @@ import pytest
 
 from backends.base import Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
-from console.cli import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK, EXIT_UNGUARDED
+from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK, EXIT_UNGUARDED
 
 ROOT = Path(__file__).resolve().parents[2]
 

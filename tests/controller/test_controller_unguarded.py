@@ -16,8 +16,8 @@ from waits import eventually
 
 from backends.base import Environment, Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
-from console.cli import EXIT_OK, EXIT_UNGUARDED
 from console.commands import status
+from console.commands.exits import EXIT_OK, EXIT_UNGUARDED
 from console.driver import unguarded
 from console.driver.controller import Controller
 from console.driver.loop import Driver
@@ -62,7 +62,7 @@ def env(
     store.save(_record("grades", receiver.url, Phase.COMPLETED), 0)
     world.traffic.weights["courses"] = {"v1": 80, "v2": 20}
     e = Environment("fake", world.traffic, world.metrics, store)
-    monkeypatch.setattr("console.driver.send.open_for_reading", lambda name=None: (e, ""))
+    monkeypatch.setattr("console.config.environments.open_for_reading", lambda name=None: (e, ""))
     yield e
 
 

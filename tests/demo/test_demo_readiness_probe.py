@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from backends.local.gateway import HEALTH_TIMEOUT, Gateway, ServiceState, Upstream
+from backends.local.gateway import HEALTH_TIMEOUT, Gateway, GatewayService, Upstream
 from backends.local.metrics import Recorder
 
 
@@ -62,7 +62,7 @@ async def wait_state(up: Upstream, state: str, seconds: float) -> None:
 async def test_one_slow_probe_keeps_the_instance_ready_two_take_it_out() -> None:
     health = Health()
     port = await health.start()
-    svc = ServiceState("courses", ["v1"])
+    svc = GatewayService("courses", ["v1"])
     up = Upstream("courses", "v1", "courses-v1-0")
     up.port = port
     svc.versions["v1"].append(up)

@@ -10,12 +10,15 @@ import sys
 
 import pytest
 import yaml
-from kubetest import DEPLOY, ROOT, apply, wait_for
 
 from backends.base import StateStore, TrafficBackend
+from tests.kubernetes.kubetest import DEPLOY, ROOT, apply
+from tests.support.waits import wait_for
 
 
-def run_cli(cluster, tmp_path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    cluster, tmp_path, *args: str, timeout: float = 120, as_json: bool = True
+) -> subprocess.CompletedProcess:
     """``rollout ARGS --env k8s --json`` as a real process, with a config file naming the
     emulator's kubeconfig and temporary XDG directories."""
     cfg = tmp_path / "cfg" / "rollout" / "config.yaml"
@@ -29,7 +32,7 @@ def run_cli(cluster, tmp_path, *args: str, timeout: float = 120) -> subprocess.C
         "ROLLOUT_DEMO_DIR": str(tmp_path / "demo"),
     }
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args, "--env", "k8s", "--json"],
+        [sys.executable, "-m", "console.cli", *args, "--env", "k8s", *["--json"] * as_json],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -92,9 +95,8 @@ def test_environment_from_config_file(cluster, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_rollout_status_cli_reads_the_cluster_record(cluster, tmp_path):
     """`rollout status --env` as a real process, the record coming from the ConfigMap."""
-    from kubetest import connect
-
     from backends.base import Phase, RolloutRecord, Strategy
+    from tests.kubernetes.kubetest import connect
 
     traffic, store = connect(cluster)
     try:
@@ -158,3 +160,36 @@ def test_rollout_auto_rolling_drives_the_deployments_own_update(cluster, tmp_pat
     dep = cluster.emu.get("apps", "deployments", "lms", "courses")
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v2")
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 2, "maxUnavailable": 0}
+
+
+def test_bluegreen_mirror_on_a_selector_service_is_refused_up_front(cluster, tmp_path):
+    """A Service-selector blue/green cannot mirror or match: `validate --env` and `auto`
+    refuse the plan with the reason before anything in the cluster changes."""
+    apply(cluster.emu, DEPLOY / "examples/courses-bluegreen.yaml")
+    plan = tmp_path / "bluegreen.yaml"
+    plan.write_text(
+        "service: courses\nstrategy: bluegreen\nstable: v1\ncandidate: v2\nmirror: 50\n"
+        "previewAnalysis:\n  interval: 1s\n  metrics:\n    - {name: error-rate, max: 0.05}\n"
+    )
+    checked = run_cli(cluster, tmp_path, "validate", str(plan), as_json=False)
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert "mirroring (mirror: 50)" in checked.stderr
+    assert "switches by Service selector" in checked.stderr
+    assert "HTTPRoute named 'courses'" in checked.stderr
+
+    out = run_cli(cluster, tmp_path, "auto", str(plan))
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "mirroring (mirror: 50)" in out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["exit_code"] == 2
+    # Nothing was started: no record, no preview pool, the active selector untouched.
+    assert cluster.emu.get("", "configmaps", "lms", "rollout-courses") is None
+    assert cluster.emu.get("apps", "deployments", "lms", "courses-v2") is None
+    selector = cluster.emu.get("", "services", "lms", "courses")["spec"]["selector"]
+    assert selector == {"app": "courses", "version": "v1"}
+
+    # Without the mirror the same plan validates against the same cluster.
+    plan.write_text(
+        "service: courses\nstrategy: bluegreen\nstable: v1\ncandidate: v2\n"
+        "autoPromote: 0s\npostPromotionAnalysis:\n  metrics:\n    - {name: error-rate, max: 0.05}\n"
+    )
+    assert run_cli(cluster, tmp_path, "validate", str(plan), as_json=False).returncode == 0

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.local import connect, prometheus_runner, read_prometheus_url
+from backends.local import prometheus_runner, read_prometheus_url
 from backends.local.prometheus_runner import PrometheusNotInstalled, find_binary
 from backends.prometheus import PrometheusMetrics, from_config
+from console.config.environments import open_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,7 +113,7 @@ def test_demo_with_prometheus_serves_the_demo_through_promql(tmp_path: Path) -> 
         assert got["v2"].request_rate in (None, 0.0)  # v2 takes no traffic in the demo
         # Any other process (rollout auto, a second console) connecting to this demo reads
         # the same PromQL data, not the gateway's in-process numbers.
-        env = connect(tmp_path / "demo")
+        env = open_demo(tmp_path / "demo")
         assert env.extras["prometheus_url"] == url
         assert isinstance(env.metrics, PrometheusMetrics)
         assert env.metrics.sample("courses", ["v1"], 3)["v1"].request_rate

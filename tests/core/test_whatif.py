@@ -1,4 +1,4 @@
-"""console/whatif.py: time slicing, observation assembly and replay. Pure, no I/O."""
+"""console/analysis/whatif.py and its report (console/view/whatif.py): time slicing, observation assembly and replay. Pure, no I/O."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from console.analysis.whatif import (
     WhatIfError,
     evaluation_times,
     observations,
-    render_text,
     replay,
 )
 from console.plan.model import AnalysisSpec, MetricSpec, OnFailure
+from console.view.whatif import render_text
 
 SPEC = AnalysisSpec(
     interval=10.0,

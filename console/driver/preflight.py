@@ -1,0 +1,84 @@
+"""Checks before a rollout starts: does the environment have the service, the candidate and
+the routing the plan needs? Used by ``auto``, ``start`` and ``validate --env`` so that a plan
+the backend cannot carry is refused with the reason, instead of failing half-way through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backends.base import BackendError, Environment, Routing, RoutingInfo, Strategy
+from console.plan.model import Plan, SetWeightStep
+
+# Exit codes of the commands that call this (console/commands/exits.py has the full list).
+BAD_INPUT = 2
+BACKEND = 4
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: int  # BAD_INPUT for the plan or environment, BACKEND when it could not be asked
+    message: str
+
+
+def routing_problems(plan: Plan, routing: Routing) -> list[str]:
+    """What ``plan`` needs that ``routing`` cannot do, one sentence each (empty: it fits)."""
+    needs: list[str] = []
+    if plan.match and not routing.match:
+        needs.append("header/cookie match routes (match:)")
+    if plan.mirror and not routing.mirror:
+        needs.append(f"mirroring (mirror: {plan.mirror})")
+    if plan.strategy is Strategy.BLUEGREEN and not routing.switch:
+        needs.append("switching all traffic between two pools (blue/green)")
+    if plan.strategy is Strategy.CANARY and not routing.weighted:
+        partial = sorted(
+            {s.weight for s in plan.steps if isinstance(s, SetWeightStep) and 0 < s.weight < 100}
+        )
+        if partial:
+            shown = ", ".join(f"{w}%" for w in partial)
+            needs.append(f"weighted splits (setWeight {shown})")
+    if not needs:
+        return []
+    why = f": {routing.reason}" if routing.reason else ""
+    return [f"the plan needs {n}, which this environment cannot do{why}" for n in needs]
+
+
+def preflight(env: Environment, plan: Plan) -> Refusal | None:
+    """None when ``env`` can run ``plan``; else why not, with the exit code to use."""
+    where = plan.source or plan.service
+    if env.traffic is None or env.store is None:
+        return Refusal(
+            BAD_INPUT, f"environment '{env.name}' has no traffic backend; it cannot run rollouts"
+        )
+    try:
+        known = env.traffic.services()
+    except BackendError as exc:
+        return Refusal(BACKEND, f"{env.name}: cannot list services: {exc}")
+    if plan.service not in known:
+        return Refusal(
+            BAD_INPUT,
+            f"{where}: service '{plan.service}' not found in environment '{env.name}'; "
+            f"known: {', '.join(sorted(known)) or 'none'}",
+        )
+    if env.name == "demo":
+        # The demo's versions are fixed processes: a typo would otherwise wait on health
+        # until the timeout. (On Kubernetes the candidate is an image to deploy.)
+        try:
+            versions = env.traffic.versions(plan.service)
+        except BackendError as exc:
+            return Refusal(BACKEND, f"{env.name}: cannot list versions: {exc}")
+        if plan.candidate not in versions:
+            return Refusal(
+                BAD_INPUT,
+                f"{where}: candidate '{plan.candidate}' is not a version of {plan.service} "
+                f"in the demo; known: {', '.join(versions)}",
+            )
+    if isinstance(env.traffic, RoutingInfo):
+        try:
+            routing = env.traffic.routing(plan.service)
+        except BackendError as exc:
+            return Refusal(BACKEND, f"{env.name}: cannot read how {plan.service} is routed: {exc}")
+        problems = routing_problems(plan, routing)
+        if problems:
+            return Refusal(BAD_INPUT, f"{where}: " + "; ".join(problems))
+    return None
