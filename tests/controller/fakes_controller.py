@@ -28,23 +28,13 @@ from backends.base import (
 from backends.local.store import FileStateStore
 from console.plan.load import parse_plan
 from console.plan.model import Plan
+from tests.support.clock import Clock
 
 T0 = 1_800_000_000.0
 
 
 class Killed(BaseException):
     """The simulated SIGKILL."""
-
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 class Fuse:
@@ -247,7 +237,7 @@ class World:
     """A fake clock, fake traffic and metrics for ``services``, and the real file store."""
 
     def __init__(self, directory: Path, services: Sequence[str] = ("courses",)) -> None:
-        self.clock = Clock()
+        self.clock = Clock(T0)
         self.traffic = FakeTraffic(services)
         self.traffic.clock = self.clock
         self.metrics = FakeMetrics(self.clock)
@@ -256,35 +246,3 @@ class World:
 
     def env(self, store: Any = None) -> Environment:
         return Environment("fake", self.traffic, self.metrics, store or self.store)
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that records the event kind of every POST."""
-
-    def __init__(self) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.kinds: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                outer.kinds.append(body["attachments"][0]["fields"][1]["value"])
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T0/SECRET"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

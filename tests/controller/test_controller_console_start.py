@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_controller import World
 
 from backends.base import Phase
 from console.config.settings import Config
 from console.driver.presence import claim
 from console.tui.app import RolloutApp
 from console.tui.screens.plan_picker import PlanPicker
+from tests.controller.fakes_controller import World
 
 PLAN = (
     "service: grades\nstrategy: canary\ncandidate: v2\nsteps:\n  - setWeight: 50\n  - pause: 60s\n"

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from waits import eventually, wait_until
 
 from backends.local.store import FileStateStore
 from console.driver.presence import controller_running
+from tests.support.waits import eventually, wait_until
 
 pytestmark = pytest.mark.slow
 

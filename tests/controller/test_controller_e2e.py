@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from waits import eventually, wait_until
 
 from backends.base import Phase
 from backends.local.store import FileStateStore
 from console.commands.demo import controller_argv
 from console.driver.presence import controller_running
+from tests.support.waits import eventually, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -19,11 +19,11 @@ import random
 from pathlib import Path
 
 import pytest
-from fakes_controller import LONG_STEPS, Fuse, FusedStore, Killed, World, plan
 
 from backends.base import Phase
 from console.driver.controller import Controller
 from console.driver.loop import Driver
+from tests.controller.fakes_controller import LONG_STEPS, Fuse, FusedStore, Killed, World, plan
 
 TTL = 10.0
 INTERVAL = 1.0  # the controller's tick and the plan's analysis interval

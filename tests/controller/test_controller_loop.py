@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_controller import LONG_STEPS, World, plan
 from prometheus_client.parser import text_string_to_metric_families
 
 from backends.base import CommandKind, Phase
@@ -18,6 +17,7 @@ from console.driver.controller_metrics import ControllerMetrics
 from console.driver.loop import Driver
 from console.driver.presence import CONTROLLER_KEY, controller_running
 from console.driver.send import send_command
+from tests.controller.fakes_controller import LONG_STEPS, World, plan
 
 TTL = 10.0
 

@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes_controller import LONG_STEPS, Receiver, World, plan
-from waits import eventually
 
 from backends.base import CommandKind, Phase
 from console.driver.controller import Controller
@@ -16,6 +14,9 @@ from console.driver.loop import Driver
 from console.driver.notify import close_plan_notifiers
 from console.driver.send import send_command
 from console.plan.model import Plan
+from tests.controller.fakes_controller import LONG_STEPS, World, plan
+from tests.support.waits import eventually
+from tests.support.webhook import Receiver
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_a_driver_given_no_notifier_sends_the_plans_webhooks(
     world = World(tmp_path)
     console = Driver(world.env(), "courses", holder="alice@lap:console:1", clock=world.clock)
     console.begin(_hooked(receiver))
-    assert eventually(lambda: receiver.kinds[:2] == ["started", "step"], timeout=5)
+    assert eventually(lambda: receiver.kinds()[:2] == ["started", "step"], timeout=5)
 
 
 def test_a_one_shot_command_with_no_driver_sends_them(tmp_path: Path, receiver: Receiver) -> None:
@@ -46,10 +47,10 @@ def test_a_one_shot_command_with_no_driver_sends_them(tmp_path: Path, receiver: 
     d = Driver(world.env(), "courses", holder="auto@ci:1:aa", clock=world.clock)
     d.begin(_hooked(receiver))
     d.close()  # nobody drives now
-    assert eventually(lambda: "started" in receiver.kinds, timeout=5)
+    assert eventually(lambda: "started" in receiver.kinds(), timeout=5)
     reply = send_command(world.env(), "courses", CommandKind.ABORT, user="bob")
     assert reply.startswith("aborted")
-    assert eventually(lambda: "aborted" in receiver.kinds, timeout=5)
+    assert eventually(lambda: "aborted" in receiver.kinds(), timeout=5)
 
 
 def test_the_controller_sends_them(tmp_path: Path, receiver: Receiver) -> None:
@@ -64,4 +65,4 @@ def test_the_controller_sends_them(tmp_path: Path, receiver: Receiver) -> None:
         c.pass_once()
     rec = world.store.load("courses")
     assert rec is not None and rec.phase is Phase.COMPLETED
-    assert eventually(lambda: "completed" in receiver.kinds, timeout=5)
+    assert eventually(lambda: "completed" in receiver.kinds(), timeout=5)

@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes_controller import LONG_STEPS, Receiver, World, plan
-from waits import eventually
 
 from backends.base import Environment, Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
@@ -23,6 +21,9 @@ from console.driver.controller import Controller
 from console.driver.loop import Driver
 from console.driver.notify import close_plan_notifiers
 from console.driver.presence import claim
+from tests.controller.fakes_controller import LONG_STEPS, World, plan
+from tests.support.waits import eventually
+from tests.support.webhook import Receiver
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def test_table_and_json_say_unguarded_and_check_exits_5(
     assert "UNGUARDED: courses" in err and "rollout controller" in err
     grades = next(line for line in out.splitlines() if line.startswith("grades"))
     assert "UNGUARDED" not in grades  # finished: nothing to guard
-    assert receiver.kinds == []  # plain status sends nothing
+    assert receiver.kinds() == []  # plain status sends nothing
 
     assert _status(json=True) == EXIT_OK
     body = json.loads(capsys.readouterr().out)
@@ -96,9 +97,9 @@ def test_table_and_json_say_unguarded_and_check_exits_5(
 
     assert _status(check=True) == EXIT_UNGUARDED
     assert _status(check=True, json=True) == EXIT_UNGUARDED
-    assert eventually(lambda: receiver.kinds == ["unguarded"], timeout=5)
+    assert eventually(lambda: receiver.kinds() == ["unguarded"], timeout=5)
     time.sleep(0.3)
-    assert receiver.kinds == ["unguarded"]  # the second --check found the marker
+    assert receiver.kinds() == ["unguarded"]  # the second --check found the marker
     marked = env.store.load("courses")  # type: ignore[union-attr]
     assert marked is not None and marked.updated_at == rec.updated_at  # since stays put
     assert [e.kind for e in marked.events] == ["unguarded"]
@@ -135,7 +136,7 @@ def test_concurrent_reporters_send_one_webhook(env: Environment, receiver: Recei
     for t in threads:
         t.join(10)
     assert sum(1 for w in won if w is not None) == 1
-    assert eventually(lambda: receiver.kinds == ["unguarded"], timeout=5)
+    assert eventually(lambda: receiver.kinds() == ["unguarded"], timeout=5)
 
 
 def test_a_controller_taking_over_a_long_gap_reports_it_once(
@@ -154,7 +155,7 @@ def test_a_controller_taking_over_a_long_gap_reports_it_once(
     assert rec is not None
     assert [e.kind for e in rec.events].count("unguarded") == 1
     assert c.driving() == ["courses"]
-    assert eventually(lambda: "unguarded" in receiver.kinds, timeout=5)
+    assert eventually(lambda: "unguarded" in receiver.kinds(), timeout=5)
 
 
 def test_a_quick_handover_is_not_reported(tmp_path: Path) -> None:

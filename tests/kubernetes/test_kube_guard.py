@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from kubetest import NS, connect
-
 from backends.base import Phase, RolloutRecord, Strategy
 from console.driver import unguarded
 from console.driver.presence import CONTROLLER_KEY, claim, controller_running, give_up
+from tests.kubernetes.kubetest import NS, connect
+from tests.support.clock import Clock
 
 T0 = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _record() -> RolloutRecord:
@@ -33,7 +25,7 @@ def _record() -> RolloutRecord:
 
 
 def test_controller_key_is_a_lease_of_its_own_and_passes_on(cluster):
-    clock = Clock()
+    clock = Clock(T0)
     tr_a, a = connect(cluster)
     tr_b, b = connect(cluster)
     a.clock = b.clock = clock
@@ -46,7 +38,7 @@ def test_controller_key_is_a_lease_of_its_own_and_passes_on(cluster):
         assert obj["spec"]["holderIdentity"] == "ctl-a@pod-a:1:aa"
         assert CONTROLLER_KEY not in a.services()  # never a rollout
         give_up(a, "ctl-a@pod-a:1:aa")  # SIGTERM: the standby takes it at once
-        clock.t += 4  # past b's memory of a's live lease (ttl/3)
+        clock.now += 4  # past b's memory of a's live lease (ttl/3)
         assert claim(b, "ctl-b@pod-b:1:bb", 10)
         assert controller_running(a, clock()) == "ctl-b@pod-b:1:bb"
     finally:
@@ -55,12 +47,12 @@ def test_controller_key_is_a_lease_of_its_own_and_passes_on(cluster):
 
 
 def test_stored_lease_tells_when_a_killed_driver_lease_ran_out(cluster, kube):
-    clock = Clock()
+    clock = Clock(T0)
     _, store = kube
     store.clock = clock
     store.save(_record(), 0)
     assert store.acquire_lease("courses", "auto@ci:1:aa", 10)
-    clock.t += 30  # the driver was killed at T0: nobody renewed
+    clock.now += 30  # the driver was killed at T0: nobody renewed
     assert store.lease("courses") is None
     stored = store.stored_lease("courses")
     assert stored is not None and stored.holder == "auto@ci:1:aa"
