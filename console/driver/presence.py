@@ -15,13 +15,9 @@ each rollout exactly once.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from backends.base import BackendError, StateStore
 from console.driver.edges import holder_gone
-
-if TYPE_CHECKING:
-    from console.driver.loop import Driver
 
 CONTROLLER_KEY = "rollout-controller"
 
@@ -70,12 +66,3 @@ def give_up(store: StateStore, holder: str) -> None:
         store.release(CONTROLLER_KEY, holder)
     except BackendError:
         pass  # it runs out on its own
-
-
-def hand_over(driver: Driver, now: float | None = None) -> str | None:
-    """If a controller runs, release ``driver``'s lease so the controller drives the rollout
-    from its next pass; returns the controller's holder id, or None (the lease is kept)."""
-    running = controller_running(driver.store, now)
-    if running is not None and running != driver.holder:
-        driver.close()
-    return running
