@@ -23,6 +23,7 @@ DANGEROUS = frozenset(
         "start",
         "inject_fault",
         "clear_fault",
+        "drive_here",
     }
 )
 # Actions only the embedded demo answers to (it has a fault injector).
