@@ -16,6 +16,7 @@ newcomer reads every type that crosses a boundary in a single file; most of it i
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -96,6 +97,27 @@ class CommandKind(StrEnum):
     RESUME = "resume"
     ABORT = "abort"
     RETRY = "retry"
+
+
+# --------------------------------------------------------------------------- version names
+
+
+def is_image(version: str) -> bool:
+    """A candidate like ``ghcr.io/lms/courses:2.0`` names an image, not a version label."""
+    return "/" in version or ":" in version or "@" in version
+
+
+def version_label(version: str) -> str:
+    """A label- and DNS-safe form of a version (an image's tag for an image reference).
+
+    Every backend that names objects or labels metrics after a version uses this, so a plan
+    whose candidate is an image finds the same version in the cluster and in Prometheus.
+    """
+    if is_image(version):
+        tail = version.rsplit("@", 1)[0]
+        version = tail.rsplit(":", 1)[1] if ":" in tail.rsplit("/", 1)[-1] else "latest"
+    label = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
+    return (label or "v")[:40]
 
 
 # --------------------------------------------------------------------------- traffic
@@ -236,7 +258,7 @@ class Event:
 
     ``kind`` is one of: started, step, weight, pause, resume, analysis, breach, inconclusive,
     metrics-error, health, rollback, aborted, completed, promoted, command, notify-failed,
-    driver, lease. ``data`` holds the numbers behind ``message`` (JSON-serializable).
+    driver, lease, unguarded. ``data`` holds the numbers behind ``message`` (JSON-serializable).
     """
 
     at: float

@@ -44,10 +44,9 @@ FIRST_FRAME = b"sort: service"
 def child(services: int) -> None:
     """Run the console on a fake environment with ``services`` services (in the pty)."""
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "tests" / "tui"))
-    from tui_fakes import canary_record, fake_env
-
     from console.tui.app import RolloutApp
+    from tests.support.fakes import fake_env
+    from tests.support.records import canary_record
 
     state = tempfile.mkdtemp(prefix="rollout-bench-")
     names = ["courses"] + [f"svc-{i:02d}" for i in range(1, services)]

@@ -3,7 +3,8 @@
 Each subcommand lives in ``console/commands/<name>.py`` with ``run(args) -> int`` and is
 imported only when used, so ``rollout auto`` never loads Textual and ``rollout --help``
 starts instantly. Exit codes (docs/ci-cd.md): 0 ok, 1 rolled back / would fail,
-2 bad input, 3 timed out or left paused, 4 a backend could not be reached.
+2 bad input, 3 timed out or left paused, 4 a backend could not be reached,
+5 a rollout is unguarded (``status --check``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ examples:
   rollout demo                         start the demo LMS on loopback and open the console
   rollout validate examples/canary.yaml
   rollout auto examples/canary.yaml --json --timeout 10m
+  rollout start examples/canary.yaml   record it and return; `rollout controller` drives it
+  rollout controller                   drive every rollout of the environment (headless)
   rollout status --json
   rollout promote courses --full
 
 exit codes (auto): 0 completed, 1 rolled back or aborted, 2 bad input,
                    3 timed out or left paused, 4 a backend could not be reached
+exit codes (status --check): 0 every rollout guarded, 5 one is unguarded
 """
 
 
@@ -58,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env(parser, top=True)
     parser.add_argument(
         "--read-only", action="store_true", help="hide and refuse keys that change a rollout"
+    )
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        help="the console drives any rollout left unguarded (no live driver) by itself",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -92,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--instances", type=int, default=3, help="instances per version (default 3)")
     p.add_argument(
+        "--no-controller",
+        action="store_true",
+        help="run no rollout controller: a rollout is then guarded only while `rollout auto` "
+        "or a console drives it",
+    )
+    p.add_argument(
         "--read-only",
         action="store_true",
         default=argparse.SUPPRESS,
@@ -104,6 +119,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
     p.add_argument(
         "--timeout", default="30m", help="give up (exit 3) after this long, e.g. 30m (default 30m)"
+    )
+
+    p = sub.add_parser(
+        "start", help="begin a rollout and return at once; the running controller drives it"
+    )
+    p.add_argument("plan", help="plan file (YAML)")
+    _add_env(p)
+
+    p = sub.add_parser(
+        "controller",
+        help="drive every unfinished rollout of the environment (headless, long-running)",
+    )
+    _add_env(p)
+    p.add_argument(
+        "--port",
+        type=int,
+        default=9470,
+        help="port for /healthz and /metrics (default 9470; 0 picks a free one and logs it)",
+    )
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address for /healthz and /metrics (default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="stop (handing the leases back) when stdin closes; the demo runs its controller so",
     )
 
     p = sub.add_parser("validate", help="check a plan file and summarize it")
@@ -127,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service", nargs="?", help="one service (default: all)")
     _add_env(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 5 when a rollout is unguarded (no live driver), and send its webhook once",
+    )
 
     for name, text in [
         ("promote", "leave the current pause or step (--full: go straight to 100%%)"),
@@ -182,6 +231,8 @@ _MODULES = {
     None: "tui",
     "demo": "demo",
     "auto": "auto",
+    "start": "start",
+    "controller": "controller",
     "validate": "validate",
     "analyze": "analyze",
     "status": "status",

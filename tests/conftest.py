@@ -24,14 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 
-# Every Hypothesis test, in every area: no per-example deadline and no "too slow" health
-# check. On a loaded 2-core CI machine one example can stall past the 200 ms default, which
-# Hypothesis reports as a flaky failure that says nothing about the code. A module's own
-# ``@settings(...)`` inherits this profile for whatever it does not set.
-settings.register_profile("rollout", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("rollout")
+from tests.support.properties import load_profile
+
+load_profile()  # every Hypothesis test, in every area (see tests/support/properties.py)
 
 
 @dataclass

@@ -17,8 +17,11 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.keys import key_to_character
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
+
+from console.tui.keys import key_text
 
 HELP = "help"
 PALETTE = "palette"
@@ -34,17 +37,6 @@ SHORT_LABELS: Mapping[str, str] = {
     "inject_fault": "fault",
     "clear_fault": "clear-fault",
     PALETTE: "palette",
-}
-
-# Names as a user types them; anything else shows as bound (`a`, `ctrl+r`).
-_KEY_NAMES = {
-    "question_mark": "?",
-    "slash": "/",
-    "colon": ":",
-    "escape": "esc",
-    "enter": "enter",
-    "space": "space",
-    "tab": "tab",
 }
 
 
@@ -64,11 +56,6 @@ class KeyHint:
     @property
     def width(self) -> int:
         return cell_len(self.key_text) + 1 + cell_len(self.label)
-
-
-def key_text(key: str) -> str:
-    """How a bound key is written in the bar: `?` for question_mark, `esc` for escape."""
-    return _KEY_NAMES.get(key, key)
 
 
 def typed_into(widget: Widget, key: str) -> bool:
@@ -175,6 +162,9 @@ class KeyBar(Widget, can_focus=False):
     """
     COMPONENT_CLASSES = {"key-bar--key"}
 
+    # The bar repaints when these change, not when the screen repaints its live data.
+    hints: reactive[tuple[KeyHint, ...]] = reactive(())
+
     def __init__(
         self,
         order: Sequence[str] = (),
@@ -188,8 +178,6 @@ class KeyBar(Widget, can_focus=False):
         self.order = tuple(order)
         self.labels = labels
         self.aliases = dict(aliases or {})
-        self.hints: tuple[KeyHint, ...] = ()
-        self.renders = 0  # how often Textual asked for the line (tests check it stays put)
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -199,7 +187,7 @@ class KeyBar(Widget, can_focus=False):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _bindings_changed(self, screen: Screen[object]) -> None:
-        # Published on every focus change too: repaint only when the hints differ.
+        # Published on every focus change too; the reactive repaints only when hints differ.
         if screen is not self.screen:
             return
         focused = screen.focused
@@ -208,16 +196,12 @@ class KeyBar(Widget, can_focus=False):
             for ab in screen.active_bindings.values()
             if focused is None or ab.node is focused or not typed_into(focused, ab.binding.key)
         ]
-        hints = tuple(rank(collect_hints(active, self.labels, self.aliases), self.order))
-        if hints != self.hints:
-            self.hints = hints
-            self.refresh()
+        self.hints = tuple(rank(collect_hints(active, self.labels, self.aliases), self.order))
 
     def shown(self) -> list[KeyHint]:
         """The hints that fit the bar's current width."""
         return fit(self.hints, self.size.width)
 
     def render(self) -> Text:
-        self.renders += 1
         key_style = self.get_component_rich_style("key-bar--key", partial=True)
         return render_line(self.shown(), key_style=key_style)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.widgets import Static
+from dataclasses import dataclass
 
-_FLASH_STYLE = {"info": "bold", "warning": "bold yellow", "error": "bold red"}
+from rich.style import Style
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
 
 
 def _clip(text: str, room: int) -> str:
@@ -24,6 +26,7 @@ def header_text(
     *,
     read_only: bool = False,
     detail: str = "",
+    stale_style: Style | str = "bold yellow reverse",
 ) -> Text:
     """The header fitted to ``width``: what gives way first is the error detail, then the
     mode's driver name; the environment, ``read-only`` and ``stale Ns`` always show."""
@@ -44,50 +47,54 @@ def header_text(
     out.append(shown_mode)
     out.append(flags)
     if badge:
-        out.append(badge, style="bold yellow reverse")
+        out.append(badge, style=stale_style)
     room -= len(shown_mode)
     if detail and stale and room >= 8:
         out.append(_clip(f" ({detail})", room))
     return out
 
 
+@dataclass(frozen=True)
+class HeaderParts:
+    """What the header says: environment, driving/viewing, staleness, crumbs, flags."""
+
+    environment: str
+    mode: str
+    stale: str | None = None
+    crumbs: str = ""
+    read_only: bool = False
+    detail: str = ""  # the backend error, shown while stale when there is room
+
+
 class HeaderLine(Static):
-    """'rollout · <environment> · <driving|viewing> · <stale Ns>' on one line, fitted to it."""
+    """'rollout · <environment> · <driving|viewing> · <stale Ns>' on one line, fitted to it
+    (render runs again on a resize, so the line is refitted to the new width)."""
 
     DEFAULT_CSS = """
     HeaderLine { height: 1; }
+    HeaderLine > .header-line--stale { color: ansi_yellow; text-style: bold reverse; }
     """
+    COMPONENT_CLASSES = {"header-line--stale"}
 
-    _args: tuple[str, str, str | None, str, bool, str] | None = None
+    parts: reactive[HeaderParts | None] = reactive(None)
 
-    def show(
-        self,
-        environment: str,
-        mode: str,
-        stale: str | None,
-        crumbs: str = "",
-        *,
-        read_only: bool = False,
-        detail: str = "",
-    ) -> None:
-        """Show these parts; the line is refitted when the terminal is resized."""
-        self._args = (environment, mode, stale, crumbs, read_only, detail)
-        self._fit()
-
-    def on_resize(self) -> None:
-        self._fit()
-
-    def _fit(self) -> None:
-        if self._args is None:
-            return
-        environment, mode, stale, crumbs, read_only, detail = self._args
-        width = self.size.width or self.app.size.width
-        out = header_text(
-            width, environment, mode, stale, crumbs, read_only=read_only, detail=detail
+    def render(self) -> Text:
+        parts = self.parts
+        if parts is None:
+            return Text()
+        return header_text(
+            self.size.width,
+            parts.environment,
+            parts.mode,
+            parts.stale,
+            parts.crumbs,
+            read_only=parts.read_only,
+            detail=parts.detail,
+            stale_style=self.get_component_rich_style("header-line--stale", partial=True),
         )
-        if out != getattr(self, "_shown", None):
-            self._shown = out
-            self.update(out)
+
+
+_SEVERITY_MARK = {"warning": "! ", "error": "✗ "}
 
 
 class FlashLine(Static):
@@ -95,16 +102,29 @@ class FlashLine(Static):
 
     DEFAULT_CSS = """
     FlashLine { height: 1; }
+    FlashLine > .flash-line--info { text-style: bold; }
+    FlashLine > .flash-line--warning { color: ansi_yellow; text-style: bold; }
+    FlashLine > .flash-line--error { color: ansi_red; text-style: bold; }
     """
+    COMPONENT_CLASSES = {"flash-line--info", "flash-line--warning", "flash-line--error"}
+
+    # (text, severity), None before the first; its height follows the text (one line or
+    # two), hence layout.
+    message: reactive[tuple[str, str] | None] = reactive(None, layout=True)
 
     def on_resize(self) -> None:
-        # Its height follows the text (one or two lines): a new width may change it. Without
-        # this, a screen resized while hidden kept the old height and cut the message.
+        # A new width may change the height: measured again here, a screen resized while
+        # hidden would otherwise keep the old height and cut the message.
         self.refresh(layout=True)
 
     def flash(self, message: str, severity: str = "info") -> None:
-        prefix = {"warning": "! ", "error": "✗ "}.get(severity, "")
-        text = Text(prefix + message, style=_FLASH_STYLE.get(severity, ""))
-        if text != getattr(self, "_shown", None):
-            self._shown = text
-            self.update(text)
+        self.message = (message, severity)
+
+    def render(self) -> Text:
+        if self.message is None:
+            return Text()
+        text, severity = self.message
+        style = self.get_component_rich_style(
+            f"flash-line--{severity}", partial=True, default=Style()
+        )
+        return Text(_SEVERITY_MARK.get(severity, "") + text, style=style)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.geometry import Size
+from textual.reactive import reactive
 from textual.widget import Widget
 
 from console.view.detail import SplitShare
@@ -13,7 +14,8 @@ from console.view.overview import fmt_pct
 
 # Distinct bar glyph per version position, so the split reads without colour (NO_COLOR).
 _GLYPHS = ("█", "▓", "▒", "░")
-_COLOURS = ("green", "magenta", "cyan", "yellow")
+# The colour of each version position: component classes, so a theme can restyle them.
+_VERSION_CLASSES = tuple(f"traffic-bar--version-{i}" for i in range(len(_GLYPHS)))
 
 
 class TrafficBar(Widget):
@@ -21,36 +23,42 @@ class TrafficBar(Widget):
 
     DEFAULT_CSS = """
     TrafficBar { height: auto; }
+    TrafficBar > .traffic-bar--version-0 { color: ansi_green; }
+    TrafficBar > .traffic-bar--version-1 { color: ansi_magenta; }
+    TrafficBar > .traffic-bar--version-2 { color: ansi_cyan; }
+    TrafficBar > .traffic-bar--version-3 { color: ansi_yellow; }
+    TrafficBar > .traffic-bar--dim { text-style: dim; }
     """
+    COMPONENT_CLASSES = {*_VERSION_CLASSES, "traffic-bar--dim"}
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self._shares: tuple[SplitShare, ...] = ()
+    # One line per version, hence layout: a version more or less changes the height.
+    shares: reactive[tuple[SplitShare, ...]] = reactive((), layout=True)
 
     def show(self, shares: Sequence[SplitShare]) -> None:
-        """Replace the data; repaints only when it changed."""
-        new = tuple(shares)
-        if new != self._shares:
-            self._shares = new
-            self.refresh(layout=True)
+        self.shares = tuple(shares)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return max(1, len(self._shares))
+        return max(1, len(self.shares))
 
     def render(self) -> Text:
-        if not self._shares:
-            return Text("no traffic data", style="dim")
+        shares = self.shares
+        dim = self.get_component_rich_style("traffic-bar--dim", partial=True)
+        if not shares:
+            return Text("no traffic data", style=dim)
         width = max(10, self.size.width)
-        label_w = max(len(s.version) for s in self._shares)
+        label_w = max(len(s.version) for s in shares)
         bar_w = max(5, width - label_w - 29)
         out = Text()
-        for i, s in enumerate(self._shares):
-            glyph, colour = _GLYPHS[i % len(_GLYPHS)], _COLOURS[i % len(_COLOURS)]
+        for i, s in enumerate(shares):
+            glyph = _GLYPHS[i % len(_GLYPHS)]
+            colour = self.get_component_rich_style(
+                _VERSION_CLASSES[i % len(_VERSION_CLASSES)], partial=True
+            )
             filled = round(bar_w * s.set_weight / 100)
             out.append(f"{s.version:<{label_w}} ")
             out.append(glyph * filled, style=colour)
-            out.append("·" * (bar_w - filled), style="dim")
+            out.append("·" * (bar_w - filled), style=dim)
             out.append(f" set {s.set_weight:>3}%  measured {fmt_pct(s.measured):>6}")
-            if i < len(self._shares) - 1:
+            if i < len(shares) - 1:
                 out.append("\n")
         return out

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from backends.base import MatchRule, TrafficSplit
+from backends.base import MatchRule, TrafficSplit, is_image, version_label
 
 APP, VERSION = "app", "version"
 VERSION_ANNOTATION = "rollout.dev/version"  # the version as the plan spelled it
@@ -23,20 +23,6 @@ REVISION = "deployment.kubernetes.io/revision"
 
 
 # --------------------------------------------------------------------------- names
-
-
-def is_image(version: str) -> bool:
-    """A candidate like ``ghcr.io/lms/courses:2.0`` names an image, not a version label."""
-    return "/" in version or ":" in version or "@" in version
-
-
-def version_label(version: str) -> str:
-    """A label- and DNS-safe form of a version (an image's tag for an image reference)."""
-    if is_image(version):
-        tail = version.rsplit("@", 1)[0]
-        version = tail.rsplit(":", 1)[1] if ":" in tail.rsplit("/", 1)[-1] else "latest"
-    label = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
-    return (label or "v")[:40]
 
 
 def deployment_name(service: str, version: str) -> str:

@@ -400,6 +400,15 @@ class ConfigMapStore:
         except (ConflictError, NotFound):
             pass  # someone else took or removed it: nothing of ours to release
 
+    def stored_lease(self, service: str) -> Lease | None:
+        """The Lease as stored, expired or not (None when released or absent): tells when
+        the last driver's lease ran out (``console.driver.guard``)."""
+        current = self._get_lease(service)
+        holder = ((current or {}).get("spec") or {}).get("holderIdentity")
+        if current is None or not holder:
+            return None
+        return Lease(service=service, holder=str(holder), expires_at=self._expires(current))
+
     def lease(self, service: str) -> Lease | None:
         seen = self._seen_other(service)
         if seen is not None:

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from backends import units
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,30}$")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
 
 
 class FaultSpecError(ValueError):
@@ -37,12 +38,13 @@ class Fault:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def _duration(raw: str, spec: str, key: str, default_unit: str) -> float:
-    m = _DURATION.match(raw.strip())
-    if not m:
-        raise FaultSpecError(f"--fault {spec!r}: {key} must look like 300ms or 1.5s, got {raw!r}")
-    value, unit = float(m.group(1)), m.group(2) or default_unit
-    seconds = value / 1000 if unit == "ms" else value
+def _duration(raw: str, spec: str, key: str, bare: str) -> float:
+    try:
+        seconds = units.parse_duration(raw, bare=bare)
+    except ValueError:
+        raise FaultSpecError(
+            f"--fault {spec!r}: {key} must look like 300ms or 1.5s, got {raw!r}"
+        ) from None
     if seconds > 60:
         raise FaultSpecError(f"--fault {spec!r}: {key} {raw} is more than 60s")
     return seconds

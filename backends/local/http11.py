@@ -10,29 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from http import HTTPStatus
 from typing import Any
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024
 
-REASONS = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    411: "Length Required",
-    413: "Payload Too Large",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
+# Reason phrases as bytes, built once: responses are written on the demo's hottest path.
+REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 # Headers that describe one connection, never forwarded by a proxy (RFC 9110, 7.6.1).
 HOP_BY_HOP = frozenset(
@@ -58,7 +43,21 @@ class HttpError(Exception):
         self.message = message
 
 
-class Request:
+class _Message:
+    """What requests and responses share: headers as (lower-case name, raw value) bytes."""
+
+    __slots__ = ()
+    headers: list[tuple[bytes, bytes]]
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header ``name`` (lower-case), or None."""
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+
+class Request(_Message):
     """A parsed request. Header names are lower-case bytes; values are raw bytes."""
 
     __slots__ = ("body", "headers", "keep_alive", "method", "path", "query", "target")
@@ -80,12 +79,6 @@ class Request:
         self.body = body
         self.keep_alive = keep_alive
 
-    def header(self, name: bytes) -> bytes | None:
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return None
-
     def json(self) -> Any:
         """The body as JSON; raises HttpError(400) naming the problem."""
         if not self.body:
@@ -102,7 +95,7 @@ class Request:
         return dict(parse_qsl(self.query, keep_blank_values=True))
 
 
-class Response:
+class Response(_Message):
     """A parsed response from an upstream."""
 
     __slots__ = ("body", "headers", "keep_alive", "status")
@@ -114,12 +107,6 @@ class Response:
         self.headers = headers
         self.body = body
         self.keep_alive = keep_alive
-
-    def header(self, name: bytes) -> bytes | None:
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return None
 
 
 def _parse_headers(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
@@ -215,21 +202,26 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             raise HttpError(502, "upstream response too large")
 
 
+def parse_status_line(line: bytes) -> tuple[bytes, int]:
+    """(HTTP version, status) from a response's first line; HttpError(502) if malformed."""
+    parts = line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+        raise HttpError(502, f"malformed status line {line[:80]!r}")
+    try:
+        return parts[0], int(parts[1])
+    except ValueError:
+        raise HttpError(502, f"malformed status line {line[:80]!r}") from None
+
+
 async def read_response(reader: asyncio.StreamReader, method: str = "GET") -> Response | None:
     """Read one response; None if the connection closed before a single byte arrived."""
     head = await _read_head(reader)
     if head is None:
         return None
     lines = head[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-        raise HttpError(502, f"malformed status line {lines[0][:80]!r}")
-    try:
-        status = int(parts[1])
-    except ValueError:
-        raise HttpError(502, f"malformed status line {lines[0][:80]!r}") from None
+    version, status = parse_status_line(lines[0])
     headers = _parse_headers(lines[1:])
-    keep_alive = _wants_keep_alive(parts[0], headers)
+    keep_alive = _wants_keep_alive(version, headers)
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         return Response(status, headers, b"", keep_alive)
     chunked = any(k == b"transfer-encoding" and b"chunked" in v.lower() for k, v in headers)
@@ -252,7 +244,7 @@ def response_bytes(
     keep_alive: bool = True,
 ) -> bytes:
     """Serialize a response with Content-Length and the Connection header."""
-    reason = REASONS.get(status, "Status").encode()
+    reason = REASONS.get(status, b"Status")
     out = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
     if content_type is not None:
         out.append(b"content-type: " + content_type + b"\r\n")

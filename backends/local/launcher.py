@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,10 +158,14 @@ def start_demo(
     control_port: int = 0,
     seed: int | None = None,
     timeout: float = START_TIMEOUT,
+    companions: Mapping[str, Sequence[str]] | None = None,
 ) -> DemoHandle:
     """Start the demo on 127.0.0.1 and return once every healthy instance is ready.
 
-    Raises DemoAlreadyRunning if one runs on ``state_dir``, DemoError if it fails to start.
+    ``companions`` maps a name to a command line the demo keeps running beside it,
+    restarted with back-off, logged to ``<state_dir>/<name>.log`` (``rollout demo`` runs the
+    rollout controller so). Raises DemoAlreadyRunning if one runs on ``state_dir``,
+    DemoError if it fails to start.
     """
     state_dir = Path(state_dir)
     try:
@@ -185,6 +189,8 @@ def start_demo(
     }
     if services is not None:
         cfg["services"] = list(services)
+    if companions:
+        cfg["companions"] = {name: list(argv) for name, argv in companions.items()}
     log_path = state_dir / "demo.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from backends.base import MatchRule
+from backends.base import MatchRule, TrafficSplit
 
 
 class RouteError(ValueError):
@@ -134,13 +135,16 @@ class Route:
             return Route(dict(self.weights), self.match, self.match_version, None, 0)
         return Route(dict(self.weights), self.match, self.match_version, version, percent)
 
-    def to_dict(self) -> dict[str, object]:
+    def split(self) -> TrafficSplit:
+        """This routing as the backends' shared TrafficSplit (the demo's split is exact)."""
+        return TrafficSplit(
+            dict(self.weights),
+            self.match,
+            self.match_version,
+            self.mirror_version,
+            self.mirror_percent,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
         """The TrafficSplit JSON form."""
-        return {
-            "weights": dict(self.weights),
-            "match": [m.to_dict() for m in self.match],
-            "match_version": self.match_version,
-            "mirror_version": self.mirror_version,
-            "mirror_percent": self.mirror_percent,
-            "approximate": False,
-        }
+        return self.split().to_dict()

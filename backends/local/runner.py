@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backends.local.companion import Companion
 from backends.local.control import FAULT_FIELDS, ControlAPI
 from backends.local.gateway import Gateway, GatewayService
 from backends.local.loadgen import LoadProcess
@@ -118,6 +119,12 @@ async def run(state_dir: Path, cfg: dict[str, Any]) -> int:
     await load.start(log)
     endpoint = state_dir / "endpoint.json"
     write_endpoint(endpoint, {**info, "token": token})
+    # Companions (the rollout controller) find the demo through the endpoint file.
+    companions = [
+        Companion(name, argv, state_dir) for name, argv in (cfg.get("companions") or {}).items()
+    ]
+    for companion in companions:
+        companion.start()
     sys.stdout.write("READY " + json.dumps({**info, "control_port": control.port}) + "\n")
     sys.stdout.flush()
     try:
@@ -125,6 +132,8 @@ async def run(state_dir: Path, cfg: dict[str, Any]) -> int:
     finally:
         if watcher is not None:
             watcher.cancel()
+        # First, while the services still answer: a controller hands its leases back.
+        await asyncio.gather(*(c.stop() for c in companions), return_exceptions=True)
         await load.stop()
         await control.close()
         await gateway.close()

@@ -247,8 +247,8 @@ class FileStateStore:
         body = {"holder": holder, "expires_at": self._clock() + ttl}
         self._write_atomic(self._path(service, ".lease"), json.dumps(body).encode() + b"\n")
 
-    def acquire_lease(self, service: str, holder: str, ttl: float) -> bool:
-        """Take the lease if it is free, expired, or already ours."""
+    def _hold_lease(self, service: str, holder: str, ttl: float) -> bool:
+        """Write ``holder``'s lease unless another holder's is still live."""
         with self._locked(service):
             cur = self._read_lease(service)
             if cur and cur.holder != holder and cur.expires_at > self._clock():
@@ -256,15 +256,14 @@ class FileStateStore:
             self._write_lease(service, holder, ttl)
             return True
 
+    def acquire_lease(self, service: str, holder: str, ttl: float) -> bool:
+        """Take the lease if it is free, expired, or already ours."""
+        return self._hold_lease(service, holder, ttl)
+
     def renew(self, service: str, holder: str, ttl: float) -> bool:
-        """Extend our lease; False if someone else holds it (we lost it)."""
-        with self._locked(service):
-            cur = self._read_lease(service)
-            if cur and cur.holder != holder and cur.expires_at > self._clock():
-                return False
-            # Ours, or ours expired and nobody took it meanwhile: still safe to hold.
-            self._write_lease(service, holder, ttl)
-            return True
+        """Extend our lease; False if someone else holds it (we lost it). Ours expired with
+        nobody taking it meanwhile is still safe to hold, so this is the same rule as taking."""
+        return self._hold_lease(service, holder, ttl)
 
     def release(self, service: str, holder: str) -> None:
         """Give the lease up if we hold it."""
@@ -281,6 +280,11 @@ class FileStateStore:
         if cur and cur.expires_at > self._clock():
             return cur
         return None
+
+    def stored_lease(self, service: str) -> Lease | None:
+        """The lease as stored, expired or not (a released one is gone): tells when the
+        last driver's lease ran out (``console.driver.guard``)."""
+        return self._read_lease(service)
 
     # ------------------------------------------------------------------ commands
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from backends.local.http11 import MAX_BODY, MAX_HEAD, HttpError, Response
+from backends.local.http11 import MAX_BODY, MAX_HEAD, HttpError, Response, parse_status_line
 
 _HEAD_END = b"\r\n\r\n"
 
@@ -129,16 +129,10 @@ class UpstreamConn(asyncio.Protocol):
 def _parse_head(head: bytes, method: str) -> tuple[int, list[tuple[bytes, bytes]], bool, int]:
     """(status, headers, keep_alive, body length or -1 for read-until-close)."""
     lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-        raise HttpError(502, f"malformed status line {lines[0][:80]!r}")
-    try:
-        status = int(parts[1])
-    except ValueError:
-        raise HttpError(502, f"malformed status line {lines[0][:80]!r}") from None
+    version, status = parse_status_line(lines[0])
     headers: list[tuple[bytes, bytes]] = []
     length = -1
-    keep_alive = parts[0] != b"HTTP/1.0"
+    keep_alive = version != b"HTTP/1.0"
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
         if not sep:

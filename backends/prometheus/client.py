@@ -26,7 +26,7 @@ from urllib3.util.retry import Retry
 
 from backends.base import BackendError, BackendUnavailable, Forbidden
 from backends.prometheus.config import PrometheusConfig
-from backends.prometheus.promql import duration
+from backends.units import format_one_unit
 
 log = logging.getLogger("rollout.prometheus")
 
@@ -134,7 +134,7 @@ class PromClient:
 
         A scalar result comes back as one series with no labels.
         """
-        params = {"timeout": duration(self.cfg.timeout)}
+        params = {"timeout": format_one_unit(self.cfg.timeout)}
         if at is not None:
             params["time"] = f"{at:.3f}"
         result = self._call(lambda: self._prom.custom_query(query, params=params), query)
@@ -160,7 +160,7 @@ class PromClient:
                 # Exact bounds: the library rounds datetimes to whole seconds.
                 "start": f"{chunk_start:.3f}",
                 "end": f"{chunk_end:.3f}",
-                "timeout": duration(self.cfg.timeout),
+                "timeout": format_one_unit(self.cfg.timeout),
             }
             result = self._call(
                 partial(

@@ -8,18 +8,16 @@ lists them so that the client can scrub any text it shows.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from backends import units
 from backends.prometheus.providers import PROVIDERS, Provider, Queries, provider_with
 
 DEFAULT_TIMEOUT = 5.0
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 KNOWN_KEYS = {
     "kind",
     "url",
@@ -72,15 +70,12 @@ class PrometheusConfig:
 
 def parse_duration(value: Any, where: str) -> float:
     """A timeout as seconds: a number, or a string like ``500ms``, ``5s``, ``1m``."""
-    if isinstance(value, bool):
-        raise PrometheusConfigError(f"{where}: expected a duration like 5s, not {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise PrometheusConfigError(f"{where}: expected a duration like 5s, not {value!r}")
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    try:
+        seconds = units.parse_duration(value)
+    except ValueError:
+        raise PrometheusConfigError(
+            f"{where}: expected a duration like 5s, not {value!r}"
+        ) from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise PrometheusConfigError(f"{where}: must be a positive duration")
     return seconds

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from backends.base import BackendError, MetricSample
+from backends.base import BackendError, MetricSample, is_image, version_label
 from backends.prometheus.client import PromClient, value, values
 from backends.prometheus.config import PrometheusConfig
 from backends.prometheus.promql import placeholders
@@ -228,8 +228,6 @@ def series_label(version: str) -> str:
     (``ghcr.io/lms/courses:2.0``); the Kubernetes backend labels its pods and names its
     Deployments and Services with a label-safe form of it (``2-0``), so that is what
     Prometheus sees. Plain version names are used as they are."""
-    from backends.kubernetes.objects import is_image, version_label
-
     return version_label(version) if is_image(version) else version
 
 

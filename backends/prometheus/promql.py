@@ -1,4 +1,4 @@
-"""PromQL text helpers: string-literal and regex escaping, durations, template placeholders.
+"""PromQL text helpers: string-literal and regex escaping, template placeholders.
 
 Pure functions, no I/O. Every value that comes from a plan or a config file and ends up in a
 query goes through ``quote`` (or ``regex_quote`` inside a regex matcher), so a service called
@@ -7,7 +7,6 @@ query goes through ``quote`` (or ``regex_quote`` inside a regex matcher), so a s
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 
@@ -43,20 +42,6 @@ def quote(value: str) -> str:
 def regex_escape(value: str) -> str:
     """Escape ``value`` so that RE2 matches it literally (before string-literal escaping)."""
     return "".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in value)
-
-
-def duration(seconds: float) -> str:
-    """Seconds as a PromQL duration: ``30s``, ``5m``, ``1500ms``; never below 1ms."""
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"a PromQL window must be a positive duration, not {seconds!r}")
-    ms = max(1, round(seconds * 1000))
-    if ms % 1000:
-        return f"{ms}ms"
-    s = ms // 1000
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s % size == 0:
-            return f"{s // size}{unit}"
-    return f"{s}s"
 
 
 def placeholders(template: str) -> set[str]:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from backends.base import Unsupported
-from backends.prometheus.promql import duration, quote, regex_escape, render
+from backends.prometheus.promql import quote, regex_escape, render
+from backends.units import format_one_unit
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -231,7 +232,7 @@ class Queries:
         return f'label_replace({expr}, "{VERSION}", "$1", {quote(p.version_label)}, {quote(regex)})'
 
     def _rate(self, metric: str, window: float, *extra: str) -> str:
-        inner = f"rate({metric}{self._selector(*extra)}[{duration(window)}])"
+        inner = f"rate({metric}{self._selector(*extra)}[{format_one_unit(window)}])"
         return self._by_version(inner)
 
     def request_rate(self, window: float) -> str:
@@ -271,7 +272,7 @@ class Queries:
         """A plan's custom query with ``{{service}}``, ``{{version}}``, ``{{namespace}}`` and
         ``{{window}}`` filled in (values escaped for string literals)."""
         values = {"service": self.service, "namespace": self.namespace or ""}
-        values["window"] = duration(window)
+        values["window"] = format_one_unit(window)
         if version is not None:
             values["version"] = version
         try:

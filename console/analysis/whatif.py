@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import MetricSample, Observation
+from backends.units import format_duration
 from console.analysis import verdicts as analysis
 from console.analysis.verdicts import Counters, Decision, Measurement, MetricVerdict, Status
 from console.plan.model import AnalysisSpec, OnFailure
@@ -38,13 +39,13 @@ def evaluation_times(start: float, end: float, interval: float, window: float) -
     span = end - start - window
     if span < -1e-6:
         raise WhatIfError(
-            f"the lookback ({_dur(end - start)}) is shorter than the analysis window "
-            f"({_dur(window)}); use a longer --since"
+            f"the lookback ({format_duration(end - start)}) is shorter than the analysis window "
+            f"({format_duration(window)}); use a longer --since"
         )
     n = max(0, math.floor(span / interval + 1e-9))
     if n + 1 > MAX_STEPS:
         raise WhatIfError(
-            f"{n + 1} measurements of {_dur(interval)} in {_dur(end - start)} is too many; "
+            f"{n + 1} measurements of {format_duration(interval)} in {format_duration(end - start)} is too many; "
             "use a shorter --since"
         )
     return [end - (n - k) * interval for k in range(n + 1)]
@@ -317,12 +318,6 @@ def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
     return {k: _finite(v) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def _dur(seconds: float) -> str:
-    from console.plan.summary import format_duration
-
-    return format_duration(seconds)
-
-
 def hint(result: WhatIf) -> str:
     """A likely cause when no measurement saw any request at all, else ''."""
     if not result.steps or any(s.measurement.requests for s in result.steps):
@@ -330,6 +325,6 @@ def hint(result: WhatIf) -> str:
     return (
         f"no request was counted for {result.candidate} in any window: check that it took "
         "traffic in that period and is named as the metrics label it; with Prometheus, "
-        f"also that the analysis window ({_dur(result.spec.effective_window)}) spans at "
+        f"also that the analysis window ({format_duration(result.spec.effective_window)}) spans at "
         "least two scrape intervals (or set minWindow in the environment's metrics config)"
     )

@@ -184,7 +184,7 @@ def _drive(
         driver.record_stop(caught[0])
         return (
             EXIT_STOPPED,
-            f"stopped by {caught[0]}; traffic left at {output.weights_text(rec.weights)}",
+            f"stopped by {caught[0]}; traffic left at {output.weights_percent(rec.weights)}",
         )
     if rec.phase == Phase.COMPLETED:
         return EXIT_OK, rec.message or "completed"

@@ -2,8 +2,11 @@
 
 ``--headless`` keeps the environment running without a UI until Ctrl-C or SIGTERM (for tmux,
 and for ``rollout auto`` in another pane). Either way, leaving stops every child process and
-frees every port. Exit codes: 0 stopped normally, 2 bad input or a demo already running on the
-same state directory, 4 the environment could not start or died.
+frees every port. The demo runs a rollout controller (``rollout controller --env demo``) as
+one of its processes, restarted with back-off if it dies, so every rollout is guarded with
+no console open and every console is a viewer; ``--no-controller`` leaves it out. Exit
+codes: 0 stopped normally, 2 bad input or a demo already running on the same state
+directory, 4 the environment could not start or died.
 """
 
 from __future__ import annotations
@@ -64,7 +67,13 @@ def run(args: Namespace) -> int:
     prometheus = None
     try:
         try:
-            handle = start_demo(state, rps=args.rps, instances=args.instances, faults=faults)
+            handle = start_demo(
+                state,
+                rps=args.rps,
+                instances=args.instances,
+                faults=faults,
+                companions=None if _no_controller(args) else {"controller": controller_argv()},
+            )
         except DemoAlreadyRunning:
             _err(
                 f"a demo environment is already running in {state}; use it (rollout, rollout auto) "
@@ -114,6 +123,25 @@ def run(args: Namespace) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def controller_argv() -> list[str]:
+    """The demo's controller: this Python, any free port for its metrics, gone with the demo."""
+    return [
+        sys.executable,
+        "-m",
+        "console.cli",
+        "controller",
+        "--env",
+        "demo",
+        "--port",
+        "0",
+        "--exit-on-stdin-eof",
+    ]
+
+
+def _no_controller(args: Namespace) -> bool:
+    return bool(getattr(args, "no_controller", False))
+
+
 def _has_terminal() -> bool:
     try:
         return sys.stdin.isatty() and sys.stdout.isatty()
@@ -138,7 +166,9 @@ def _open_console(args: Namespace) -> int:
     except BackendError as exc:
         _err(str(exc))
         return EXIT_BACKEND
-    return int(open_console(env, config, read_only=bool(getattr(args, "read_only", False))) or 0)
+    read_only = bool(getattr(args, "read_only", False))
+    standby = bool(getattr(args, "standby", False))
+    return int(open_console(env, config, read_only=read_only, standby=standby) or 0)
 
 
 def _print_where(handle: Any, args: Namespace, prometheus: Any) -> None:
@@ -156,11 +186,16 @@ def _print_where(handle: Any, args: Namespace, prometheus: Any) -> None:
     ]
     if prometheus is not None:
         lines.append(f"  prometheus {getattr(prometheus, 'url', '?')}")
+    if _no_controller(args):
+        lines.append("  controller none (--no-controller): a rollout is guarded only while driven")
+    else:
+        lines.append(f"  controller guards every rollout   (log {state / 'controller.log'})")
     for f in args.fault:
         lines.append(f"  fault     {f}")
     lines += [
         "",
-        "In another pane:  rollout auto examples/canary.yaml     (or: rollout status)",
+        "In another pane:  rollout start examples/canary.yaml   (the controller drives it)",
+        "              or  rollout auto examples/canary.yaml    (or: rollout status)",
         "Stop with Ctrl-C or SIGTERM.",
     ]
     print("\n".join(lines), flush=True)

@@ -38,6 +38,7 @@ from backends.base import (
     Unsupported,
     VersionHealth,
 )
+from console.engine.state import EngineState
 from console.plan.model import AnalysisSpec, Plan
 
 
@@ -61,6 +62,29 @@ def holder_display(holder: str) -> str:
     return holder.split(":", 1)[0]
 
 
+def holder_gone(holder: str, owner: str | None = None) -> bool:
+    """True when ``holder`` (``make_holder``'s form) names a process of ``owner`` (default:
+    this user ``user@host``) that no longer exists on this host: its lease can be freed
+    without waiting out the TTL. Any other holder (another host, another form, a live or
+    foreign process) is not gone."""
+    if owner is None:
+        user, host = whoami()
+        owner = f"{user}@{host}"
+    parts = holder.split(":")
+    if len(parts) != 3 or parts[0] != owner or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False  # alive: a real holder
+
+
 DEFAULT_WINDOW = 30.0  # metrics window when the plan has no analysis at all (charts only)
 
 
@@ -79,7 +103,7 @@ def analysis_spec(plan: Plan, record: RolloutRecord | None) -> AnalysisSpec | No
     bg = plan.bluegreen
     if bg is None:
         return None
-    stage = (record.engine.get("analysis") or {}).get("stage") if record is not None else None
+    stage = EngineState.of_record(record).stage if record is not None else None
     if stage is not None:
         return bg.preview_analysis if stage == "preview" else bg.post_promotion_analysis
     promoted = record is not None and record.weights.get(record.candidate, 0) >= 100

@@ -20,7 +20,6 @@ application already live in ``console/driver_io.py``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,14 +48,16 @@ from console.driver.edges import (
     apply_action,
     describe,
     holder_display,
+    holder_gone,
     observe,
     unsupported_metrics,
 )
 from console.driver.edges import make_holder as make_holder  # callers import it from here
 from console.driver.edges import whoami as whoami
-from console.driver.notify import Notifier
+from console.driver.notify import Notifier, plan_notifier
 from console.engine import context as engine_common
 from console.engine import machine as engine
+from console.engine.commands import ignored_reason, refused_audit
 from console.engine.context import split_text
 from console.plan.model import Plan
 
@@ -273,8 +274,9 @@ class Driver:
             for cmd in fresh:
                 t = engine.step(rec, plan, obs, cmd, now)
                 rec = self._collect(t, actions, events, audit)
-                if not t.audit:
-                    audit.append(self._ignored_command(cmd, t.events, now))
+                if not t.audit:  # not applied: still on the record, with why
+                    why = ignored_reason(t.events) or "not applicable now"
+                    audit.append(refused_audit(cmd, why, now))
             if not rec.phase.terminal:
                 t = engine.step(rec, plan, obs, None, now)
                 rec = self._collect(t, actions, events, audit)
@@ -340,8 +342,9 @@ class Driver:
                 self.store.append_audit(entry)
             except BackendError as exc:
                 events.append(self._driver_event("driver", f"audit not written: {exc}"))
-        if self.notifier is not None:
-            failures = self.notifier.drain_failures()
+        notifier = self._notifier()
+        if notifier is not None:
+            failures = notifier.drain_failures()
             events.extend(failures)
             if self._driving:
                 self._unsaved.extend(failures)
@@ -397,18 +400,7 @@ class Driver:
         lease = self.store.lease(self.service)
         if lease is None:
             return True
-        parts = lease.holder.split(":")
-        if len(parts) != 3 or parts[0] != f"{self.user}@{self.host}" or not parts[1].isdigit():
-            return False
-        pid = int(parts[1])
-        if pid == os.getpid():
-            return False
-        try:
-            os.kill(pid, 0)
-            return False  # alive (or not ours to signal): a real driver
-        except ProcessLookupError:
-            pass
-        except PermissionError:
+        if not holder_gone(lease.holder, f"{self.user}@{self.host}"):
             return False
         self.store.release(self.service, lease.holder)
         return True
@@ -502,6 +494,11 @@ class Driver:
             raise DriverError(f"{self.service}: no rollout recorded")
         return self._record
 
+    def watch(self) -> RolloutRecord | None:
+        """Read the record without the lease and report its events not seen yet; a later
+        tick that gets the lease then records that this driver took the rollout over."""
+        return self._watch()
+
     def _watch(self) -> RolloutRecord | None:
         """Viewer: reload the record and report events the driver added since last time."""
         try:
@@ -527,7 +524,15 @@ class Driver:
 
     # ------------------------------------------------------------------ events and audit
 
+    def _notifier(self) -> Notifier | None:
+        """The caller's notifier, else the one for the webhooks of the plan being driven, so
+        every driver (controller, console, one-shot command) sends the plan's webhooks."""
+        if self.notifier is not None or self._record is None:
+            return self.notifier
+        return plan_notifier(self.service, self._record.plan)
+
     def _emit(self, events: Sequence[Event]) -> None:
+        notifier = self._notifier() if events else None
         for e in events:
             key = event_key(e)
             if key in self._seen:
@@ -535,8 +540,8 @@ class Driver:
             self._seen.add(key)
             if self.on_event is not None:
                 self.on_event(e)
-            if self.notifier is not None:
-                self.notifier.send(e)
+            if notifier is not None:
+                notifier.send(e)
 
     def _driver_event(
         self, kind: str, message: str, data: Mapping[str, Any] | None = None
@@ -579,20 +584,6 @@ class Driver:
         except BackendError:
             pass  # the store is what failed; the event below still tells the operator
         self._emit([self._driver_event("driver", msg)])
-
-    def _ignored_command(self, cmd: Command, events: Sequence[Event], now: float) -> AuditEntry:
-        """An operator command the engine did not apply is still on the record, with why."""
-        why = next((e.message for e in events if e.kind == "command"), "not applicable now")
-        return AuditEntry(
-            at=now,
-            service=self.service,
-            actor=f"{cmd.user}@{cmd.host}" if cmd.user and cmd.host else cmd.user or "operator",
-            action=str(cmd.kind),
-            reason=why if not cmd.reason else f"{why} (reason given: {cmd.reason})",
-            user=cmd.user,
-            host=cmd.host,
-            data={"id": cmd.id, "applied": False},
-        )
 
     def _drop_pending(self, why: str) -> None:
         for cmd in self._pending:

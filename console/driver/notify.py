@@ -9,6 +9,7 @@ delivery that gives up, or an event dropped because the queue is full, becomes a
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 import time
@@ -23,7 +24,17 @@ from backends.base import Event
 # The events worth waking someone up for (docs/ci-cd.md: start, each step, pause, breach,
 # rollback, completion); the rest (analysis ticks, health waits) stay in the log.
 NOTIFY_KINDS = frozenset(
-    {"started", "step", "weight", "pause", "breach", "rollback", "completed", "aborted"}
+    {
+        "started",
+        "step",
+        "weight",
+        "pause",
+        "breach",
+        "rollback",
+        "completed",
+        "aborted",
+        "unguarded",
+    }
 )
 
 _COLORS = {
@@ -34,6 +45,7 @@ _COLORS = {
     "breach": "danger",
     "rollback": "danger",
     "aborted": "danger",
+    "unguarded": "danger",
     "completed": "good",
 }
 
@@ -208,3 +220,42 @@ class Notifier:
                 data={"event": event.kind, "webhook": channel.label, "error": why},
             )
         )
+
+
+# Notifiers made for drivers that were given none: one per service and webhook list in this
+# process, flushed (up to 5 s) when the interpreter exits, so a one-shot command's webhook
+# still goes out after its tick.
+_PLAN_NOTIFIERS: dict[tuple[str, tuple[str, ...]], Notifier] = {}
+_PLAN_LOCK = threading.Lock()
+_AT_EXIT: list[bool] = []  # close_plan_notifiers registered with atexit
+
+
+def plan_notifier(service: str, plan: Mapping[str, Any]) -> Notifier | None:
+    """The notifier for a recorded plan's webhooks (``plan["webhooks"]``), or None if it
+    names none. The same one for the same service and webhooks, for the process's life."""
+    hooks = plan.get("webhooks") or ()
+    if not isinstance(hooks, list | tuple) or not hooks:
+        return None
+    key = (service, tuple(str(h) for h in hooks))
+    with _PLAN_LOCK:
+        notifier = _PLAN_NOTIFIERS.get(key)
+        if notifier is None:
+            if not _AT_EXIT:
+                atexit.register(close_plan_notifiers)
+                _AT_EXIT.append(True)
+            notifier = _PLAN_NOTIFIERS[key] = Notifier(key[1])
+        return notifier
+
+
+def close_plan_notifiers(wait: float = 5.0) -> list[Event]:
+    """Flush and close every notifier ``plan_notifier`` made (within ``wait`` seconds in
+    all); returns the deliveries that failed, as ``notify-failed`` events."""
+    with _PLAN_LOCK:
+        notifiers = list(_PLAN_NOTIFIERS.values())
+        _PLAN_NOTIFIERS.clear()
+    deadline = time.monotonic() + wait
+    failures: list[Event] = []
+    for n in notifiers:
+        n.close(wait=max(0.0, deadline - time.monotonic()))
+        failures.extend(n.drain_failures())
+    return failures

@@ -9,30 +9,17 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
 
 from backends.base import (
-    AuditEntry,
     Command,
     CommandKind,
     CorruptRecord,
     Environment,
     Event,
-    Phase,
     RolloutRecord,
 )
 from console.driver.loop import Driver, holder_display, make_holder, whoami
-from console.engine import machine as engine
-from console.plan.model import Plan
-
-# Commands that make sense only while a rollout is in progress.
-_NEEDS_ACTIVE = {
-    CommandKind.PROMOTE,
-    CommandKind.PROMOTE_FULL,
-    CommandKind.PAUSE,
-    CommandKind.RESUME,
-    CommandKind.ABORT,
-}
+from console.engine.commands import Refusal, Rule, ignored_reason, refusal, refused_audit
 
 _DONE = {
     CommandKind.PROMOTE: "promoted",
@@ -71,7 +58,7 @@ def send_command(
     """
     kind = CommandKind(kind)
     if env.store is None or env.traffic is None:
-        raise ControlError(f"environment '{env.name}' has no rollouts (no traffic backend)")
+        raise NoRolloutsHere(f"environment '{env.name}' has no rollouts (no traffic backend)")
     store = env.store
     known = env.traffic.services()
     if service not in known:
@@ -85,12 +72,15 @@ def send_command(
         raise ControlError(str(exc)) from None
     if record is None:
         raise ControlError(f"{service}: no rollout recorded; start one with 'rollout auto PLAN'")
-    if kind in _NEEDS_ACTIVE and record.phase.terminal:
+    # Refuse what the engine would ignore before posting, so the answer is the same whether
+    # a driver holds the lease (it would drop the command a second later) or not.
+    refused = refusal(record, kind)
+    if refused is not None and refused.rule is Rule.ENDED:
         raise ControlError(
             f"{service}: the rollout to {record.candidate} already ended ({record.phase}); "
             f"nothing to {kind}" + ("; 'rollout retry' restarts it" if kind != "abort" else "")
         )
-    if kind == CommandKind.RETRY and not record.phase.terminal:
+    if refused is not None and refused.rule is Rule.IN_PROGRESS:
         raise ControlError(
             f"{service}: the rollout is {record.phase}; retry restarts only an ended one"
         )
@@ -104,12 +94,9 @@ def send_command(
         id=secrets.token_hex(6),
         reason=reason,
     )
-    # Refuse what the engine would ignore before posting, so the answer is the same whether
-    # a driver holds the lease (it would drop the command a second later) or not.
-    refused = _refusal(record, cmd)
-    if refused:
-        store.append_audit(_refused_audit(cmd, refused))
-        raise ControlError(_explain(record, kind, refused))
+    if refused is not None:
+        store.append_audit(refused_audit(cmd, refused.message, cmd.at))
+        raise ControlError(_explain(record, refused))
     store.post_command(cmd)
     # Try to be the driver for one tick: that succeeds when nobody holds the lease (or its
     # holder died on this host) and applies the command now; otherwise the driver will.
@@ -125,9 +112,9 @@ def send_command(
         lease = store.lease(service)
         who = holder_display(lease.holder) if lease else "the next driver"
         return f"{kind} posted; the driver ({who}) will apply it within ~1 s"
-    ignored = _ignored(events)
+    ignored = ignored_reason(events)
     if ignored:
-        raise ControlError(_explain(record, kind, ignored))
+        raise ControlError(f"{service}: {ignored}")
     said = "; ".join(e.message for e in events if e.kind not in ("lease", "driver"))
     msg = f"{_DONE[kind]}: {said or rec.message or rec.phase}"
     if not rec.phase.terminal and kind != CommandKind.PAUSE and not caller_drives:
@@ -138,45 +125,11 @@ def send_command(
     return msg
 
 
-def _refusal(record: RolloutRecord, cmd: Command) -> str | None:
-    """Why the engine would ignore ``cmd`` on ``record`` now, or None (a dry run of the pure
-    engine on the current record; nothing is saved)."""
-    try:
-        t = engine.step(record, Plan.from_dict(record.plan), None, cmd, cmd.at)
-    except Exception:  # only a pre-check: the driver still decides
-        return None
-    return _ignored(t.events)
-
-
-def _ignored(events: Sequence[Event]) -> str | None:
-    """The engine's reason for not applying a command, if it gave one."""
-    return next(
-        (e.message for e in events if e.kind == "command" and not e.data.get("applied", True)),
-        None,
-    )
-
-
-def _explain(record: RolloutRecord, kind: CommandKind, ignored: str) -> str:
+def _explain(record: RolloutRecord, refused: Refusal) -> str:
     """The operator's answer for a refused command: what to do instead where there is one."""
     service = record.service
-    pause = record.engine.get("pause")
-    at_gate = isinstance(pause, dict) and pause.get("kind") == "gate"
-    if kind == CommandKind.RESUME and record.phase is Phase.PAUSED and at_gate:
+    if refused.rule is Rule.GATE:
         return (
             f"{service} waits at a manual gate ({record.message}): use `rollout promote {service}`"
         )
-    return f"{service}: {ignored}"
-
-
-def _refused_audit(cmd: Command, why: str) -> AuditEntry:
-    """The same audit entry a driver writes for a command the engine did not apply."""
-    return AuditEntry(
-        at=cmd.at,
-        service=cmd.service,
-        actor=f"{cmd.user}@{cmd.host}" if cmd.user and cmd.host else cmd.user or "operator",
-        action=str(cmd.kind),
-        reason=why if not cmd.reason else f"{why} (reason given: {cmd.reason})",
-        user=cmd.user,
-        host=cmd.host,
-        data={"id": cmd.id, "applied": False},
-    )
+    return f"{service}: {refused.message}"

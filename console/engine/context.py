@@ -1,19 +1,19 @@
 """Shared machinery of the engine: the working context, health-gated splits, analysis,
-pauses and rollback bookkeeping. The strategies (``engine_canary``, ``engine_bluegreen``,
-``engine_rolling``) build on these; ``console/engine.py`` is the public face.
+pauses and rollback bookkeeping, and the runner of the strategies' sub-phase tables. The
+strategies (``canary``, ``bluegreen``, ``rolling``) build on these; ``machine.py`` is the
+public face.
 
 Everything is pure: the context copies the record, collects actions, events and audit
 entries, and builds the new record at the end. Nothing here reads a clock.
 
-Why just past ~500 lines: the analysis, pause and rollback rules are read together (each
-refers to the others' bookkeeping in ``record.engine``); split further they would be
-harder to follow, not easier.
+Why past ~500 lines: the analysis, pause and rollback rules are read together (each
+refers to the others' bookkeeping in ``record.engine``, typed in ``state.py``); split
+further they would be harder to follow, not easier.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from backends.base import (
 )
 from console.analysis import verdicts as analysis
 from console.analysis.verdicts import Counters, Decision, Measurement, Status
+from console.engine.state import AnalysisState, EngineState, Notice, Pause, Rollback, Sizing
 from console.plan.model import AnalysisSpec, OnFailure, Plan
 
 MAX_EVENTS = 200  # record.events keeps the most recent ones only
@@ -91,7 +92,7 @@ class Ctx:
         self.started_at = record.started_at
         self.revision = record.revision
         self.plan_dict = dict(record.plan)
-        self.eng: dict[str, Any] = copy.deepcopy(dict(record.engine))
+        self.eng = EngineState.from_dict(record.engine)
         self.old_events = record.events
         self.actions: list[Action] = []
         self.events: list[Event] = []
@@ -122,22 +123,24 @@ class Ctx:
     def notice(self, key: str, kind: str, message: str, **data: Any) -> None:
         """An event for a condition that persists (waiting on health or evidence):
         emitted when it changes, and again every NOTICE_REPEAT seconds at most."""
-        seen = self.eng.setdefault("notices", {})
-        last = seen.get(key)
-        if last and last.get("message") == message and self.now - last["at"] < NOTICE_REPEAT:
+        if self.eng.notices is None:
+            self.eng.notices = {}
+        last = self.eng.notices.get(key)
+        if last and last.message == message and self.now - last.at < NOTICE_REPEAT:
             return
-        seen[key] = {"message": message, "at": self.now}
+        self.eng.notices[key] = Notice(message, self.now)
         if (
             key == "health"
             and not self.phase.terminal
             and self.phase is not Phase.PAUSED
-            and not self.eng.get("rollback")
+            and not self.eng.rollback
         ):
             self.message = message  # what the rollout waits for is its state now
         self.event(kind, message, **data)
 
     def clear_notice(self, key: str) -> None:
-        self.eng.get("notices", {}).pop(key, None)
+        if self.eng.notices is not None:
+            self.eng.notices.pop(key, None)
 
     def build(self) -> Transition:
         self._remember_sizes()
@@ -156,7 +159,7 @@ class Ctx:
             started_at=self.started_at,
             updated_at=self.now,
             revision=self.revision,
-            engine=self.eng,
+            engine=self.eng.to_dict(),
             events=events,
         )
         return Transition(record, tuple(self.actions), tuple(self.events), tuple(self.audit))
@@ -164,17 +167,17 @@ class Ctx:
     def _remember_sizes(self) -> None:
         """What each version was last sized to (and how), so a sizing action that never
         landed (the driver died between saving and applying) can be applied again."""
-        sizes = dict(self.eng.get("sizes") or {})
+        sizes = dict(self.eng.sizes or {})
         for a in self.actions:
             if isinstance(a, Deploy | Scale):
-                sizes[a.version] = [a.instances, type(a).__name__]
+                sizes[a.version] = Sizing(a.instances, type(a).__name__)
             elif isinstance(a, Retire):
-                sizes[a.version] = [0, "Retire"]
+                sizes[a.version] = Sizing(0, "Retire")
             else:
                 continue
-            self.eng["sized_at"] = self.now
+            self.eng.sized_at = self.now
         if sizes:
-            self.eng["sizes"] = sizes
+            self.eng.sizes = sizes
 
     # ---------------------------------------------------------------- health
 
@@ -201,16 +204,12 @@ class Ctx:
 
     def exposed(self) -> bool:
         """Does the candidate take any real traffic (weight, match routes or mirror)?"""
-        return (
-            self.weights.get(self.candidate, 0) > 0
-            or bool(self.eng.get("match_on"))
-            or bool(self.eng.get("mirror_on"))
-        )
+        return self.weights.get(self.candidate, 0) > 0 or self.eng.match_on or self.eng.mirror_on
 
     def took_traffic(self) -> bool:
         """Has the candidate taken any traffic in this attempt (a split gave it weight, match
         routes or mirroring reached it)? If not, a rollback has nothing to move."""
-        return bool(self.eng.get("took_traffic")) or self.exposed()
+        return self.eng.took_traffic or self.exposed()
 
     def full_split(self, version: str) -> dict[str, int]:
         w = {self.stable: 0, self.candidate: 0}
@@ -253,9 +252,9 @@ class Ctx:
         before = dict(self.weights)
         self.weights = w
         self.actions.append(SetSplit(dict(w)))
-        self.eng["split_at"] = self.now
+        self.eng.split_at = self.now
         if w.get(self.candidate, 0) > 0:
-            self.eng["took_traffic"] = True
+            self.eng.took_traffic = True
         self.event("weight", f"{split_text(w)}: {why}", weights=w, before=before)
         self.engine_audit("set-split", why, weights=w, before=before)
         self.exposure_changed()
@@ -265,20 +264,20 @@ class Ctx:
 
     def apply_routes(self) -> None:
         """Match routes and mirroring to the candidate, as the plan asks."""
-        if self.plan.match and not self.eng.get("match_on"):
+        if self.plan.match and not self.eng.match_on:
             self.actions.append(SetMatch(tuple(self.plan.match), self.candidate))
-            self.eng["match_on"] = True
-            self.eng["took_traffic"] = True
+            self.eng.match_on = True
+            self.eng.took_traffic = True
             self.event(
                 "step",
                 f"match routes ({len(self.plan.match)}) now reach {self.candidate}",
                 rules=[m.to_dict() for m in self.plan.match],
             )
             self.exposure_changed()
-        if self.plan.mirror > 0 and not self.eng.get("mirror_on"):
+        if self.plan.mirror > 0 and not self.eng.mirror_on:
             self.actions.append(SetMirror(self.candidate, self.plan.mirror))
-            self.eng["mirror_on"] = True
-            self.eng["took_traffic"] = True
+            self.eng.mirror_on = True
+            self.eng.took_traffic = True
             self.event(
                 "step",
                 f"mirroring {self.plan.mirror}% of requests to {self.candidate}",
@@ -288,9 +287,11 @@ class Ctx:
 
     def clear_routes(self) -> None:
         """Match routes cleared, mirroring off (only removes traffic from the candidate)."""
-        if self.eng.pop("match_on", None):
+        if self.eng.match_on:
+            self.eng.match_on = False
             self.actions.append(SetMatch((), None))
-        if self.eng.pop("mirror_on", None):
+        if self.eng.mirror_on:
+            self.eng.mirror_on = False
             self.actions.append(SetMirror(None, 0))
 
     # ---------------------------------------------------------------- analysis
@@ -300,49 +301,51 @@ class Ctx:
         now count as evidence. The first exposure also starts the measurement clock; later
         ones leave it alone, so weights that follow flapping readiness never starve analysis.
         """
-        self.eng["exposure_at"] = self.now
-        a = self.eng.setdefault("analysis", {})
-        a.setdefault("last_at", self.now)
+        self.eng.exposure_at = self.now
+        if self.eng.analysis is None:
+            self.eng.analysis = AnalysisState()
+        if self.eng.analysis.interval_start is None:
+            self.eng.analysis.interval_start = self.now
 
-    def analysis_state(self, stage: str) -> dict[str, Any]:
-        a: dict[str, Any] = self.eng.setdefault("analysis", {})
-        if a.get("stage") != stage:
+    def analysis_state(self, stage: str) -> AnalysisState:
+        a = self.eng.analysis or AnalysisState()
+        if a.stage != stage:
             # A new stage starts from scratch; the measurement clock keeps the time of the
             # latest exposure change (set before the stage's first measurement).
-            last_at = a.get("last_at", self.now)
-            a.clear()
-            a.update({"stage": stage, "last_at": last_at, "last": None})
-            self.eng["counters"] = Counters().to_dict()
+            start = a.interval_start if a.interval_start is not None else self.now
+            a = AnalysisState(stage=stage, interval_start=start)
+            self.eng.counters = Counters()
+        self.eng.analysis = a
         return a
 
     def run_analysis(self, spec: AnalysisSpec | None, stage: str, exposed: bool) -> None:
         """Measure when due; count; roll back or pause when a limit is reached."""
-        if spec is None or self.eng.get("rollback"):
+        if spec is None or self.eng.rollback:
             return
         if not exposed:
             # Nothing to measure; the clock starts again with the next exposure.
-            self.eng.get("analysis", {}).pop("last_at", None)
+            if self.eng.analysis is not None:
+                self.eng.analysis.interval_start = None
             return
         if self.obs is None:
             return
         a = self.analysis_state(stage)
-        last_at = a.get("last_at")
-        if last_at is not None and self.now - float(last_at) < spec.interval:
+        if a.interval_start is not None and self.now - a.interval_start < spec.interval:
             return
         m = analysis.measure(spec, self.candidate, self.obs, self.stable, now=self.now)
-        counters = analysis.update_counters(Counters.from_dict(self.eng.get("counters")), m.status)
-        a["last_at"] = self.now
-        a["last"] = m.to_dict()
-        self.eng["counters"] = counters.to_dict()
-        self.eng["custom"] = {
+        counters = analysis.update_counters(self.eng.counters or Counters(), m.status)
+        a.interval_start = self.now
+        a.last = m
+        self.eng.counters = counters
+        self.eng.custom = {
             v.name: v.value for v, ms in zip(m.verdicts, spec.metrics, strict=True) if ms.query
         }
         self._report_measurement(m, counters, spec, a)
         decision = analysis.decide(counters, spec, m.status)
         if decision is Decision.BREACH:
             reason = f"{m.reason} ({analysis.failures_text(counters, spec)})"
-            held = self.phase is Phase.PAUSED and (self.eng.get("pause") or {}).get("kind")
-            if spec.on_failure is OnFailure.PAUSE and held == "breach":
+            held = self.phase is Phase.PAUSED and self.eng.pause_kind == "breach"
+            if spec.on_failure is OnFailure.PAUSE and held:
                 # Already holding for a breach: the failure is reported above; a breach, a
                 # pause and an audit entry every interval would flood the log.
                 pass
@@ -374,8 +377,7 @@ class Ctx:
         """A pause the engine took because the metrics source was unreachable ends by itself
         once a measurement gets through again. Only the pause ends: advancing still needs a
         passing measurement (``evidence``), so nothing is promoted on the recovery alone."""
-        pause = self.eng.get("pause") or {}
-        if self.phase is not Phase.PAUSED or pause.get("kind") != "metrics-error":
+        if self.phase is not Phase.PAUSED or self.eng.pause_kind != "metrics-error":
             return
         if m.status is Status.ERROR:
             return
@@ -386,14 +388,14 @@ class Ctx:
         self.event("resume", reason, by="engine")
 
     def _report_measurement(
-        self, m: Measurement, counters: Counters, spec: AnalysisSpec, a: dict[str, Any]
+        self, m: Measurement, counters: Counters, spec: AnalysisSpec, a: AnalysisState
     ) -> None:
-        prev = a.get("prev_status")
-        a["prev_status"] = str(m.status)
+        prev = a.prev_status
+        a.prev_status = str(m.status)
         if prev == str(m.status) and self._nothing_new_while_paused(m.status):
             # Held for a person: the same inconclusive/error/failed result every interval
             # would push the rollout's history out of the bounded event log. The latest
-            # measurement stays in engine["analysis"]["last"] for the console.
+            # measurement stays in the analysis state (``last``) for the console.
             return
         data = {**_brief(m), "counters": counters.to_dict()}
         nxt = analysis.describe_next(counters, spec)
@@ -414,7 +416,7 @@ class Ctx:
             return False
         if status in (Status.INCONCLUSIVE, Status.ERROR):
             return True
-        held = (self.eng.get("pause") or {}).get("kind") == "breach"
+        held = self.eng.pause_kind == "breach"
         return status is Status.FAILED and held
 
     def evidence(self, spec: AnalysisSpec | None, exposed: bool) -> tuple[bool, str]:
@@ -422,13 +424,12 @@ class Ctx:
         since the candidate's exposure last changed (missing metrics never advance)."""
         if spec is None or not exposed:
             return True, ""
-        last = self.eng.get("analysis", {}).get("last")
-        since = float(self.eng.get("exposure_at", 0.0)) + spec.effective_window
-        fresh = bool(last) and float(last["at"]) >= since
-        if fresh and last["status"] == str(Status.SUCCESSFUL):
-            return True, ""
-        if fresh:
-            return False, f"last measurement {last['status']}: {last['reason']}"
+        last = self.eng.last_measurement
+        since = (self.eng.exposure_at or 0.0) + spec.effective_window
+        if last is not None and last.at >= since:
+            if last.status is Status.SUCCESSFUL:
+                return True, ""
+            return False, f"last measurement {last.status}: {last.reason}"
         return False, f"no measurement of {self.candidate} yet at this exposure"
 
     # ---------------------------------------------------------------- pause and rollback
@@ -437,33 +438,55 @@ class Ctx:
         """Enter Paused (no-op if already paused, unless ``force`` replaces the reason)."""
         if self.phase is Phase.PAUSED and not force:
             return
-        if self.phase is not Phase.PAUSED:
-            self.eng["pause"] = {"kind": kind, "reason": reason, "at": self.now, "by": by}
+        current = self.eng.pause
+        if self.phase is not Phase.PAUSED or current is None:
+            self.eng.pause = Pause(kind, reason, self.now, by)
         else:
-            self.eng["pause"].update({"kind": kind, "reason": reason, "by": by})
+            current.kind, current.reason, current.by = kind, reason, by
         self.phase = Phase.PAUSED
         self.message = reason
         self.event("pause", reason, pause_kind=kind, by=by)
 
     def unpause(self) -> None:
         """Leave Paused: timers resume where they stopped; in-a-row counters restart."""
-        p = self.eng.pop("pause", None)
+        p, self.eng.pause = self.eng.pause, None
         if p is not None:
-            frozen = max(0.0, self.now - float(p.get("at", self.now)))
+            frozen = max(0.0, self.now - (p.at if p.at is not None else self.now))
             self.step_started_at += frozen
-            if self.eng.get("ready_since") is not None:
-                self.eng["ready_since"] = float(self.eng["ready_since"]) + frozen
-        c = Counters.from_dict(self.eng.get("counters"))
-        self.eng["counters"] = Counters(c.failures, 0, 0).to_dict()
+            if self.eng.ready_since is not None:
+                self.eng.ready_since += frozen
+        c = self.eng.counters or Counters()
+        self.eng.counters = Counters(c.failures, 0, 0)
         self.phase = self.running_phase()
 
+    def start_progressing(self) -> None:
+        """The rollout leaves Pending: the candidate takes traffic (or is about to)."""
+        self.eng.traffic_started = True
+        self.phase = Phase.PROGRESSING
+
+    def begin_traffic(self) -> None:
+        """The candidate is ready: Progressing from now on, with the plan's match routes
+        and mirroring reaching it."""
+        self.clear_notice("health")
+        self.start_progressing()
+        self.apply_routes()
+
+    def stable_count(self, sizing: str) -> int | None:
+        """The stable's instance count to size ``sizing`` from; None, saying why, when
+        health could not be read this tick."""
+        total = self.known_total(self.stable)
+        if total is None and self.obs is not None:
+            why = self.obs.traffic_error or "no instances reported"
+            self.notice("health", "health", f"cannot size {sizing} yet: {why}")
+        return total
+
     def running_phase(self) -> Phase:
-        return Phase.PROGRESSING if self.eng.get("traffic_started") else Phase.PENDING
+        return Phase.PROGRESSING if self.eng.traffic_started else Phase.PENDING
 
     def begin_rollback(self, reason: str, target: Phase) -> None:
         """Start going back to the stable version; the strategy finishes it (health-gated)."""
-        self.eng.pop("pause", None)
-        self.eng["rollback"] = {"reason": reason, "phase": str(target), "at": self.now}
+        self.eng.pause = None
+        self.eng.rollback = Rollback(reason, target, self.now)
         self.phase = Phase.PROGRESSING
         self.message = f"rolling back: {reason}"
         self.clear_routes()
@@ -471,9 +494,9 @@ class Ctx:
     def finish(self, phase: Phase, message: str, kind: str) -> None:
         """Enter a terminal phase."""
         self.clear_routes()
-        self.eng.pop("rollback", None)
-        self.eng.pop("pause", None)
-        self.eng.pop("notices", None)
+        self.eng.rollback = None
+        self.eng.pause = None
+        self.eng.notices = None
         self.phase = phase
         self.message = message
         self.event(kind, message, weights=dict(self.weights))
@@ -481,8 +504,9 @@ class Ctx:
     def finish_rollback_split(self) -> bool:
         """Put 100% on the stable version if it has a ready instance; True when done. If the
         candidate never took traffic, nothing moves and the rollback finishes at once."""
-        rb = self.eng["rollback"]
-        target = Phase(rb["phase"])
+        rb = self.eng.rollback
+        assert rb is not None, "finish_rollback_split without a rollback in progress"
+        target = rb.target
         verb = "aborted" if target is Phase.ABORTED else "rolled back"
         kind = "aborted" if target is Phase.ABORTED else "rollback"
         if not self.took_traffic():
@@ -492,14 +516,14 @@ class Ctx:
                 if self.on_version(self.stable)
                 else f"{self.candidate} never took traffic ({split_text(self.weights)})"
             )
-            self.finish(target, f"{rb['reason']} -> {verb}: {done}", kind)
+            self.finish(target, f"{rb.reason} -> {verb}: {done}", kind)
             return True
         if not self.on_version(self.stable):
             if not self.rollback_waits_for_stable(1):
                 return False
             if not self.try_split(self.full_split(self.stable), "rollback"):
                 return False
-        self.finish(target, f"{rb['reason']} -> {verb}: 100% on {self.stable}", kind)
+        self.finish(target, f"{rb.reason} -> {verb}: 100% on {self.stable}", kind)
         return True
 
     def rollback_waits_for_stable(self, need: int) -> bool:
@@ -523,8 +547,23 @@ class Ctx:
         return False
 
 
+SubPhase = Callable[[Ctx], bool]  # one sub-phase's step: True when it moved on
+
+
+def run_sub_phases(ctx: Ctx, handlers: Mapping[str, SubPhase], limit: int) -> None:
+    """Step the strategy's current sub-phase (``ctx.eng.sub``) by its handler, again and
+    again while one moves on, until one waits, the rollout pauses or ends, or ``limit``
+    transitions ran (every tick the rest is taken up again)."""
+    for _ in range(limit):
+        if ctx.phase is Phase.PAUSED or ctx.phase.terminal:
+            return
+        handler = handlers.get(ctx.eng.sub or "")
+        if handler is None or not handler(ctx):
+            return
+
+
 def _brief(m: Measurement) -> dict[str, Any]:
-    """The numbers of a measurement for an event (the full one is in engine["analysis"])."""
+    """The numbers of a measurement for an event (the full one is in the analysis state)."""
     return {
         "status": str(m.status),
         "version": m.version,

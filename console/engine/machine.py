@@ -3,11 +3,11 @@
 ``start(plan, obs, now)`` and ``step(record, plan, obs, command, now)`` return a
 ``Transition``: the new ``RolloutRecord``, the actions for the driver to apply in order,
 events and audit entries. No I/O, no clock: ``now`` is passed in. Engine-owned bookkeeping
-lives in ``record.engine`` (JSON-serializable): ``sub`` (strategy sub-phase), ``analysis``
-(stage, last measurement and its time), ``counters``, ``exposure_at`` (when the candidate's
-traffic last changed), ``pause`` (kind, reason, since), ``rollback`` (reason, target phase),
-``match_on`` / ``mirror_on``, ``took_traffic``, ``promoted`` (blue/green switched), ``notices`` (rate limits).
-The strategies live in ``engine_canary``, ``engine_bluegreen`` and ``engine_rolling``.
+lives in ``record.engine`` (JSON-serializable), read and written through ``EngineState``
+(``state.py``): the strategy's sub-phase, the analysis (stage, last measurement and its
+time, counters), when the candidate's exposure last changed, the pause and rollback in
+progress, match routes and mirroring, rate limits of notices, and each strategy's progress.
+The strategies live in ``canary``, ``bluegreen`` and ``rolling``.
 
 Rules every strategy keeps:
 
@@ -34,6 +34,7 @@ Rules every strategy keeps:
   the stable: nothing moves, and the rollback finishes at once, however ready the stable is.
 - Commands that make no sense in the current phase change nothing and produce a
   ``command`` event saying why ("promote ignored: rollout is Completed"); never an exception.
+  ``console/engine/commands.py: refusal`` decides, for the engine and for every caller.
 - Reconciling: when an observation taken after the last split shows a different split (an
   action failed to apply), the engine re-issues what is missing; likewise for sizes (a
   version whose desired instances, as the backend reports them, differ from the engine's
@@ -66,7 +67,9 @@ from console.analysis.verdicts import Counters
 from console.engine import bluegreen as engine_bluegreen
 from console.engine import canary as engine_canary
 from console.engine import rolling as engine_rolling
+from console.engine.commands import refusal
 from console.engine.context import Ctx, Transition, count_text, split_text, stage_spec
+from console.engine.state import EngineState
 from console.plan.model import BlueGreenSpec, Plan
 
 __all__ = ["EngineError", "Transition", "next_tick", "start", "step"]
@@ -159,7 +162,7 @@ def start(plan: Plan, obs: Observation, now: float, actor: str = "engine") -> Tr
         updated_at=now,
     )
     ctx = Ctx(record, plan, obs, now)
-    ctx.eng["counters"] = Counters().to_dict()
+    ctx.eng.counters = Counters()
     why = _describe_plan(plan, stable)
     ctx.event(
         "started",
@@ -192,10 +195,10 @@ def step(
     """Apply ``command`` (if any), then advance on time and the observation."""
     ctx = Ctx(record, plan, obs, now)
     mod = _strategy(record.strategy)
-    if "sub" not in ctx.eng and not ctx.phase.terminal:
+    if ctx.eng.sub is None and not ctx.phase.terminal:
         mod.init(ctx)  # a record written without engine bookkeeping: start its strategy
     if command is not None:
-        _command(ctx, mod, command)
+        _command(ctx, mod, command, record)
     elif not ctx.phase.terminal:
         _reconcile(ctx)
     if not ctx.phase.terminal:
@@ -206,20 +209,22 @@ def step(
 # --------------------------------------------------------------------------- commands
 
 
-def _command(ctx: Ctx, mod: ModuleType, cmd: Command) -> None:
+def _command(ctx: Ctx, mod: ModuleType, cmd: Command, record: RolloutRecord) -> None:
+    """Apply ``cmd`` to ``ctx``, or record why not; ``record`` is the state it finds."""
     who = _who(cmd)
-    handlers: dict[CommandKind, Callable[..., str | None]] = {
-        CommandKind.PROMOTE: lambda: _promote(ctx, mod, who, full=False),
-        CommandKind.PROMOTE_FULL: lambda: _promote(ctx, mod, who, full=True),
+    refused = refusal(record, cmd.kind, plan=ctx.plan, obs=ctx.obs)
+    if refused is not None:
+        ctx.event("command", refused.message, command=str(cmd.kind), by=who, applied=False)
+        return
+    handlers: dict[CommandKind, Callable[[], None]] = {
+        CommandKind.PROMOTE: lambda: mod.promote(ctx, False, who),
+        CommandKind.PROMOTE_FULL: lambda: mod.promote(ctx, True, who),
         CommandKind.PAUSE: lambda: _pause(ctx, who, cmd.reason),
-        CommandKind.RESUME: lambda: _resume(ctx, mod, who),
+        CommandKind.RESUME: lambda: _resume(ctx, who),
         CommandKind.ABORT: lambda: _abort(ctx, who, cmd.reason),
         CommandKind.RETRY: lambda: _retry(ctx, mod, who),
     }
-    ignored = handlers[cmd.kind]()
-    if ignored is not None:
-        ctx.event("command", ignored, command=str(cmd.kind), by=who, applied=False)
-        return
+    handlers[cmd.kind]()
     ctx.audit.append(
         AuditEntry(
             at=ctx.now,
@@ -234,66 +239,30 @@ def _command(ctx: Ctx, mod: ModuleType, cmd: Command) -> None:
     )
 
 
-def _not_now(ctx: Ctx, kind: str) -> str | None:
-    if ctx.phase.terminal:
-        return f"{kind} ignored: rollout is {ctx.phase}"
-    if ctx.eng.get("rollback"):
-        return f"{kind} ignored: a rollback is in progress ({ctx.message})"
-    return None
+# Each handler applies a command that ``commands.refusal`` said applies now.
 
 
-def _promote(ctx: Ctx, mod: ModuleType, who: str, *, full: bool) -> str | None:
-    kind = "promote-full" if full else "promote"
-    ignored = _not_now(ctx, kind)
-    if ignored:
-        return ignored
-    result: str | None = mod.promote(ctx, full, who)
-    return result
-
-
-def _pause(ctx: Ctx, who: str, reason: str) -> str | None:
-    ignored = _not_now(ctx, "pause")
-    if ignored:
-        return ignored
-    if ctx.phase is Phase.PAUSED:
-        return f"pause ignored: already paused ({ctx.message})"
+def _pause(ctx: Ctx, who: str, reason: str) -> None:
     ctx.pause("user", f"paused by {who}" + (f": {reason}" if reason else ""), by=who)
-    return None
 
 
-def _resume(ctx: Ctx, mod: ModuleType, who: str) -> str | None:
-    ignored = _not_now(ctx, "resume")
-    if ignored:
-        return ignored
-    if ctx.phase is not Phase.PAUSED:
-        return f"resume ignored: rollout is {ctx.phase}, not paused"
-    if ctx.eng.get("pause", {}).get("kind") == "gate":
-        hint: str = mod.resume_hint(ctx)
-        return hint
+def _resume(ctx: Ctx, who: str) -> None:
     was = ctx.message
     ctx.unpause()
     ctx.message = f"resumed by {who}"
     ctx.event("resume", f"resumed by {who} (was: {was})", by=who)
-    return None
 
 
-def _abort(ctx: Ctx, who: str, reason: str) -> str | None:
-    ignored = _not_now(ctx, "abort")
-    if ignored:
-        return ignored
+def _abort(ctx: Ctx, who: str, reason: str) -> None:
     why = f"aborted by {who}" + (f": {reason}" if reason else "")
     ctx.event("rollback", f"{why}: rolling back to {ctx.stable}", by=who)
     ctx.begin_rollback(why, Phase.ABORTED)
-    return None
 
 
-def _retry(ctx: Ctx, mod: ModuleType, who: str) -> str | None:
-    if ctx.phase not in (Phase.ABORTED, Phase.ROLLED_BACK):
-        return f"retry ignored: rollout is {ctx.phase}; retry follows an abort or a rollback"
-    previous = ctx.eng.get("rolling")
-    retries = int(ctx.eng.get("retries", 0)) + 1
-    ctx.eng.clear()
-    ctx.eng.update(retries=retries, counters=Counters().to_dict())
+def _retry(ctx: Ctx, mod: ModuleType, who: str) -> None:
+    previous = ctx.eng.rolling
+    retries = ctx.eng.retries + 1
+    ctx.eng = EngineState(retries=retries, counters=Counters())
     ctx.phase = Phase.PENDING
     ctx.step_index = 0
     ctx.step_started_at = ctx.now
@@ -304,7 +273,6 @@ def _retry(ctx: Ctx, mod: ModuleType, who: str) -> str | None:
     else:
         mod.init(ctx)
     ctx.event("started", f"retry {retries} by {who}: starting again from step 1", by=who)
-    return None
 
 
 # --------------------------------------------------------------------------- reconciling
@@ -316,7 +284,7 @@ def _reconcile(ctx: Ctx) -> None:
     obs = ctx.obs
     if obs is None or obs.split is None or obs.traffic_error:
         return
-    if obs.at <= float(ctx.eng.get("split_at", float("-inf"))):
+    if ctx.eng.split_at is not None and obs.at <= ctx.eng.split_at:
         return  # the observation predates our last change
     actual = obs.split
     if not actual.approximate:
@@ -324,27 +292,27 @@ def _reconcile(ctx: Ctx) -> None:
         have = {k: v for k, v in actual.weights.items() if v}
         if want and want != have and all(ctx.ready(v) > 0 for v in want):
             ctx.actions.append(SetSplit(dict(ctx.weights)))
-            ctx.eng["split_at"] = ctx.now
+            ctx.eng.split_at = ctx.now
             ctx.notice(
                 "reconcile",
                 "weight",
                 f"re-applying {split_text(ctx.weights)} (backend shows {split_text(have)})",
             )
     cand = ctx.candidate
-    match_on = bool(ctx.eng.get("match_on"))
+    match_on = ctx.eng.match_on
     if match_on and actual.match_version != cand:
         ctx.actions.append(SetMatch(tuple(ctx.plan.match), cand))
-        ctx.eng["split_at"] = ctx.now
+        ctx.eng.split_at = ctx.now
     elif not match_on and actual.match_version == cand:
         ctx.actions.append(SetMatch((), None))
-        ctx.eng["split_at"] = ctx.now
-    mirror_on = bool(ctx.eng.get("mirror_on"))
+        ctx.eng.split_at = ctx.now
+    mirror_on = ctx.eng.mirror_on
     if mirror_on and (actual.mirror_version != cand or actual.mirror_percent != ctx.plan.mirror):
         ctx.actions.append(SetMirror(cand, ctx.plan.mirror))
-        ctx.eng["split_at"] = ctx.now
+        ctx.eng.split_at = ctx.now
     elif not mirror_on and actual.mirror_version == cand and actual.mirror_percent > 0:
         ctx.actions.append(SetMirror(None, 0))
-        ctx.eng["split_at"] = ctx.now
+        ctx.eng.split_at = ctx.now
 
 
 def _reconcile_sizes(ctx: Ctx) -> None:
@@ -353,9 +321,10 @@ def _reconcile_sizes(ctx: Ctx) -> None:
     obs = ctx.obs
     if obs is None or obs.traffic_error or not obs.health:
         return
-    if obs.at <= float(ctx.eng.get("sized_at", float("inf"))):
+    if ctx.eng.sized_at is None or obs.at <= ctx.eng.sized_at:
         return
-    for version, (want, kind) in sorted((ctx.eng.get("sizes") or {}).items()):
+    for version, sizing in sorted((ctx.eng.sizes or {}).items()):
+        want, kind = sizing.instances, sizing.action
         h = obs.health.get(version)
         have = h.desired if h is not None else 0
         if have is None or have == want:
@@ -368,7 +337,7 @@ def _reconcile_sizes(ctx: Ctx) -> None:
             else Scale(version, want)
         )
         ctx.actions.append(action)
-        ctx.eng["sized_at"] = ctx.now
+        ctx.eng.sized_at = ctx.now
         ctx.notice(
             f"reconcile-{version}",
             "health",
@@ -383,16 +352,16 @@ def next_tick(record: RolloutRecord, plan: Plan, now: float) -> float:
     """The latest time the driver should call ``step`` again (deadlines, measurements)."""
     if record.phase.terminal:
         return now + IDLE
-    eng = record.engine
+    eng = EngineState.from_dict(record.engine)
     due = [now + HEARTBEAT]
-    a = eng.get("analysis") or {}
-    spec = stage_spec(plan, str(a.get("stage", "")))
-    if spec is not None and a.get("last_at") is not None:
-        due.append(float(a["last_at"]) + spec.interval)
-    if "health" in (eng.get("notices") or {}) or eng.get("rollback"):
+    a = eng.analysis
+    spec = stage_spec(plan, eng.stage or "")
+    if spec is not None and a is not None and a.interval_start is not None:
+        due.append(a.interval_start + spec.interval)
+    if "health" in eng.notice_keys() or eng.rollback:
         due.append(now + 1.0)
     if record.phase is not Phase.PAUSED:
-        sub = eng.get("sub")
+        sub = eng.sub
         t0 = record.step_started_at
         if record.strategy is Strategy.CANARY and sub == "steps":
             if record.step_index < len(plan.steps):
@@ -410,8 +379,8 @@ def next_tick(record: RolloutRecord, plan: Plan, now: float) -> float:
                 due.append(t0 + bg.scale_down_delay)
         elif record.strategy is Strategy.ROLLING:
             rs = plan.rolling
-            if rs is not None and sub == "wait-ready" and eng.get("ready_since") is not None:
-                due.append(float(eng["ready_since"]) + rs.min_ready)
+            if rs is not None and sub == "wait-ready" and eng.ready_since is not None:
+                due.append(eng.ready_since + rs.min_ready)
             elif rs is not None and sub == "between":
                 due.append(t0 + rs.pause_between_batches)
     return max(now, min(due))

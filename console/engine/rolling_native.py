@@ -4,12 +4,14 @@ Used when the observation carries a ``RolloutStatus`` at sizing time: the servic
 Deployment, so the two versions are the old and new ReplicaSets of it and the controller
 replaces pods by ``maxSurge``/``maxUnavailable``. The engine keeps what it adds on top:
 analysis between batches, pauses, promote and rollback. Bookkeeping is the same
-``record.engine["rolling"]`` as ``engine_rolling`` plus ``native`` (true), ``started``
+``RollingProgress`` as ``rolling``'s with ``native`` (true), ``update_started``
 (RollingUpdate issued), ``held`` (what ``spec.paused`` was last set to) and ``undone``.
+Sub-phases, one handler each in ``SUB_PHASES``:
 
 - ``batch``: the first one starts the update (``RollingUpdate``), later ones let the
-  controller go on (``HoldRollout(False)``); ``c_next`` is one batch more than counted.
-- ``wait-ready``: until ``c_next`` candidate pods are ready (for ``minReady``). Then the
+  controller go on (``HoldRollout(False)``); ``candidate_next`` is one batch more than
+  counted.
+- ``wait-ready``: until ``candidate_next`` candidate pods are ready (for ``minReady``). Then the
   controller is held (``spec.paused``) while the pause between batches and the analysis
   run: the batch boundary is where the engine saw it, so the controller may have started
   a pod or two of the next batch by then (they keep running, paused).
@@ -27,101 +29,100 @@ from __future__ import annotations
 from backends.base import HoldRollout, Phase, RollingUpdate, UndoRollout
 from console.engine import batches
 from console.engine.batches import label as _label
-from console.engine.context import Ctx, health_text, split_text
+from console.engine.batches import progress
+from console.engine.context import Ctx, SubPhase, health_text, split_text
 from console.plan.model import RollingSpec
-
-MAX_TRANSITIONS = 8  # per tick: sub-phases that can follow each other at once
 
 
 def advance(ctx: Ctx) -> None:
     """Everything after the analysis ran: rollback, weights, transitions, the hold."""
-    if ctx.eng.get("rollback"):
-        _rollback(ctx)
-        return
-    if ctx.phase.terminal:
-        return
-    _follow_ready_pods(ctx)
-    _reissue_update(ctx)
-    for _ in range(MAX_TRANSITIONS):
-        if ctx.phase is Phase.PAUSED or ctx.phase.terminal or not _once(ctx, _label(ctx)):
-            break
+    batches.advance(ctx, SUB_PHASES, rollback=_rollback, follow=_follow_and_reissue)
     _hold(ctx)
 
 
-def _once(ctx: Ctx, label: str) -> bool:
-    r = ctx.eng["rolling"]
-    cand, stable = ctx.candidate, ctx.stable
-    sub = ctx.eng.get("sub")
-    if sub == "batch":
-        c, target = int(r["c"]), int(r["target"])
-        c_next = target if ctx.eng.get("full") else min(target, c + int(r["batch"]))
-        if not r.get("started"):
-            ctx.actions.append(_update(ctx, target))
-            r.update(started=True, held=False, c_scaled=c_next, started_at=ctx.now)
-            why = f"{label}: rolling update of the Deployment to {cand} ({target} pods)"
-        else:
-            why = f"{label}: the Deployment goes on to {c_next} {cand} pods"
-        r["c_next"] = c_next
-        ctx.eng["traffic_started"] = True
-        ctx.phase = Phase.PROGRESSING
-        ctx.message = why
-        ctx.event("step", why, candidate=c_next)
-        ctx.engine_audit("rolling-update", why, candidate=c_next)
-        ctx.eng["sub"] = "wait-ready"
-        ctx.eng["ready_since"] = None
-        ctx.step_started_at = ctx.now
-        return True
-    if sub == "wait-ready":
-        if not batches.batch_ready(ctx, int(r["c_next"]), "pods"):
-            return False
-        r["c"] = min(int(r["target"]), ctx.ready(cand))
-        r["s"] = ctx.known_total(stable) or 0
-        batches.batch_done(
-            ctx,
-            f"{label} done: {cand} {r['c']}/{r['target']} ready, {stable} {r['s']}",
-            "between" if int(r["c"]) < int(r["target"]) else "final",
-        )
-        return True
-    if sub == "between":
-        if not batches.may_go_on(ctx, True, last=False):
-            return False
-        ctx.eng["sub"] = "batch"
-        return True
-    if sub == "final":
-        return _final(ctx)
-    return False
+def _follow_and_reissue(ctx: Ctx) -> None:
+    _follow_ready_pods(ctx)
+    _reissue_update(ctx)
+
+
+def _batch(ctx: Ctx) -> bool:
+    """The first batch starts the update; later ones let the controller go on."""
+    r = progress(ctx)
+    label, cand = _label(ctx), ctx.candidate
+    c, target = r.candidate_counted, r.target
+    c_next = target if ctx.eng.promote_full else min(target, c + r.batch_size)
+    if not r.update_started:
+        ctx.actions.append(_update(ctx, target))
+        r.update_started, r.held = True, False
+        r.candidate_scaled_to, r.update_started_at = c_next, ctx.now
+        why = f"{label}: rolling update of the Deployment to {cand} ({target} pods)"
+    else:
+        why = f"{label}: the Deployment goes on to {c_next} {cand} pods"
+    r.candidate_next = c_next
+    batches.batch_started(ctx, why, "rolling-update", candidate=c_next)
+    return True
+
+
+def _wait_ready(ctx: Ctx) -> bool:
+    """The batch counts once ``candidate_next`` pods are ready (for minReady)."""
+    r = progress(ctx)
+    label, cand, stable = _label(ctx), ctx.candidate, ctx.stable
+    if not batches.batch_ready(ctx, r.candidate_next, "pods"):
+        return False
+    r.candidate_counted = min(r.target, ctx.ready(cand))
+    r.stable_scaled_to = ctx.known_total(stable) or 0
+    batches.batch_done(
+        ctx,
+        f"{label} done: {cand} {r.candidate_counted}/{r.target} ready, {stable} "
+        f"{r.stable_scaled_to}",
+        "between" if r.candidate_counted < r.target else "final",
+    )
+    return True
+
+
+def _between(ctx: Ctx) -> bool:
+    if not batches.may_go_on(ctx, True, last=False):
+        return False
+    ctx.eng.sub = "batch"
+    return True
 
 
 def _final(ctx: Ctx) -> bool:
     """Completed once the controller is done: every candidate pod ready, no stable pod."""
-    r = ctx.eng["rolling"]
-    cand, stable, target = ctx.candidate, ctx.stable, int(r["target"])
+    cand, stable, target = ctx.candidate, ctx.stable, progress(ctx).target
     left = ctx.known_total(stable)
     if left is None or left > 0 or ctx.ready(cand) < target:
         ctx.notice("health", "health", f"waiting for the Deployment to finish: {_health(ctx)}")
         return False
     ctx.clear_notice("health")
     _record_weights(ctx, ctx.full_split(cand), "rolling update done")
-    why = f"all {target} {cand} pods ready; no {stable} pod left"
-    ctx.engine_audit("complete", why)
-    ctx.finish(Phase.COMPLETED, f"{cand} takes 100% of {ctx.service}: {why}", "completed")
+    batches.complete(ctx, f"all {target} {cand} pods ready; no {stable} pod left")
     return False
 
 
+SUB_PHASES: dict[str, SubPhase] = {
+    "batch": _batch,
+    "wait-ready": _wait_ready,
+    "between": _between,
+    "final": _final,
+}
+
+
 def _rollback(ctx: Ctx) -> None:
-    r = ctx.eng["rolling"]
-    if not r.get("started"):
+    r, rb = progress(ctx), ctx.eng.rollback
+    if not r.update_started or rb is None:
         ctx.finish_rollback_split()  # the Deployment was never touched
         return
     stable, cand = ctx.stable, ctx.candidate
-    if not r.get("undone"):
+    if not r.undone:
         ctx.actions.append(UndoRollout(stable))
-        r.update(undone=True, held=False, c=0, c_next=0, undone_at=ctx.now)
+        r.undone, r.held, r.undone_at = True, False, ctx.now
+        r.candidate_counted = r.candidate_next = 0
         ctx.engine_audit("undo", f"rollback: the Deployment back to {stable}'s revision")
-    elif _runs_other_than(ctx, stable, float(r.get("undone_at", 0.0))):
+    elif _runs_other_than(ctx, stable, r.undone_at or 0.0):
         ctx.actions.append(UndoRollout(stable))  # the undo did not land (driver crash, error)
-        r["undone_at"] = ctx.now
-    need = max(1, min(int(r["stable_start"]), int(r["stable_ready_start"])))
+        r.undone_at = ctx.now
+    need = max(1, min(r.stable_at_start, r.stable_ready_at_start))
     if not ctx.rollback_waits_for_stable(need):
         _follow_ready_pods(ctx)
         return
@@ -131,14 +132,12 @@ def _rollback(ctx: Ctx) -> None:
         ctx.notice("health", "health", f"rollback waits: {left} {cand} pods still running")
         return
     _record_weights(ctx, ctx.full_split(stable), "rollback")
-    rb = ctx.eng["rollback"]
-    target = Phase(rb["phase"])
-    verb = "aborted" if target is Phase.ABORTED else "rolled back"
+    verb = "aborted" if rb.target is Phase.ABORTED else "rolled back"
     ctx.finish(
-        target,
-        f"{rb['reason']} -> {verb}: 100% on {stable} (Deployment back on {stable}, "
+        rb.target,
+        f"{rb.reason} -> {verb}: 100% on {stable} (Deployment back on {stable}, "
         f"{ctx.ready(stable)} pods ready)",
-        "aborted" if target is Phase.ABORTED else "rollback",
+        "aborted" if rb.target is Phase.ABORTED else "rollback",
     )
 
 
@@ -168,12 +167,12 @@ def _reissue_update(ctx: Ctx) -> None:
     """The record says the update started but the Deployment does not run the candidate:
     the action never landed (the driver died between saving and applying, or the write
     failed), or someone changed the template. The rollout owns it until it ends."""
-    r = ctx.eng["rolling"]
-    if not r.get("started") or not _runs_other_than(ctx, ctx.candidate, r.get("started_at", 0)):
+    r = progress(ctx)
+    if not r.update_started or not _runs_other_than(ctx, ctx.candidate, r.update_started_at or 0.0):
         return
-    ctx.actions.append(_update(ctx, int(r["target"])))
+    ctx.actions.append(_update(ctx, r.target))
     seen = ctx.obs.rollout.version if ctx.obs is not None and ctx.obs.rollout else "?"
-    r.update(started_at=ctx.now, held=False)
+    r.update_started_at, r.held = ctx.now, False
     ctx.notice(
         "reconcile",
         "step",
@@ -183,22 +182,22 @@ def _reissue_update(ctx: Ctx) -> None:
 
 def _hold(ctx: Ctx) -> None:
     """Keep ``spec.paused`` where the engine wants it: held while Paused or between batches."""
-    r = ctx.eng["rolling"]
-    if not r.get("started") or ctx.phase.terminal or ctx.eng.get("rollback"):
+    r = progress(ctx)
+    if not r.update_started or ctx.phase.terminal or ctx.eng.rollback:
         return
-    want = ctx.phase is Phase.PAUSED or ctx.eng.get("sub") == "between"
-    held = bool(r.get("held"))
+    want = ctx.phase is Phase.PAUSED or ctx.eng.sub == "between"
+    held = bool(r.held)
     # Someone flipped spec.paused behind the engine's back (seen after its last change).
     obs = ctx.obs
     drifted = (
         obs is not None
         and obs.rollout is not None
         and obs.rollout.paused != held
-        and obs.at > float(r.get("held_at", ctx.started_at))
+        and obs.at > (r.held_at if r.held_at is not None else ctx.started_at)
     )
     if want != held or drifted:
         ctx.actions.append(HoldRollout(want))
-        r.update(held=want, held_at=ctx.now)
+        r.held, r.held_at = want, ctx.now
         ctx.engine_audit("hold" if want else "release", ctx.message)
 
 
@@ -218,7 +217,7 @@ def _record_weights(ctx: Ctx, w: dict[str, int], why: str) -> None:
     before = dict(ctx.weights)
     ctx.weights = w
     if w.get(ctx.candidate, 0) > 0:
-        ctx.eng["took_traffic"] = True
+        ctx.eng.took_traffic = True
     ctx.event("weight", f"{split_text(w)}: {why}", weights=w, before=before)
     ctx.exposure_changed()
 

@@ -18,6 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from backends.base import MatchRule, Strategy
+from backends.units import format_duration
 from console.plan import rules
 from console.plan.analysis_spec import analysis_block
 from console.plan.model import (
@@ -31,7 +32,7 @@ from console.plan.model import (
     Step,
 )
 from console.plan.rules import FieldError, PlanError, parse_duration
-from console.plan.summary import format_duration, summarize
+from console.plan.summary import summarize
 from console.plan.yaml_nodes import (
     BAD,
     PlanReader,

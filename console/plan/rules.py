@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from backends import units
 from backends.base import Strategy
 from console.plan.model import PauseStep, Plan, SetWeightStep
 
@@ -33,11 +34,6 @@ HEADER_VALUE = re.compile(r"[\t\x20-\x7e]{0,4096}")
 URL = re.compile(
     r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\s]*)?|https?://\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?(?:[/?#][^\s]*)?"
 )
-
-# Milliseconds per unit: summing in ms and dividing once keeps "43ms" == 0.043 exactly.
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
 @dataclass(frozen=True)
@@ -67,23 +63,18 @@ class PlanError(Exception):
 def parse_duration(value: Any) -> float:
     """``500ms``, ``30s``, ``5m``, ``1h``, ``1m30s`` or a bare number (seconds) -> seconds.
 
-    Raises ``ValueError`` with a message that says what is allowed.
+    The grammar is ``backends.units``'; this adds the plan's checks and wording. Raises
+    ``ValueError`` with a message that says what is allowed.
     """
     allowed = "a duration like 500ms, 30s, 5m or 1h (a bare number is seconds)"
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"expected {allowed}, got {kind(value)}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = value.strip()
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
-            seconds = float(text)
-        elif _DURATION.fullmatch(text):
-            seconds = sum(float(n) * _UNITS_MS[u] for n, u in _PART.findall(text)) / 1000
-        elif text.startswith("-"):
-            raise ValueError(f"{value!r} is negative: durations are 0 or more")
-        else:
-            raise ValueError(f"{value!r} is not {allowed}")
+    try:
+        seconds = units.parse_duration(value)
+    except ValueError:
+        if str(value).strip().startswith("-"):  # only text fails to parse
+            raise ValueError(f"{value!r} is negative: durations are 0 or more") from None
+        raise ValueError(f"{value!r} is not {allowed}") from None
     if not math.isfinite(seconds):
         raise ValueError(f"{value!r} is not a finite duration")
     if seconds < 0:

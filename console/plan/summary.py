@@ -7,6 +7,7 @@ candidate is judged, and what happens when it fails. Import ``summarize`` from
 
 from __future__ import annotations
 
+from backends.units import format_duration
 from console.plan.model import (
     DEFAULT_PROGRESS_DEADLINE,
     LATENCY_METRICS,
@@ -22,25 +23,6 @@ from console.plan.model import (
 )
 
 MAX_STEP_LINES = 14  # keep the whole summary within one 80x24 screen
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds -> the shortest plan-style text: 0.4 -> '400ms', 90 -> '1m30s', 3600 -> '1h'."""
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    whole = int(seconds)
-    fraction = round(seconds - whole, 6)
-    if fraction and seconds < 60:
-        return f"{seconds:g}s"
-    rest = whole
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    if rest or fraction:  # 1m30.5s rather than 90.5s; 0.25 s stays on the seconds part
-        parts.append(f"{rest + fraction:g}s")
-    return "".join(parts) or "0s"
 
 
 def summarize(plan: Plan) -> str:

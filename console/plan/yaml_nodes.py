@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from backends.units import format_duration
 from console.plan import rules
 from console.plan.rules import FieldError, parse_duration
-from console.plan.summary import format_duration
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 

@@ -5,13 +5,14 @@ Data flow (one direction): a one-second timer starts a backend poll in a backgro
 arrival repaints the visible screen from that snapshot; the timer itself repaints only when no
 snapshot came (so "stale Ns" keeps counting). Live data therefore repaints about once a
 second, and a slow or dead backend only makes the header say "stale Ns".
-Keys are ``BINDINGS`` with ids (remappable through ``keys:`` in config.yaml); commands go
-through ``console.driver.send.send_command``; a rollout this console started, or opened with a
-free lease, is driven here by a ``console.driver.loop.Driver`` ticked once a second.
+Keys are ``BINDINGS`` with ids (remappable through ``keys:`` in config.yaml; see
+``console.tui.keys``); commands go through ``console.driver.send.send_command``; a rollout this
+console started, or opened with a free lease, is driven here by a driver of
+``console.driver.pool`` ticked once a second.
 
-Why this file is past ~500 lines: it holds every key action (the product's verbs) next to
-the state they act on; rendering lives in ``console/screens`` and ``widgets``, view logic in
-``console/viewmodel.py`` and ``console/detail_view.py``, threads in ``screens/background.py``.
+This module holds every key action (the product's verbs) next to the state they act on;
+screens draw themselves (``console.tui.screens``, ``widgets``) from view models in
+``console.view``; background threads and their messages are in ``console.tui.threads``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,51 +36,40 @@ from textual.screen import Screen
 from backends.base import CommandKind, Environment, Phase
 from console.config.paths import config_dir
 from console.config.settings import Config
+from console.driver.pool import DriverPool, RolloutDriver
+from console.driver.unguarded import report as report_unguarded
+from console.engine.commands import Rule, refusal
+from console.tui.compat import dismiss_notification, hide_bindings
+from console.tui.keys import DANGEROUS, DEMO_ONLY, ConsoleKeys, Row, bindings_of
 from console.tui.palette import RolloutCommands
+from console.tui.screens.base import Chrome, RolloutScreen
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.dialogs import ConfirmDialog, HelpScreen
 from console.tui.screens.overview import OverviewScreen
-from console.tui.threads import (
-    Background,
-    DriverIdle,
-    Flash,
-    HistoryReady,
-    SnapshotReady,
-    close_all,
-    spawn,
+from console.tui.threads import Background, Flash, HistoryReady, SnapshotReady, spawn
+from console.view.detail import SampleBuffer, candidate_version, versions_of
+from console.view.guarding import header_line as guard_header_line
+from console.view.guarding import newly_unguarded, to_take_over
+from console.view.overview import (
+    Alert,
+    ServiceState,
+    Snapshot,
+    alert_label,
+    first_clause,
+    mode_text,
+    rollback_alerts,
+    staleness,
 )
-from console.view import detail as dv
-from console.view import overview as vm
 from console.view.snapshot import collect_snapshot, fetch_history
-from widgets.status_bar import FlashLine, HeaderLine
+from widgets.status_bar import HeaderParts
 
-# Actions that change a rollout or the environment: hidden and refused with --read-only.
-DANGEROUS = frozenset(
-    {
-        "promote",
-        "promote_full",
-        "pause",
-        "rollback",
-        "retry",
-        "start",
-        "inject_fault",
-        "clear_fault",
-    }
-)
-DEMO_ONLY = frozenset({"inject_fault", "clear_fault"})
-# Keys that keep working whatever the config remaps the id to: `enter` on a row always
-# opens its detail (the table's own binding, see ServiceTable), as in k9s.
-FIXED_KEYS = {"detail": "enter"}
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "colon": ":", "escape": "esc", "enter": "enter"}
-
-
-def key_label(key: str) -> str:
-    return ",".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
+# The console's main screens, in the order the help lists their keys.
+MAIN_SCREENS: tuple[type[RolloutScreen], ...] = (OverviewScreen, DetailScreen)
 
 
 def _command_failed(what: str, service: str, exc: Exception) -> Flash:
     """A refusal (ControlError: the rollout cannot take it now) is a warning that says why;
-    anything else failed. The refusal already names the service: not "courses: courses: ..."."""
+    anything else failed. The flash names the service once: the error's own prefix goes."""
     text = str(exc).removeprefix(f"{service}: ")
     if type(exc).__name__ == "ControlError":
         return Flash(f"{what} {service} refused: {text}", "warning")
@@ -89,10 +79,6 @@ def _command_failed(what: str, service: str, exc: Exception) -> Flash:
 def default_plan_dirs() -> list[Path]:
     """Where `s` looks for plans: ./examples, then $XDG_CONFIG_HOME/rollout/plans."""
     return [Path.cwd() / "examples", config_dir() / "plans"]
-
-
-def _bindings(cls: type[Any]) -> list[Binding]:
-    return [b for b in cls.BINDINGS if isinstance(b, Binding)]
 
 
 class RolloutApp(App[int]):
@@ -114,6 +100,13 @@ class RolloutApp(App[int]):
             "x", "inject_fault", "Fault", id="inject_fault", tooltip="Demo: break the candidate"
         ),
         Binding("X", "clear_fault", "Clear fault", id="clear_fault", tooltip="Demo: heal it"),
+        Binding(
+            "D",
+            "drive_here",
+            "Drive here",
+            id="drive_here",
+            tooltip="Drive an unguarded rollout from this console",
+        ),
         Binding("escape", "go_back", "Back", id="back", tooltip="Back to the overview"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (rollouts keep their traffic)"),
     ]
@@ -128,13 +121,17 @@ class RolloutApp(App[int]):
         holder: str | None = None,
         plan_dirs: list[Path] | None = None,
         sender: Callable[..., Any] | None = None,
-        driver_factory: Callable[[str], Any] | None = None,
+        driver_factory: Callable[[str], RolloutDriver] | None = None,
         poll_interval: float = 1.0,
+        standby: bool = False,
     ) -> None:
         super().__init__()
         self.env = env
         self.config = config or Config()
         self.read_only = read_only
+        # A standby console drives any rollout left unguarded (--standby, or the config's
+        # `standby: true`).
+        self.standby = standby or self.config.standby
         self.clock = clock
         self.user = f"{getpass.getuser()}@{socket.gethostname()}"
         self.holder = holder or f"{self.user}:console:{os.getpid()}"
@@ -142,15 +139,14 @@ class RolloutApp(App[int]):
         self._sender = sender
         self._driver_factory = driver_factory
         self.poll_interval = poll_interval
-        self.snapshot: vm.Snapshot | None = None
+        self.snapshot: Snapshot | None = None
         self.last_ok_at: float | None = None
-        self.buffer = dv.SampleBuffer()
-        self.alerts: dict[str, vm.Alert] = {}
-        self.drivers: dict[str, Any] = {}
-        # Services whose rollout ended: their driver released the lease and is not ticked
-        # until a retry or a new start wakes it (counted in _wakes, see DriverIdle).
-        self._parked: set[str] = set()
-        self._wakes: dict[str, int] = {}
+        self.buffer = SampleBuffer()
+        self.alerts: dict[str, Alert] = {}
+        # Unguarded rollouts already rung for: service -> the ``since`` of that stretch.
+        self._unguarded_rung: dict[str, float] = {}
+        # The rollouts this console drives (see console.driver.pool).
+        self.drivers = DriverPool(self._make_driver, self.holder)
         self._notes: dict[str, Notification] = {}  # the rollback notification per service
         self.detail_service: str | None = None
         self.last_flash = ("", "info")
@@ -158,23 +154,24 @@ class RolloutApp(App[int]):
         self.started_at = clock()
         self._poll = Background("poll")
         self._ticks = Background("drive")
+        bindings = bindings_of(RolloutApp)
+        for screen in MAIN_SCREENS:
+            bindings += bindings_of(screen)
+        self.keys = ConsoleKeys(
+            bindings,
+            self.config.keys,
+            read_only=read_only,
+            demo=lambda: "control" in self.env.extras,
+        )
         if read_only:
-            self._hide_dangerous()
+            # Hidden from the key bar, help and palette; the keys still reach the actions,
+            # which refuse with a flash that says why.
+            hide_bindings(self, DANGEROUS)
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _hide_dangerous(self) -> None:
-        # Hidden from footer, help and palette; the keys still reach the actions, which
-        # refuse with a flash that says why (a silent key is worse than a refusal).
-        bmap = self._bindings.key_to_bindings
-        for key, bindings in bmap.items():
-            bmap[key] = [
-                dataclasses.replace(b, show=False) if b.id in DANGEROUS else b for b in bindings
-            ]
-
     def on_mount(self) -> None:
-        known = {b.id for b in self._all_bindings()}
-        unknown = sorted(set(self.config.keys) - known)
+        unknown = sorted(set(self.config.keys) - self.keys.ids())
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
         self.push_screen(OverviewScreen())
@@ -186,10 +183,9 @@ class RolloutApp(App[int]):
         self._every_second()
 
     def on_unmount(self) -> None:
-        drivers = list(self.drivers.values())
-        if drivers:
+        if self.drivers:
             # Release leases so another console can take over; traffic stays where it is.
-            t = threading.Thread(target=close_all, args=(drivers,), daemon=True)
+            t = threading.Thread(target=self.drivers.close_all, daemon=True)
             t.start()
             t.join(3.0)
 
@@ -208,38 +204,12 @@ class RolloutApp(App[int]):
         try:
             snap = collect_snapshot(self.env, detail=self.detail_service, clock=self.clock)
         except Exception as exc:  # collect_snapshot catches backend errors; this is a bug
-            snap = vm.Snapshot(taken_at=self.clock(), error=f"{type(exc).__name__}: {exc}")
+            snap = Snapshot(taken_at=self.clock(), error=f"{type(exc).__name__}: {exc}")
         self.post_message(SnapshotReady(snap))
 
     def _tick_drivers(self) -> None:
-        for service, driver in list(self.drivers.items()):
-            if service in self._parked:
-                continue
-            wake = self._wakes.get(service, 0)
-            try:
-                rec = driver.tick()
-            except Exception as exc:
-                self.post_message(Flash(f"driver {service}: {exc}", "error"))
-                continue
-            if rec is not None and rec.phase.terminal and getattr(driver, "driving", False):
-                # The rollout ended: nothing is left to drive, so free the lease (the header
-                # said "driving" until quit, and `rollout auto` of the next release was refused
-                # as "holds the driver lease but no rollout is in progress"). A retry posted
-                # meanwhile is still applied: only an unchanged wake count parks the driver,
-                # and a tick of an unparked driver takes the lease again.
-                driver.close()
-                self.post_message(DriverIdle(service, wake))
-
-    def on_driver_idle(self, message: DriverIdle) -> None:
-        if self._wakes.get(message.service, 0) == message.wake:
-            self._parked.add(message.service)
-
-    def _wake(self, service: str, *, unpark: bool = True) -> None:
-        """Drive ``service`` again (a retry or a new start): its driver ticks from now on.
-        ``unpark=False`` only keeps an end seen before now from parking it."""
-        self._wakes[service] = self._wakes.get(service, 0) + 1
-        if unpark:
-            self._parked.discard(service)
+        for failure in self.drivers.tick_all():
+            self.post_message(Flash(f"driver {failure.service}: {failure.error}", "error"))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snap = message.snapshot
@@ -255,28 +225,56 @@ class RolloutApp(App[int]):
             if name == self.detail_service or (state.record and not state.record.phase.terminal):
                 for sample in state.samples.values():
                     self.buffer.add(name, sample)
-        for alert in vm.rollback_alerts(previous, snap, self.started_at):
+        for alert in rollback_alerts(previous, snap, self.started_at):
             self._alert(alert)
+        if not snap.error:
+            self._watch_guards(snap)
         self.repaint()
 
-    def _follow_restarts(self, snap: vm.Snapshot) -> None:
+    def _watch_guards(self, snap: Snapshot) -> None:
+        """Unguarded rollouts: ring once per stretch, report it (the first noticer sends the
+        ``unguarded`` webhook), and with --standby drive them from here."""
+        guards = {n: s.guard for n, s in snap.services.items() if s.guard is not None}
+        ring, self._unguarded_rung = newly_unguarded(self._unguarded_rung, guards)
+        if ring:
+            self.bell()
+            drive = self.keys.key_of("drive_here", "D")
+            hint = "" if self.read_only else f"; {drive} drives it from here"
+            self.flash(f"UNGUARDED: {', '.join(sorted(ring))}: no driver{hint}", "error")
+            store, now = self.env.store, snap.taken_at
+            if store is not None:
+                for name in sorted(ring):
+                    rec, guard = snap.services[name].record, guards[name]
+                    if rec is not None:
+                        spawn(
+                            lambda r=rec, g=guard: report_unguarded(
+                                store, r, g, now, reporter=self.holder
+                            )
+                        )
+        driving = set(self.drivers.driving_services()) | {n for n in guards if n in self.drivers}
+        for name in to_take_over(
+            guards, standby=self.standby, read_only=self.read_only, driving=driving
+        ):
+            state = snap.services[name]
+            try:
+                if self.drivers.adopt(name, state.record, state.lease, snap.taken_at):
+                    self.flash(f"standby: driving {name} from this console (it was unguarded)")
+            except Exception as exc:
+                self.flash(f"standby: cannot drive {name}: {exc}", "error")
+
+    def _follow_restarts(self, snap: Snapshot) -> None:
         """A rollout that runs again (retried, or a new one started, from here or elsewhere)
         clears its rollback notification; one this console drove and nobody drives now is
         driven from here again, as before it ended."""
         for name, state in snap.services.items():
             rec = state.record
-            if rec is None or rec.phase == Phase.ROLLED_BACK:
+            if rec is None or alert_label(rec) is not None:
                 continue
             note = self._notes.pop(name, None)
-            # Textual has no public "dismiss this toast": use its private pair when present.
-            unnotify = getattr(self, "_unnotify", None)
-            if note is not None and unnotify and note in getattr(self, "_notifications", ()):
-                unnotify(note)
+            if note is not None:
+                dismiss_notification(self, note)
             self.alerts.pop(name, None)
-            lease = state.lease
-            free = lease is None or lease.expires_at <= snap.taken_at
-            if name in self._parked and not rec.phase.terminal and free:
-                self._wake(name)
+            self.drivers.follow(name, rec, state.lease, snap.taken_at)
 
     def on_history_ready(self, message: HistoryReady) -> None:
         for samples in message.history.values():
@@ -285,85 +283,96 @@ class RolloutApp(App[int]):
     def on_flash(self, message: Flash) -> None:
         self.flash(message.text, message.severity)
 
-    def _alert(self, alert: vm.Alert) -> None:
+    def _alert(self, alert: Alert) -> None:
         """Auto-revert you cannot miss: banner, notification and the terminal bell."""
         self.alerts[alert.service] = alert
-        text = f"{alert.service} ROLLED BACK: {alert.reason}"
-        # self.notify() without keeping the Notification: a retry must take it down again
-        # (it stayed up for its whole 30 s over the restarted rollout).
-        note = Notification(text, "Rollback", "error", 30, markup=False)
+        text = f"{alert.service} {alert.label}: {alert.reason}"
+        # Posted rather than self.notify(), to keep the Notification: a retry of the rollout
+        # takes it down (see _follow_restarts).
+        note = Notification(text, alert.label.title(), "error", 30, markup=False)
         self._notes[alert.service] = note
         self.post_message(Notify(note))
         self.bell()
         # The banner and the notification carry the whole reason; the flash line says the
-        # first breach only, so at 80x24 the reason does not take six of the 24 lines.
-        self.flash(f"{alert.service} ROLLED BACK: {vm.first_clause(alert.reason)}", "error")
+        # first breach only, so a long reason does not fill a small terminal.
+        self.flash(f"{alert.service} {alert.label}: {first_clause(alert.reason)}", "error")
 
     # ------------------------------------------------------------------ painting
+
+    def _main_screens(self) -> Iterator[RolloutScreen]:
+        """The overview and detail screens on the stack, topmost first."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, RolloutScreen):
+                yield screen
 
     def repaint(self) -> None:
         """Redraw the topmost overview or detail screen from the current snapshot."""
         self._painted_at = time.monotonic()
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, OverviewScreen | DetailScreen):
-                try:
-                    if screen.is_mounted:
-                        screen.repaint()
-                except NoMatches:
-                    pass  # the screen is being composed or torn down: next tick paints
-                return
+        for screen in self._main_screens():
+            try:
+                if screen.is_mounted:
+                    screen.repaint()
+            except NoMatches:
+                pass  # the screen is being composed or torn down: next tick paints
+            return
 
-    def service_state(self, service: str) -> vm.ServiceState:
+    def service_state(self, service: str) -> ServiceState:
         if self.snapshot and service in self.snapshot.services:
             return self.snapshot.services[service]
-        return vm.ServiceState(service=service)
+        return ServiceState(service=service)
 
-    def paint_chrome(self, screen: Screen[Any], *, service: str | None) -> None:
-        """Header (environment, driving/viewing, staleness) and the rollback banner."""
+    def chrome(self, service: str | None, *, name_driver_of: str | None = None) -> Chrome:
+        """What the header, flash line and banner of a screen show now: for one service, or
+        (``service`` None) for all; while viewing, the header names the driver of the
+        service ``name_driver_of``."""
         now = self.clock()
         if service is not None:
-            state = self.service_state(service)
-            driver = self.drivers.get(service)
-            mode = vm.mode_text(state.lease, self.holder, bool(driver and driver.driving), now)
+            lease = self.service_state(service).lease
+            mode = mode_text(lease, self.holder, self.drivers.drives(service), now)
         else:
-            driving = sorted(s for s, d in self.drivers.items() if d.driving)
-            mode = f"driving {', '.join(driving)}" if driving else "viewing"
-            if not driving and isinstance(screen, OverviewScreen):
-                mode = self._overview_mode(screen, now)
-        stale = vm.staleness(self.last_ok_at, now)
+            driving = self.drivers.driving_services()
+            mode = (
+                f"driving {', '.join(driving)}" if driving else self._viewing(name_driver_of, now)
+            )
+        stale = staleness(self.last_ok_at, now)
         error = (self.snapshot.error or "") if stale and self.snapshot else ""
-        env_name = self.env.description or self.env.name
-        screen.query_one("#header", HeaderLine).show(
-            env_name, mode, stale, crumbs=service or "", read_only=self.read_only, detail=error
+        header = HeaderParts(
+            self.env.description or self.env.name,
+            mode,
+            stale,
+            crumbs=service or "",
+            read_only=self.read_only,
+            detail=error,
         )
-        screen.query_one("#flash", FlashLine).flash(*self.last_flash)
-        banner = screen.query_one("#banner")
-        active = [
-            a
+        alerts = tuple(
+            f"{a.label} {a.service}: {a.reason}"
             for s, a in sorted(self.alerts.items())
             if (service is None or s == service)
-            and (rec := self.service_state(s).record) is not None
-            and rec.phase == Phase.ROLLED_BACK
-        ]
-        banner.display = bool(active)
-        if active:
-            banner.update("\n".join(f"ROLLED BACK {a.service}: {a.reason}" for a in active))  # type: ignore[attr-defined]
+            and alert_label(self.service_state(s).record) == a.label
+        )
+        snap = self.snapshot
+        guards = {
+            n: st.guard
+            for n, st in (snap.services.items() if snap else ())
+            if st.guard is not None and (service is None or n == service)
+        }
+        unguarded_line = guard_header_line(guards)
+        banner = ((unguarded_line,) if unguarded_line else ()) + alerts
+        return Chrome(header, self.last_flash, banner)
 
-    def _overview_mode(self, screen: OverviewScreen, now: float) -> str:
-        """'viewing', naming the selected row's driver when its column gave way (narrow)."""
-        selected = screen.selected_service() if "driver" not in screen.columns else None
-        lease = self.service_state(selected).lease if selected else None
+    def _viewing(self, service: str | None, now: float) -> str:
+        """'viewing', naming the driver of ``service`` if another process holds its lease."""
+        lease = self.service_state(service).lease if service else None
         if lease is not None and lease.expires_at > now and lease.holder != self.holder:
-            return f"viewing ({selected} driven by {lease.holder})"
+            return f"viewing ({service} driven by {lease.holder})"
         return "viewing"
 
     def flash(self, text: str, severity: str = "info") -> None:
         """Show what just happened on the flash line (kept across screen changes)."""
         self.last_flash = (text, severity)
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, OverviewScreen | DetailScreen) and screen.is_mounted:
-                for line in screen.query("#flash").results(FlashLine):
-                    line.flash(text, severity)
+        for screen in self._main_screens():
+            if screen.is_mounted:
+                screen.show_flash(text, severity)
                 return
 
     # ------------------------------------------------------------------ navigation
@@ -373,7 +382,7 @@ class RolloutApp(App[int]):
         self._maybe_drive(service)
         self.push_screen(DetailScreen(service))
         state = self.service_state(service)
-        versions = list(dv.versions_of(state))
+        versions = list(versions_of(state))
         now = self.clock()
 
         def load() -> None:
@@ -383,77 +392,42 @@ class RolloutApp(App[int]):
 
         spawn(load)
 
+    def close_detail(self) -> None:
+        self.detail_service = None
+        self.pop_screen()
+        self.repaint()
+
     def action_go_back(self) -> None:
-        if isinstance(self.screen, DetailScreen):
-            self.detail_service = None
-            self.pop_screen()
-            self.repaint()
-        elif isinstance(self.screen, OverviewScreen) and not self.screen.close_filter(keep=False):
-            self.flash("already at the overview")
+        screen = self.screen
+        if isinstance(screen, RolloutScreen):
+            screen.go_back()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows(self.screen)))
 
-    def _all_bindings(self) -> list[Binding]:
-        return [*_bindings(RolloutApp), *_bindings(OverviewScreen), *_bindings(DetailScreen)]
-
-    def _key_for(self, binding: Binding) -> str:
-        key = self.config.keys.get(binding.id or "") or binding.key
-        fixed = FIXED_KEYS.get(binding.id or "")
-        if fixed and fixed not in [k.strip() for k in key.split(",")]:
-            key = f"{fixed},{key}"
-        return key_label(key)
-
     def start_hint(self, lead: str = ": ") -> str:
         """'<lead>press s to start one' with the key as bound now; empty with --read-only,
-        where s is refused (the hint sent read-only users to a key that says no)."""
+        where s is refused."""
         if self.read_only:
             return ""
-        found = [b for b in self._all_bindings() if b.id == "start"]
-        return f"{lead}press {self._key_for(found[0]) if found else 's'} to start one"
+        return f"{lead}press {self.keys.key_of('start', 's')} to start one"
 
-    def _available(self, ident: str | None) -> bool:
-        if ident in DEMO_ONLY and "control" not in self.env.extras:
-            return False
-        return not (self.read_only and ident in DANGEROUS)
-
-    def help_rows(self, screen: Screen[Any] | None = None) -> list[tuple[str, str, str]]:
-        """(key, what it does, binding id) for every key the console answers to now.
-
-        Opened over ``screen``, the keys of the other screen say where they work: `w` listed
-        on the overview looked like a key that did nothing.
-        """
-        rows = [(":", "command palette: every action by name", "palette")]
+    def help_rows(self, screen: Screen[Any] | None = None) -> list[Row]:
+        """(key, what it does, binding id) for every key the console answers to now; opened
+        over ``screen``, the keys of the other main screens say where they work."""
         elsewhere: dict[str, str] = {}
         if screen is not None:
-            for cls, where in ((OverviewScreen, "overview"), (DetailScreen, "detail screen")):
+            for cls in MAIN_SCREENS:
                 if not isinstance(screen, cls):
-                    elsewhere.update({b.id or "": where for b in _bindings(cls)})
-        for b in self._all_bindings():
-            if self._available(b.id):
-                desc = f"{b.description}: {b.tooltip}"
-                if b.id in elsewhere:
-                    desc += f" (on the {elsewhere[b.id]})"
-                rows.append((self._key_for(b), desc, b.id or ""))
-        return rows
+                    elsewhere.update({b.id or "": cls.PLACE for b in bindings_of(cls)})
+        return self.keys.help_rows(elsewhere)
 
-    def palette_commands(self, screen: Screen[Any]) -> list[tuple[str, str, str]]:
+    def palette_commands(self, screen: Screen[Any]) -> list[Row]:
         """(title, action, help) for the command palette, for the screen it opened over."""
-        bindings = [(b, f"app.{b.action}") for b in _bindings(RolloutApp)]
-        if isinstance(screen, OverviewScreen | DetailScreen):
-            bindings += [(b, f"screen.{b.action}") for b in _bindings(type(screen))]
-        # Say which service an action would change: the palette hides the selected row.
-        target = self.target_service()
-        on = f" ({target})" if target else ""
-        return [
-            (
-                f"{b.description} ({self._key_for(b)})",
-                action,
-                b.tooltip + (on if b.id in DANGEROUS or b.id == "detail" else ""),
-            )
-            for b, action in bindings
-            if self._available(b.id)
-        ]
+        actions = [(b, f"app.{b.action}") for b in bindings_of(RolloutApp)]
+        if isinstance(screen, RolloutScreen):
+            actions += [(b, f"screen.{b.action}") for b in bindings_of(type(screen))]
+        return self.keys.palette_rows(actions, self.target_service())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Demo-only keys are absent elsewhere; read-only keys stay live so they can refuse.
@@ -463,11 +437,8 @@ class RolloutApp(App[int]):
 
     def target_service(self) -> str | None:
         """The service the keys act on: the detail screen's, else the overview's cursor row."""
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, DetailScreen):
-                return screen.service
-            if isinstance(screen, OverviewScreen):
-                return screen.selected_service()
+        for screen in self._main_screens():
+            return screen.target_service()
         return None
 
     def _guard(self, ident: str, what: str, *, needs_rollout: bool = True) -> str | None:
@@ -495,14 +466,14 @@ class RolloutApp(App[int]):
 
     def _send(self, service: str, kind: CommandKind, what: str) -> None:
         """Post a command through the store in the background; the flash says what happened."""
-        # Read on the UI thread: whether this console's own driver applies the command
-        # (the reply named this very console as "the driver (root@vm)").
-        here = self._drives_here(service)
+        # Read on the UI thread: whether this console's own driver applies the command, so
+        # the reply does not name this very console as "the driver (root@vm)".
+        here = self.drivers.drives_here(service, self.service_state(service).lease, self.clock())
 
         def run() -> None:
             try:
                 result = self._send_command()(
-                    # The bare OS user: the command gets this host added (not "root@vm@vm").
+                    # The bare OS user: send_command adds this host to it.
                     self.env,
                     service,
                     str(kind),
@@ -517,75 +488,71 @@ class RolloutApp(App[int]):
 
         spawn(run)
 
-    def _drives_here(self, service: str) -> bool:
-        """Whether this console's driver of ``service`` ticks and holds (or can take) the lease."""
-        driver = self.drivers.get(service)
-        if driver is None or service in self._parked:
+    def _refused(self, service: str, kind: CommandKind, what: str) -> bool:
+        """Flash and return True for the refusals this console words itself (the rule is
+        ``console.engine.commands.refusal``, as in the engine and ``send_command``); any
+        other refusal is left to ``send_command``, whose reply carries the engine's words."""
+        rec = self.service_state(service).record
+        refused = refusal(rec, kind) if rec is not None else None
+        if rec is None or refused is None:
             return False
-        if getattr(driver, "driving", False):
-            return True
-        lease = self.service_state(service).lease
-        return lease is None or lease.holder == self.holder or lease.expires_at <= self.clock()
+        if refused.rule is Rule.ENDED:
+            # A confirm dialog promising "all traffic goes back to v1" would be false.
+            self.flash(f"{service} is {rec.phase}: nothing to {what}", "warning")
+        elif refused.rule is Rule.GATE:
+            promote = self.keys.key_of("promote", "promote")
+            self.flash(f"{service} waits at a manual gate: {promote} promotes it", "warning")
+        elif refused.rule in (Rule.IN_PROGRESS, Rule.COMPLETED):
+            self.flash(
+                f"{service} is {rec.phase}: retry restarts only a rolled back or aborted rollout",
+                "warning",
+            )
+        else:
+            return False
+        return True
+
+    def _confirm_then_send(
+        self, service: str, kind: CommandKind, what: str, title: str, body: str
+    ) -> None:
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._send(service, kind, what)
+            else:
+                self.flash(f"{what} cancelled: nothing sent")
+
+        self.push_screen(ConfirmDialog(title, body), done)
 
     def action_promote(self) -> None:
         service = self._guard("promote", "promote")
-        if service is not None and not self._ended(service, "promote"):
+        if service is not None and not self._refused(service, CommandKind.PROMOTE, "promote"):
             self._send(service, CommandKind.PROMOTE, "promote")
 
     def action_promote_full(self) -> None:
         service = self._guard("promote_full", "promote fully")
-        if service is None:
-            return
-        if self._ended(service, "promote"):
+        if service is None or self._refused(service, CommandKind.PROMOTE_FULL, "promote"):
             return
         rec = self.service_state(service).record
         body = (
             f"{rec.candidate if rec else 'the candidate'} of {service} gets 100% of traffic now. "
             "The remaining steps and pauses are skipped; analysis no longer gates them."
         )
-
-        def done(ok: bool | None) -> None:
-            if ok:
-                self._send(service, CommandKind.PROMOTE_FULL, "promote fully")
-            else:
-                self.flash("promote fully cancelled: nothing sent")
-
-        self.push_screen(ConfirmDialog(f"Promote {service} fully?", body), done)
-
-    def _ended(self, service: str, what: str) -> bool:
-        """Flash and return True when the service's rollout already ended: a confirm dialog
-        promising "all traffic goes back to v1" would be false (the engine ignores it)."""
-        rec = self.service_state(service).record
-        if rec is not None and rec.phase.terminal:
-            self.flash(f"{service} is {rec.phase}: nothing to {what}", "warning")
-            return True
-        return False
+        self._confirm_then_send(
+            service, CommandKind.PROMOTE_FULL, "promote fully", f"Promote {service} fully?", body
+        )
 
     def action_pause(self) -> None:
         service = self._guard("pause", "pause/resume")
         if service is None:
             return
         rec = self.service_state(service).record
-        if rec is not None and rec.phase.terminal:
-            self.flash(f"{service} is {rec.phase}: nothing to pause", "warning")
-            return
-        gate = rec is not None and (rec.engine.get("pause") or {}).get("kind") == "gate"
-        if rec is not None and rec.phase == Phase.PAUSED and gate:
-            # The engine ignores resume at a manual gate: say what does work instead of
-            # posting a command that is dropped.
-            found = [b for b in self._all_bindings() if b.id == "promote"]
-            promote = self._key_for(found[0]) if found else "promote"
-            self.flash(f"{service} waits at a manual gate: {promote} promotes it", "warning")
-        elif rec is not None and rec.phase == Phase.PAUSED:
-            self._send(service, CommandKind.RESUME, "resume")
-        else:
-            self._send(service, CommandKind.PAUSE, "pause")
+        paused = rec is not None and rec.phase is Phase.PAUSED
+        kind = CommandKind.RESUME if paused else CommandKind.PAUSE
+        if not self._refused(service, kind, "pause"):
+            self._send(service, kind, str(kind))
 
     def action_rollback(self) -> None:
         service = self._guard("rollback", "roll back")
-        if service is None:
-            return
-        if self._ended(service, "roll back"):
+        if service is None or self._refused(service, CommandKind.ABORT, "roll back"):
             return
         rec = self.service_state(service).record
         stable = rec.stable if rec else "the stable version"
@@ -593,29 +560,58 @@ class RolloutApp(App[int]):
             f"All traffic of {service} goes back to {stable} now, without waiting for analysis. "
             "The rollout ends as Aborted; R retries it."
         )
-
-        def done(ok: bool | None) -> None:
-            if ok:
-                self._send(service, CommandKind.ABORT, "roll back")
-            else:
-                self.flash("roll back cancelled: nothing sent")
-
-        self.push_screen(ConfirmDialog(f"Roll back {service}?", body), done)
+        self._confirm_then_send(
+            service, CommandKind.ABORT, "roll back", f"Roll back {service}?", body
+        )
 
     def action_retry(self) -> None:
         service = self._guard("retry", "retry")
-        if service is None:
-            return
-        rec = self.service_state(service).record
-        if rec is not None and rec.phase not in (Phase.ROLLED_BACK, Phase.ABORTED):
-            # The engine ignores it (and the refusal did not fit the flash line): say so here.
-            self.flash(
-                f"{service} is {rec.phase}: retry restarts only a rolled back or aborted rollout",
-                "warning",
-            )
+        if service is None or self._refused(service, CommandKind.RETRY, "retry"):
             return
         self.adopt(service)
         self._send(service, CommandKind.RETRY, "retry")
+
+    def action_drive_here(self) -> None:
+        """Make this console the driver of the selected rollout (confirmed): for a rollout
+        nobody guards; a live driver elsewhere keeps it."""
+        service = self._guard("drive_here", "drive here")
+        if service is None:
+            return
+        state = self.service_state(service)
+        rec, lease, now = state.record, state.lease, self.clock()
+        if rec is None or rec.phase.terminal:
+            phase = rec.phase if rec else "Idle"
+            self.flash(f"{service} is {phase}: nothing to drive", "warning")
+            return
+        if self.drivers.drives(service):
+            self.flash(f"{service}: this console drives it already")
+            return
+        if lease is not None and lease.expires_at > now and lease.holder != self.holder:
+            self.flash(f"{service} is driven by {lease.holder}: nothing to take over", "warning")
+            return
+        body = (
+            f"This console becomes the driver of {service}: it judges the candidate and rolls "
+            "back on a breach while it stays open. Quitting hands the rollout back (a "
+            "controller, if one runs, takes it over)."
+        )
+
+        def done(ok: bool | None) -> None:
+            if not ok:
+                self.flash("drive here cancelled: nothing changed")
+                return
+            fresh = self.service_state(service)
+            try:
+                taken = self.drivers.adopt(service, fresh.record, fresh.lease, self.clock())
+            except Exception as exc:
+                self.flash(f"cannot drive {service}: {exc}", "error")
+                return
+            if taken:
+                self.flash(f"driving {service} from this console")
+                self._every_second()
+            else:
+                self.flash(f"{service}: another driver took it first", "warning")
+
+        self.push_screen(ConfirmDialog(f"Drive {service} from here?", body), done)
 
     # ------------------------------------------------------------------ starting and driving
 
@@ -627,7 +623,7 @@ class RolloutApp(App[int]):
 
         self.push_screen(PlanPicker(self.plan_dirs), self._start_plan)
 
-    def _make_driver(self, service: str) -> Any:
+    def _make_driver(self, service: str) -> RolloutDriver:
         if self._driver_factory is not None:
             return self._driver_factory(service)
         from console.driver.loop import Driver
@@ -641,20 +637,27 @@ class RolloutApp(App[int]):
         service = plan.service
         self.flash(f"starting {plan.strategy} of {service} → {plan.candidate} …")
         # A parked driver stays unticked while begin() runs on it in the thread below.
-        self._wake(service, unpark=False)
+        self.drivers.wake(service, unpark=False)
 
         def run() -> None:
+            from console.driver.presence import controller_running
+
             try:
-                driver = self.drivers.get(service) or self._make_driver(service)
-                rec = driver.begin(plan)
-                # Mutate app state on the UI thread only: the painter iterates drivers.
-                self.call_from_thread(self.drivers.__setitem__, service, driver)
-                self.call_from_thread(self._wake, service)
-                # begin() joins a rollout another process drives (same candidate) as a
-                # viewer: say so rather than claim this console started it.
-                verb = (
-                    "started" if getattr(driver, "driving", True) else "watching (driven elsewhere)"
-                )
+                store = self.env.store
+                if store is not None and controller_running(store) is not None:
+                    # A running controller drives what this console starts: hand it over at
+                    # once and watch, with no driver here to race it for the lease.
+                    rec, handed = self.drivers.begin_and_hand_over(service, plan)
+                    verb = (
+                        "started (the controller drives it)"
+                        if handed
+                        else "watching (driven elsewhere)"
+                    )
+                else:
+                    driver, rec = self.drivers.begin(service, plan)
+                    # begin() joins a rollout another process drives (same candidate) as a
+                    # viewer: say so rather than claim this console started it.
+                    verb = "started" if driver.driving else "watching (driven elsewhere)"
                 self.post_message(
                     Flash(f"{verb} {plan.strategy} of {service}: {rec.message or rec.phase}")
                 )
@@ -669,23 +672,20 @@ class RolloutApp(App[int]):
         spawn(run)
 
     def adopt(self, service: str) -> None:
-        """Drive ``service`` from this console if its rollout is live and nobody holds the lease
-        (its driver here, parked since the rollout ended, ticks again)."""
-        if service in self.drivers and not self.read_only:
-            self._wake(service)
-        self._maybe_drive(service, force=True)
+        """A retry: drive ``service`` from this console again (its parked driver ticks again),
+        or for the first time if nobody holds the lease."""
+        self._maybe_drive(service, retry=True)
 
-    def _maybe_drive(self, service: str, force: bool = False) -> None:
-        if self.read_only or service in self.drivers:
+    def _maybe_drive(self, service: str, *, retry: bool = False) -> None:
+        """Drive ``service`` from here if its rollout is live and its lease free."""
+        if self.read_only:
             return
         state = self.service_state(service)
-        rec, lease = state.record, state.lease
-        if rec is None or (rec.phase.terminal and not force):
-            return
-        if lease is not None and lease.expires_at > self.clock() and lease.holder != self.holder:
-            return
         try:
-            self.drivers[service] = self._make_driver(service)
+            if retry:
+                self.drivers.drive_again(service, state.record, state.lease, self.clock())
+            else:
+                self.drivers.adopt(service, state.record, state.lease, self.clock())
         except Exception as exc:
             self.flash(f"cannot drive {service}: {exc}", "error")
 
@@ -699,7 +699,7 @@ class RolloutApp(App[int]):
         control = self.env.extras.get("control")
         if service is None or control is None:
             return
-        version = dv.candidate_version(self.service_state(service))
+        version = candidate_version(self.service_state(service))
         if version is None:
             self.flash(f"{what}: {service} has no candidate version", "warning")
             return
@@ -716,7 +716,7 @@ class RolloutApp(App[int]):
                     )
                 else:
                     # Every version: the one that got the fault may serve everyone by now.
-                    cleared = list(dv.versions_of(self.service_state(service))) or [version]
+                    cleared = list(versions_of(self.service_state(service))) or [version]
                     for v in cleared:
                         control.clear_fault(service, v)
                     self.post_message(Flash(f"fault cleared on {service} {', '.join(cleared)}"))

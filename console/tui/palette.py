@@ -32,8 +32,8 @@ class RolloutCommands(Provider):
         for title, action, help_text in self._commands():
             score = matcher.match(title)
             if score > 0 and title.lower().startswith(query.strip().lower()):
-                # A title that starts with what was typed comes first: "back" picked
-                # "Roll back" (listed earlier, same fuzzy score) over "Back".
+                # A title that starts with what was typed comes first, so "back" finds
+                # "Back" before "Roll back" (listed earlier, same fuzzy score).
                 score *= 2
             if score > 0:
                 yield Hit(

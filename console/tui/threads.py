@@ -33,16 +33,6 @@ class HistoryReady(Message):
         self.history = history
 
 
-class DriverIdle(Message):
-    """A driven rollout ended and its driver released the lease; ``wake`` is the service's
-    wake count when that tick started (a retry or start since then keeps it driving)."""
-
-    def __init__(self, service: str, wake: int) -> None:
-        super().__init__()
-        self.service = service
-        self.wake = wake
-
-
 class Flash(Message):
     """Text for the flash line, from any thread."""
 
@@ -84,12 +74,3 @@ class Background:
 def spawn(fn: Callable[..., Any], *args: Any) -> None:
     """Run ``fn(*args)`` once in a daemon thread (a hung backend must not block quitting)."""
     threading.Thread(target=fn, args=args, daemon=True).start()
-
-
-def close_all(drivers: list[Any]) -> None:
-    """Release every driver's lease; errors are ignored (leases expire on their own)."""
-    for driver in drivers:
-        try:
-            driver.close()
-        except Exception:
-            pass  # quitting: the lease expires on its own

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import AuditEntry, Event, MetricSample, Phase, RolloutRecord
+from backends.units import format_short
 from console.analysis.verdicts import (
     BUILTIN_FIELDS,
     Counters,
-    Measurement,
     describe_next,
     failures_text,
     format_value,
 )
 from console.engine.context import stage_spec
+from console.engine.state import EngineState
 from console.plan.model import AnalysisSpec, Plan
-from console.view.overview import ServiceState, fmt_duration
+from console.view.guarding import measurement_age
+from console.view.overview import ServiceState
 
 WINDOWS = (60.0, 300.0, 900.0)  # chart windows the detail screen cycles through
 BUFFER_SECONDS = 900.0  # the longest window: keep this much history per version
@@ -75,7 +77,7 @@ def _step_label(step: Mapping[str, Any]) -> str:
         return f"set weight {step['setWeight']}%"
     pause = step.get("pause") or {}
     dur = pause.get("duration") if isinstance(pause, Mapping) else None
-    return "pause (manual gate)" if dur is None else f"pause {fmt_duration(float(dur))}"
+    return "pause (manual gate)" if dur is None else f"pause {format_short(float(dur))}"
 
 
 def timeline(record: RolloutRecord | None, now: float) -> list[TimelineItem]:
@@ -108,7 +110,7 @@ def timeline(record: RolloutRecord | None, now: float) -> list[TimelineItem]:
                 note = "paused"
             else:
                 left = record.step_started_at + float(dur) - now
-                note = f"{fmt_duration(left)} left"
+                note = f"{format_short(left)} left"
         items.append(TimelineItem(_step_label(step), "current", note))
     return items
 
@@ -132,6 +134,7 @@ class AnalysisPanel:
     next_step: str  # what happens next, e.g. "one more failure rolls back"
     measured_at: float | None = None
     status: str = ""  # the last measurement's status and reason
+    stale: str = ""  # "12 s ago, no driver": the measurement is old and nobody measures now
 
 
 def _threshold_text(metric: str, lo: float | None, hi: float | None) -> str:
@@ -151,23 +154,27 @@ def analysis_spec(record: RolloutRecord | None) -> AnalysisSpec | None:
         plan = Plan.from_dict(record.plan)
     except (KeyError, TypeError, ValueError):
         return None
-    stage = str(((record.engine or {}).get("analysis") or {}).get("stage") or "preview")
+    stage = EngineState.of_record(record).stage or "preview"
     return stage_spec(plan, stage)
 
 
-def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
+def analysis_panel(state: ServiceState, now: float | None = None) -> AnalysisPanel | None:
     """The last measurement on the candidate against each threshold, and the counters.
 
-    Before the engine has measured anything, the live sample stands in (marked live).
+    Before the engine has measured anything, the live sample stands in (marked live). For an
+    unguarded rollout the last measurement is not shown as a fresh pass: its rows carry no
+    verdict and the panel says how old it is and that no driver measures any more.
     """
     rec = state.record
     spec = analysis_spec(rec)
     if rec is None or spec is None:
         return None
-    engine = rec.engine or {}
-    last = (engine.get("analysis") or {}).get("last")
-    measurement = Measurement.from_dict(last) if isinstance(last, Mapping) else None
+    eng = EngineState.of_record(rec)
+    measurement = eng.last_measurement
     verdicts = {v.name: v for v in measurement.verdicts} if measurement else {}
+    stale = ""
+    if now is not None and measurement is not None:
+        stale = measurement_age(measurement.at, now, state.guard) or ""
     sample = state.samples.get(rec.candidate)
     rows = []
     for m in spec.metrics:
@@ -175,6 +182,8 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
         verdict = verdicts.get(m.name)
         if verdict is not None:
             ok = {"successful": True, "failed": False}.get(str(verdict.status))
+            if stale:
+                ok = None  # nobody judges it any more: neither a pass nor a fail now
             rows.append(AnalysisRow(m.name, format_value(m.name, verdict.value), threshold, ok))
             continue
         value = None
@@ -184,14 +193,17 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
         if value is not None:
             ok = (m.min is None or value >= m.min) and (m.max is None or value <= m.max)
         rows.append(AnalysisRow(m.name, format_value(m.name, value), threshold, ok, live=True))
-    counters = Counters.from_dict(engine.get("counters"))
+    counters = eng.counters or Counters()
     next_step = f"rollout {rec.phase}" if rec.phase.terminal else describe_next(counters, spec)
+    if stale:
+        next_step = "UNGUARDED: no driver measures or rolls back now"
     return AnalysisPanel(
         rows=tuple(rows),
         failures=failures_text(counters, spec),
         next_step=next_step,
         measured_at=measurement.at if measurement else None,
         status=f"{measurement.status}: {measurement.reason}" if measurement else "",
+        stale=stale,
     )
 
 

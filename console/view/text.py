@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backends.base import AuditEntry, Event, Phase, RolloutRecord, Strategy
+from console.engine.state import EngineState
 
 
 def one_line(text: str) -> str:
@@ -61,8 +62,7 @@ def next_steps(service: str, plan_path: str, code: int, record: RolloutRecord | 
     if code == 4:
         return f"once the backend answers again, {again} resumes from the recorded step"
     if record.phase == Phase.PAUSED:
-        pause = record.engine.get("pause") if isinstance(record.engine, Mapping) else None
-        kind = pause.get("kind") if isinstance(pause, Mapping) else ""
+        kind = EngineState.of_record(record).pause_kind or ""
         e = Event(at=0.0, service=service, kind="pause", message="", data={"pause_kind": kind})
         first = pause_hint(e) if kind != "metrics-error" else f"rollout status {service}"
         return f"{first}, then {again} to drive it on (or rollout abort {service})"
@@ -75,10 +75,16 @@ def event_json(e: Event) -> str:
     return json.dumps(d, sort_keys=False, default=str)
 
 
-def weights_text(weights: Mapping[str, int]) -> str:
-    """``v1 90% / v2 10%``; versions with 0% are left out unless nothing has traffic."""
+def weights_percent(weights: Mapping[str, int]) -> str:
+    """``v1 90% / v2 10%`` for lines a person reads; versions with 0% are left out unless
+    nothing has traffic."""
     shown = [(v, w) for v, w in weights.items() if w > 0] or list(weights.items())
     return " / ".join(f"{v} {w}%" for v, w in shown) or "-"
+
+
+def weights_compact(weights: Mapping[str, int]) -> str:
+    """``v1 90 v2 10`` for a table column: every version, sorted by name, no units."""
+    return " ".join(f"{v} {w}" for v, w in sorted(weights.items())) or "-"
 
 
 def step_label(record: RolloutRecord) -> str:
@@ -91,15 +97,16 @@ def step_label(record: RolloutRecord) -> str:
             return f"{n}/{n}"
         return f"{min(record.step_index + 1, n)}/{n}"
     if record.strategy == Strategy.ROLLING:
-        batches = record.engine.get("batches") if isinstance(record.engine, Mapping) else None
-        if isinstance(batches, int) and batches > 0:
+        eng = EngineState.of_record(record)
+        batches = eng.batches
+        if batches is not None and batches > 0:
             # Between batches the one just finished is the current one ("batch 1/3 done").
-            between = record.engine.get("sub") in ("between", "final")
+            between = eng.sub in ("between", "final")
             k = record.step_index if between and record.step_index > 0 else record.step_index + 1
             return f"{min(k, batches)}/{batches}"
         return str(record.step_index + 1)
     # blue/green has stages, not steps: show the stage (deploy, preview, await, switch, post)
-    sub = record.engine.get("sub") if isinstance(record.engine, Mapping) else None
+    sub = EngineState.of_record(record).sub
     if record.phase.terminal or not sub:
         return "-"
     return str(sub)

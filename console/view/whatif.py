@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from backends.units import format_duration
 from console.analysis.verdicts import Decision
 from console.analysis.whatif import WhatIf, hint
 from console.plan.model import OnFailure
-from console.plan.summary import format_duration
 from console.view.text import clock_time
 
 

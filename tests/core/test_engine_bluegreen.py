@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from test_engine_kit import T0, Sim, World, bluegreen_plan, metrics_spec
 
 from backends.base import (
     Deploy,
@@ -17,6 +16,7 @@ from backends.base import (
 )
 from console.engine import machine as engine
 from console.plan.model import BlueGreenSpec
+from tests.core.engine_kit import T0, Sim, World, bluegreen_plan, metrics_spec
 
 
 def bg(**kw) -> BlueGreenSpec:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from test_engine_kit import T0, Sim, World, canary_plan, check_record, cmd, metrics_spec
 
 from backends.base import (
     AuditEntry,
@@ -19,6 +18,7 @@ from backends.base import (
 from console.engine import machine as engine
 from console.engine.machine import EngineError
 from console.plan.model import OnFailure, PauseStep, SetWeightStep
+from tests.core.engine_kit import T0, Sim, World, canary_plan, check_record, cmd, metrics_spec
 
 
 def test_happy_path_steps_pause_gate_promote_complete() -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from test_engine_kit import (
+
+from backends.base import CommandKind, Phase
+from console.plan.model import BlueGreenSpec, PauseStep, RollingSpec, SetWeightStep
+from tests.core.engine_kit import (
     Sim,
     World,
     bluegreen_plan,
@@ -16,9 +19,6 @@ from test_engine_kit import (
     metrics_spec,
     rolling_plan,
 )
-
-from backends.base import CommandKind, Phase
-from console.plan.model import BlueGreenSpec, PauseStep, RollingSpec, SetWeightStep
 
 
 def canary_pending() -> Sim:

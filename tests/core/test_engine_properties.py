@@ -1,7 +1,7 @@
 """Property tests: random plans (all three strategies), random observation sequences (health
 flapping, metrics passing, failing, missing, unreachable) and random commands.
 
-Checked on every transition by the simulator (test_engine_kit.Sim): SetSplit weights are
+Checked on every transition by the simulator (engine_kit.Sim): SetSplit weights are
 integers 0..100 summing to 100 and never give weight to an unready version (canary and
 blue/green: never to a candidate that is not all-ready); the record round-trips through
 JSON and ``RolloutRecord.from_dict``. Checked here: terminal phases leave 100% on exactly one
@@ -12,12 +12,10 @@ the engine's idea of the split is the applied one; abort from any live state end
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
-from test_engine_kit import METRIC_MODES, Sim, World, cmd
 
 from backends.base import CommandKind, MatchRule, Phase, Strategy
 from console.plan.model import (
@@ -30,13 +28,11 @@ from console.plan.model import (
     RollingSpec,
     SetWeightStep,
 )
+from tests.core.engine_kit import METRIC_MODES, Sim, World, cmd
+from tests.support.properties import examples
 
 # ROLLOUT_ENGINE_EXAMPLES raises the example count for a long local run.
-SETTINGS = settings(
-    max_examples=int(os.environ.get("ROLLOUT_ENGINE_EXAMPLES", "200")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+SETTINGS = examples("ROLLOUT_ENGINE_EXAMPLES", 200)
 
 METRICS = [
     MetricSpec("error-rate", max=0.05),

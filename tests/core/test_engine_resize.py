@@ -8,10 +8,9 @@ and the engine re-issues what is missing instead of waiting forever.
 
 from __future__ import annotations
 
-from test_engine_kit import Sim, World, bluegreen_plan, rolling_plan
-
 from backends.base import Deploy, Phase, Scale
 from console.plan.model import BlueGreenSpec, RollingSpec
+from tests.core.engine_kit import Sim, World, bluegreen_plan, rolling_plan
 
 
 def sizes(sim: Sim) -> list[tuple[str, str, int]]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from test_engine_kit import Sim, World, metrics_spec, rolling_plan
-
 from backends.base import Deploy, Observation, Phase, Retire, Scale, SetSplit, TrafficSplit
 from console.engine import machine as engine
 from console.engine.rolling import proportional
 from console.plan.model import RollingSpec
+from tests.core.engine_kit import Sim, World, metrics_spec, rolling_plan
 
 
 def world(stable: int = 3) -> World:

@@ -13,7 +13,6 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_engine_kit import Sim, World, metrics_spec, rolling_plan
 
 from backends.base import (
     Deploy,
@@ -29,6 +28,7 @@ from backends.base import (
 )
 from console.engine.machine import Transition
 from console.plan.model import RollingSpec
+from tests.core.engine_kit import Sim, World, metrics_spec, rolling_plan
 
 
 @dataclass

@@ -7,17 +7,17 @@ inserted, characters spliced into the text).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from console.plan.load import PlanError, check_file, parse_plan, summarize
 from console.plan.model import Plan
+from tests.support.properties import examples
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {p.name: p.read_text() for p in sorted((ROOT / "examples").glob("*.yaml"))}
@@ -39,11 +39,7 @@ WORDS = [
     "slow-requests", "1.5", "0.01",
 ]  # fmt: skip
 
-FUZZ = settings(
-    max_examples=int(os.environ.get("ROLLOUT_FUZZ_EXAMPLES", "150")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+FUZZ = examples("ROLLOUT_FUZZ_EXAMPLES", 150, HealthCheck.filter_too_much)
 
 scalars = st.one_of(
     st.none(),

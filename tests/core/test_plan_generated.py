@@ -8,11 +8,10 @@ Plan must survive the rollout record (``to_dict``/``from_dict``, through JSON).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from backends.base import MatchRule, Strategy
@@ -29,12 +28,9 @@ from console.plan.model import (
     RollingSpec,
     SetWeightStep,
 )
+from tests.support.properties import examples
 
-SETTINGS = settings(
-    max_examples=int(os.environ.get("ROLLOUT_FUZZ_EXAMPLES", "150")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+SETTINGS = examples("ROLLOUT_FUZZ_EXAMPLES", 150)
 
 labels = st.from_regex(r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 tokens = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,12}", fullmatch=True)

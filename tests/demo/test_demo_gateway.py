@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from demo_httpclient import fire_sync
-from waits import wait_until
 
 from backends.base import BackendError, MatchRule, NotFound
+from tests.demo.demo_httpclient import fire_sync
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -7,33 +7,26 @@ from __future__ import annotations
 from backends.base import MetricSample
 from backends.local.metrics import Recorder
 from console.view.detail import SampleBuffer
-
-
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from tests.support.clock import Clock
 
 
 def _run(rec: Recorder, clock: Clock, seconds: int, version: str) -> None:
     for _ in range(seconds):
         for _ in range(3):
             rec.observe("courses", version, 200, 0.01)
-        clock.t += 1
+        clock.advance(1)
 
 
 def test_history_covers_every_step_since_the_first_request_after_minutes() -> None:
     clock = Clock()
     rec = Recorder(clock)
-    start = clock.t
+    start = clock.now
     _run(rec, clock, 600, "v1")  # ten minutes of v1 alone, then a rollout sends v2 some
     for _ in range(30):
         rec.observe("courses", "v1", 200, 0.01)
         rec.observe("courses", "v2", 200, 0.01)
-        clock.t += 1
-    series = rec.history("courses", ["v1", "v2"], clock.t - 900, 5.0)
+        clock.advance(1)
+    series = rec.history("courses", ["v1", "v2"], clock.now - 900, 5.0)
     v1 = [p for p in series["v1"] if p["requests"]]
     assert v1[0]["at"] - 5.0 <= start + 5.0  # from the first minute on, not the last 30 s
     assert len(v1) == 630 // 5

@@ -12,6 +12,7 @@ from backends.local.faults import FaultSpecError, parse_fault
 from backends.local.http11 import HttpError, read_request, read_response
 from backends.local.metrics import Recorder, quantile
 from backends.local.routing import Route, RouteError, parse_cookies, validate_weights
+from tests.support.clock import Clock
 
 # ------------------------------------------------------------------ routing
 
@@ -69,14 +70,6 @@ def test_bad_weights_are_refused_with_the_reason(weights: dict, message: str) ->
 # ------------------------------------------------------------------ metrics
 
 
-class Clock:
-    def __init__(self, t: float = 1000.5) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_quantiles_interpolate_inside_buckets() -> None:
     # 100 observations all in the (0.01, 0.015] bucket.
     buckets = [0] * 27
@@ -87,13 +80,13 @@ def test_quantiles_interpolate_inside_buckets() -> None:
 
 
 def test_sample_counts_only_the_window_and_reports_missing_data_as_none() -> None:
-    clock = Clock()
+    clock = Clock(1000.5)
     rec = Recorder(clock)
     for _ in range(90):
         rec.observe("courses", "v1", 200, 0.004)
     for _ in range(10):
         rec.observe("courses", "v1", 503, 0.004)
-    clock.t += 20  # the burst is now 20 s old
+    clock.advance(20)  # the burst is now 20 s old
     for _ in range(30):
         rec.observe("courses", "v1", 200, 0.2)
     recent = rec.sample("courses", ["v1", "v2"], 10)
@@ -109,19 +102,19 @@ def test_sample_counts_only_the_window_and_reports_missing_data_as_none() -> Non
 
 
 def test_history_has_one_point_per_step() -> None:
-    clock = Clock()
+    clock = Clock(1000.5)
     rec = Recorder(clock)
     for _ in range(10):
         for _ in range(5):
             rec.observe("grades", "v2", 200, 0.01)
-        clock.t += 1
-    series = rec.history("grades", ["v2"], since=clock.t - 11, step=2)["v2"]
+        clock.advance(1)
+    series = rec.history("grades", ["v2"], since=clock.now - 11, step=2)["v2"]
     assert len(series) == 5
     assert [p["requests"] for p in series] == [10, 10, 10, 10, 10]
 
 
 def test_prometheus_text_has_cumulative_buckets_sum_and_count() -> None:
-    rec = Recorder(Clock())
+    rec = Recorder(Clock(1000.5))
     rec.observe("courses", "v2", 500, 0.02)
     rec.observe("courses", "v2", 500, 2.5)
     text = rec.prometheus([("w", "weights", {"service": "courses", "version": "v2"}, 10)])

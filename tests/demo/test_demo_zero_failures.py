@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 import pytest
-from waits import wait_until
+
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.slow
 

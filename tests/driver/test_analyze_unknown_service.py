@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes_driver import FakeMetrics, FakeTraffic
 
 from backends.base import Environment, NotFound
 from backends.local.store import FileStateStore
 from console.commands import analyze
+from tests.support.fakes import FakeMetrics, FakeTraffic
 
 
 class _Metrics404(FakeMetrics):

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes_driver import FakeMetrics, FakeTraffic
 
 from backends.base import Environment, Event
 from backends.local.store import FileStateStore
 from console.commands import auto
 from console.view import text as output
+from tests.support.fakes import FakeMetrics, FakeTraffic
 
 PLAN = """\
 service: courses

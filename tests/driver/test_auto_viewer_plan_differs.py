@@ -7,42 +7,28 @@ plan it was started with; it used to watch silently, so the user believed their 
 from __future__ import annotations
 
 import argparse
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakes_driver import FakeMetrics, FakeTraffic
 
-from backends.base import Environment, Phase, RolloutRecord, Strategy
+from backends.base import Environment
 from backends.local.store import FileStateStore
 from console.commands import auto
 from console.plan.load import parse_plan
+from tests.support.records import record
 
 RUNNING = "service: courses\ncandidate: v2\nsteps: [{setWeight: 10}, {pause: 1h}]\n"
 MINE = "service: courses\ncandidate: v2\nsteps: [{setWeight: 50}]\n"
 
 
 @pytest.fixture
-def plan_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    store = FileStateStore(tmp_path / "state")
+def plan_file(seed: Callable[..., Environment], tmp_path: Path) -> Path:
     running = parse_plan(RUNNING, "first.yaml")
-    store.save(
-        RolloutRecord(
-            service="courses",
-            strategy=Strategy.CANARY,
-            stable="v1",
-            candidate="v2",
-            phase=Phase.PROGRESSING,
-            plan=running.to_dict(),
-            weights={"v1": 90, "v2": 10},
-            step_index=1,
-        ),
-        0,
-    )
+    env = seed(record(plan=running.to_dict(), step_index=1))
+    assert env.store is not None
     # Held from another host: never taken over before the TTL runs out.
-    assert store.acquire_lease("courses", "ops@elsewhere:1:abcdef", 60.0)
-    env = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
-    monkeypatch.setattr("console.config.environments.open_environment", lambda name=None: env)
+    assert env.store.acquire_lease("courses", "ops@elsewhere:1:abcdef", 60.0)
     path = tmp_path / "mine.yaml"
     path.write_text(MINE)
     return path

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_driver import FakeMetrics, FakeTraffic
 
 from backends.base import Environment
 from backends.local.store import FileStateStore
 from console.commands import auto
+from tests.support.fakes import FakeMetrics, FakeTraffic
 
 PLAN = """\
 service: courses

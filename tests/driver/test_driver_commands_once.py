@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_driver import Clock, FakeMetrics, FakeTraffic
 
 from backends.base import (
     BackendUnavailable,
@@ -21,11 +20,12 @@ from backends.base import (
     Environment,
     Phase,
     RolloutRecord,
-    command_key,
 )
 from backends.local.store import FileStateStore
 from console.driver.loop import Driver
 from console.plan.load import parse_plan
+from tests.support.clock import Clock
+from tests.support.fakes import FakeMetrics, FakeTraffic
 
 PLAN = """\
 service: courses
@@ -77,20 +77,6 @@ def post(store: FileStateStore, kind: str, at: float, id_: str) -> Command:
 
 def driver(env: Environment, clock: Clock, holder: str) -> Driver:
     return Driver(env, "courses", holder=holder, clock=clock, lease_ttl=5.0)
-
-
-def test_peek_leaves_commands_and_ack_removes_only_those_acknowledged(tmp_path: Path) -> None:
-    store = FileStateStore(tmp_path)
-    a = post(store, "pause", 1.0, "a")
-    b = post(store, "resume", 2.0, "b")
-    assert [c.id for c in store.peek_commands("courses")] == ["a", "b"]
-    assert [c.id for c in store.peek_commands("courses")] == ["a", "b"]  # still there
-    c = post(store, "promote", 3.0, "c")  # posted after the peek
-    store.ack_commands("courses", {command_key(a), command_key(b)})
-    assert store.peek_commands("courses") == [c]
-    store.ack_commands("courses", {command_key(c)})
-    assert store.peek_commands("courses") == []
-    store.ack_commands("courses", {"nothing"})  # an empty queue is fine
 
 
 def test_a_driver_killed_before_saving_leaves_the_command_for_the_next(world: Any) -> None:

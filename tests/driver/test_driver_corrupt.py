@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakes_driver import FakeMetrics, FakeTraffic
 
-from backends.base import CorruptRecord, Environment, Phase, RolloutRecord, Strategy
-from backends.local.store import FileStateStore
+from backends.base import CorruptRecord, Environment
 from console.commands import auto, history, status
 from console.commands import verbs as control
+from tests.support.fakes import FakeMetrics
+from tests.support.records import record
 
 PLAN = """\
 service: courses
@@ -25,24 +26,9 @@ steps:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
-    store = FileStateStore(tmp_path / "state")
-    store.save(
-        RolloutRecord(
-            service="grading",
-            strategy=Strategy.CANARY,
-            stable="v1",
-            candidate="v2",
-            phase=Phase.PROGRESSING,
-            plan={"service": "grading", "steps": [{"setWeight": 10}]},
-            weights={"v1": 90, "v2": 10},
-        ),
-        0,
-    )
+def env(seed: Callable[..., Environment], tmp_path: Path) -> Environment:
+    e = seed(record("grading"))
     (tmp_path / "state" / "courses.json").write_text('{"service": "courses", "phase": "Progr')
-    e = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
-    monkeypatch.setattr("console.config.environments.open_environment", lambda name=None: e)
-    monkeypatch.setattr("console.config.environments.open_for_reading", lambda name=None: (e, ""))
     return e
 
 

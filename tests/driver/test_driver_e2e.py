@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_driver import Receiver
-from waits import eventually, wait_until
 
 from backends.base import Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
+from tests.support.waits import eventually, wait_until
+from tests.support.webhook import Receiver
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,11 @@ import time
 from typing import Any
 
 import pytest
-from waits import wait_until
 
 from backends.base import Environment, Phase
 from console.driver.loop import Driver
 from console.plan.load import parse_plan
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.slow
 

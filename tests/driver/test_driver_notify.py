@@ -6,11 +6,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from fakes_driver import Receiver
-from waits import eventually
 
 from backends.base import Event
 from console.driver.notify import Notifier
+from tests.support.waits import eventually
+from tests.support.webhook import Receiver
 
 
 @pytest.fixture

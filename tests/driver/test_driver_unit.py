@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes_driver import Clock, FakeMetrics, FakeTraffic
 
 from backends.base import (
     BackendUnavailable,
@@ -21,6 +20,8 @@ from console.driver.loop import Driver, DriverError
 from console.driver.send import ControlError, send_command
 from console.plan.load import parse_plan
 from console.plan.model import Plan
+from tests.support.clock import Clock
+from tests.support.fakes import FakeMetrics, FakeTraffic
 
 PLAN = """\
 service: courses

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes_driver import FakeMetrics, FakeTraffic
 
 from backends.base import AuditEntry, Environment, Event, Phase, RolloutRecord, Strategy
 from backends.local.store import FileStateStore
 from console.commands import verbs as control
 from console.plan.load import parse_plan
 from console.view import text as output
+from tests.support.fakes import FakeMetrics, FakeTraffic
 
 FORGED = "why\n2026-11-26 09:00:00  admin@prod  promote  fake\x1b[2J"
 

@@ -4,36 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from fakes_driver import FakeMetrics, FakeTraffic
 
-from backends.base import Environment, Phase, RolloutRecord, Strategy
-from backends.local.store import FileStateStore
+from backends.base import Environment, Phase
 from console.commands import status
+from tests.support.fakes import FakeTraffic
+from tests.support.records import record
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Environment:
-    store = FileStateStore(tmp_path / "state")
+def env(seed: Callable[..., Environment]) -> Environment:
     # The record says v2 took everything; the backend (a restarted demo) serves v1 only.
-    store.save(
-        RolloutRecord(
-            service="courses",
-            strategy=Strategy.CANARY,
-            stable="v1",
-            candidate="v2",
+    return seed(
+        record(
             phase=Phase.COMPLETED,
             plan={"service": "courses", "steps": [{"setWeight": 100}]},
             weights={"v1": 0, "v2": 100},
-        ),
-        0,
+        )
     )
-    e = Environment("fake", FakeTraffic(), FakeMetrics(time.time), store)
-    monkeypatch.setattr("console.config.environments.open_for_reading", lambda name=None: (e, ""))
-    return e
 
 
 def _row(out: str) -> str:

@@ -7,16 +7,13 @@ environment entry would. Everything is stopped in teardown. Helpers are in kubet
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from kubetest import Cluster, connect, start_cluster
+from tests.kubernetes.kubetest import Cluster, connect, start_cluster
 
 
 @pytest.fixture

@@ -1,12 +1,9 @@
-"""Helpers for the Kubernetes tests: seed manifests, wait (bounded), start the emulator.
-
-A uniquely named module (not conftest) so that test modules can import it whatever other
-test directories' conftest modules are loaded. Fixtures live in conftest.py.
-"""
+"""Helpers for the Kubernetes tests: seed manifests, start the fake cluster
+(tests/kubernetes/fakecluster) and connect the real backend to it. Fixtures are in
+conftest.py."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,10 +12,10 @@ from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from emulator import Emulator
-from kubesim import KubeSim
+from backends.base import Environment, RolloutRecord
+from tests.kubernetes.fakecluster.emulator import Emulator
+from tests.kubernetes.fakecluster.kubesim import KubeSim
+from tests.support.fakes import FakeMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -44,22 +41,6 @@ def apply(emu: Emulator, path: Path) -> None:
             group, plural = KINDS[doc["kind"]]
             if (group, plural) in emu.resources:
                 emu.put(group, plural, doc, NS)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll ``check`` until truthy (bounded); fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except AssertionError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r}")
 
 
 @dataclass
@@ -94,3 +75,51 @@ def connect(c: Cluster, **extra: Any) -> tuple[Any, Any]:
         **extra,
     }
     return from_config(cfg, "test")
+
+
+def plan(text: str):
+    from console.plan.load import parse_plan
+
+    return parse_plan(text, "test-plan.yaml")
+
+
+def make_env(cluster: Cluster, **extra: Any) -> tuple[Environment, Any, Any]:
+    """The real backend on the fake cluster, with healthy fake metrics (the emulated pods
+    serve no traffic to measure)."""
+    traffic, store = connect(cluster, **extra)
+    env = Environment("k8s-test", traffic, FakeMetrics(time.time), store, "kube emu / lms")
+    return env, traffic, store
+
+
+def driver_for(env: Environment, holder: str):
+    from console.driver.loop import Driver
+
+    return Driver(env, "courses", holder=holder, lease_ttl=5.0, tick_interval=0.1)
+
+
+def drive(
+    driver, until: Callable[[RolloutRecord | None], bool], observe: Callable[[], None], timeout=30
+) -> RolloutRecord:
+    """Tick the driver (bounded) until ``until(record)``; ``observe`` runs after each tick."""
+    deadline = time.monotonic() + timeout
+    rec = None
+    while time.monotonic() < deadline:
+        rec = driver.tick()
+        observe()
+        if until(rec):
+            return rec
+        time.sleep(0.1)
+    raise AssertionError(
+        f"rollout did not get there in {timeout}s: {rec and rec.phase} {rec and rec.message}"
+    )
+
+
+def recorder(fn: Callable[[], Any]) -> tuple[list, Callable[[], None]]:
+    states: list = []
+
+    def observe() -> None:
+        s = fn()
+        if not states or states[-1] != s:
+            states.append(s)
+
+    return states, observe

@@ -12,10 +12,12 @@ import time
 from collections import Counter
 
 import pytest
-from kubetest import DEPLOY, apply, connect, wait_for
-from test_kube_e2e import ScriptedMetrics
 
 from backends.base import Environment, Phase
+from tests.kubernetes.kubetest import DEPLOY, apply, connect
+from tests.support.clock import Clock
+from tests.support.fakes import FakeMetrics
+from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +40,6 @@ analysis:
 PROGRESSING = GATED.replace("pause: {}", "pause: 40s")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = time.time()
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def one_minute(cluster, text: str, viewer: bool = False) -> tuple[Counter, Phase]:
     """Requests in one simulated minute: the driver's, or (``viewer``) a second console's."""
     from console.driver.loop import Driver
@@ -54,17 +48,17 @@ def one_minute(cluster, text: str, viewer: bool = False) -> tuple[Counter, Phase
     apply(cluster.emu, DEPLOY / "examples/courses-canary.yaml")
     traffic, store = connect(cluster, watchTimeout=300)
     traffic2, store2 = connect(cluster, watchTimeout=300)
-    clock = Clock()
+    clock = Clock(time.time())
     store.clock = store2.clock = clock
-    env = Environment("budget", traffic, ScriptedMetrics(), store)
-    env2 = Environment("viewer", traffic2, ScriptedMetrics(), store2)
+    env = Environment("budget", traffic, FakeMetrics(time.time), store)
+    env2 = Environment("viewer", traffic2, FakeMetrics(time.time), store2)
     driver = Driver(env, "courses", holder="alice@laptop:1:aa", clock=clock, lease_ttl=10.0)
     other = Driver(env2, "courses", holder="bob@desk:2:bb", clock=clock, lease_ttl=10.0)
     try:
         wait_for(lambda: traffic.health("courses")["v2"].ready == 3, what="v2 ready")
         driver.begin(parse_plan(text, "budget.yaml"))
         for _ in range(5):  # settle: first weight, lease taken, the viewer's caches warm
-            clock.t += 1
+            clock.advance(1)
             driver.tick()
             if viewer:
                 other.tick()
@@ -72,7 +66,7 @@ def one_minute(cluster, text: str, viewer: bool = False) -> tuple[Counter, Phase
         api = (store2 if viewer else store).api
         before = Counter(api.calls)
         for _ in range(60):
-            clock.t += 1
+            clock.advance(1)
             rec = driver.tick()
             if viewer:
                 assert other.tick() is None  # refused the lease: it only watches

@@ -2,55 +2,35 @@
 
 Canary, blue/green and rolling each run to completion (or abort) while the test records
 the states the HTTPRoute weights, Service selectors and Deployment replicas pass through.
-Metrics come from a scripted source (the emulated pods serve no traffic to measure).
+Metrics come from the fake metrics source (the emulated pods serve no traffic to measure).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import pytest
-from kubetest import DEPLOY, NS, apply, connect, manifests, wait_for
 
 from backends.base import (
     Command,
     CommandKind,
-    Environment,
-    MetricSample,
     Phase,
-    RolloutRecord,
 )
+from tests.kubernetes.kubetest import (
+    DEPLOY,
+    NS,
+    apply,
+    drive,
+    driver_for,
+    make_env,
+    manifests,
+    plan,
+    recorder,
+)
+from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.slow
 GW = "gateway.networking.k8s.io"
-
-
-class ScriptedMetrics:
-    """Healthy numbers for every version asked about (``errors`` per version to fail one)."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, float] = {}
-
-    def sample(self, service: str, versions: Sequence[str], window: float) -> dict:
-        now = time.time()
-        return {
-            v: MetricSample(v, now, window, 100.0, 50.0, self.errors.get(v, 0.0), 0.01, 0.02, 0.03)
-            for v in versions
-        }
-
-    def history(self, service: str, versions: Sequence[str], since: float, step: float) -> dict:
-        return {v: [] for v in versions}
-
-    def query(self, service, versions, template, window):  # pragma: no cover - unused
-        return {v: None for v in versions}
-
-
-def plan(text: str):
-    from console.plan.load import parse_plan
-
-    return parse_plan(text, "test-plan.yaml")
 
 
 CANARY = """\
@@ -75,35 +55,6 @@ mirror: 10
 """
 
 
-def make_env(cluster, **extra) -> tuple[Environment, Any, Any]:
-    traffic, store = connect(cluster, **extra)
-    env = Environment("k8s-test", traffic, ScriptedMetrics(), store, "kube emu / lms")
-    return env, traffic, store
-
-
-def driver_for(env: Environment, holder: str):
-    from console.driver.loop import Driver
-
-    return Driver(env, "courses", holder=holder, lease_ttl=5.0, tick_interval=0.1)
-
-
-def drive(
-    driver, until: Callable[[RolloutRecord | None], bool], observe: Callable[[], None], timeout=30
-) -> RolloutRecord:
-    """Tick the driver (bounded) until ``until(record)``; ``observe`` runs after each tick."""
-    deadline = time.monotonic() + timeout
-    rec = None
-    while time.monotonic() < deadline:
-        rec = driver.tick()
-        observe()
-        if until(rec):
-            return rec
-        time.sleep(0.1)
-    raise AssertionError(
-        f"rollout did not get there in {timeout}s: {rec and rec.phase} {rec and rec.message}"
-    )
-
-
 def route_state(c) -> tuple:
     rules = c.emu.get(GW, "httproutes", NS, "courses")["spec"]["rules"]
     default = rules[-1]
@@ -112,17 +63,6 @@ def route_state(c) -> tuple:
         f["requestMirror"] for f in default.get("filters", []) if f["type"] == "RequestMirror"
     ]
     return weights, len(rules) - 1, mirror[0].get("percent", 100) if mirror else 0
-
-
-def recorder(fn: Callable[[], Any]) -> tuple[list, Callable[[], None]]:
-    states: list = []
-
-    def observe() -> None:
-        s = fn()
-        if not states or states[-1] != s:
-            states.append(s)
-
-    return states, observe
 
 
 def test_canary_completes_through_expected_route_states(cluster):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubetest import DEPLOY, NS, apply, connect, manifests, wait_for
 
 from backends.base import BackendUnavailable, Forbidden, Phase, RolloutRecord, Strategy
+from tests.kubernetes.kubetest import DEPLOY, NS, apply, connect, manifests
+from tests.support.waits import wait_for
 
 GW = "gateway.networking.k8s.io"
 

@@ -1,4 +1,4 @@
-"""Why tests/kubernetes/emulator.py exists: what kmock 0.8's KubernetesEmulator lacks.
+"""Why tests/kubernetes/fakecluster/emulator.py exists: what kmock 0.8's KubernetesEmulator lacks.
 
 The backend needs resourceVersion (compare-and-swap, watch resume), PUT, and label
 selectors. If a kmock release grows these, this test fails: time to reconsider using it.

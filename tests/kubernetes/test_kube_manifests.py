@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway_schema import GATEWAY, HTTPROUTE, check_backend_refs, validate
-from kubetest import DEPLOY, NS, apply, manifests, wait_for
 
 from backends.base import MatchRule
+from tests.kubernetes.fakecluster.gateway_schema import (
+    GATEWAY,
+    HTTPROUTE,
+    check_backend_refs,
+    validate,
+)
+from tests.kubernetes.kubetest import DEPLOY, NS, apply, manifests
+from tests.support.waits import wait_for
 
 FILES = sorted(DEPLOY.rglob("*.yaml"))
 GW = "gateway.networking.k8s.io"
@@ -94,7 +100,7 @@ def test_role_binds_the_service_account():
 
 @pytest.mark.parametrize("bundle", ["v1.3.0", "v1.2.1"])
 def test_routes_the_backend_writes_match_the_schema(cluster, bundle):
-    from kubetest import connect
+    from tests.kubernetes.kubetest import connect
 
     cluster.emu.put(
         "apiextensions.k8s.io",

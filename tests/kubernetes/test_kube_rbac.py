@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import yaml
-from kubetest import DEPLOY, KINDS, NS, connect, manifests, wait_for
 
 from backends.base import (
     AuditEntry,
@@ -14,6 +13,8 @@ from backends.base import (
     RolloutRecord,
     Strategy,
 )
+from tests.kubernetes.kubetest import DEPLOY, KINDS, NS, connect, manifests
+from tests.support.waits import wait_for
 
 
 def seed(emu, file: str, service: str) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from kubetest import DEPLOY, NS, apply, wait_for
-from test_kube_e2e import drive, driver_for, make_env, plan, recorder
 
 from backends.base import Command, CommandKind, Phase
+from tests.kubernetes.kubetest import DEPLOY, NS, apply, drive, driver_for, make_env, plan, recorder
+from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kubetest import DEPLOY, NS, apply, wait_for
-
 from backends.base import NotFound
+from tests.kubernetes.kubetest import DEPLOY, NS, apply
+from tests.support.waits import wait_for
 
 
 def dep(c):

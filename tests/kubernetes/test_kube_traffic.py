@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from kubetest import DEPLOY, NS, apply, connect, wait_for
 
 from backends.base import BackendError, MatchRule, NotFound, Unsupported
+from tests.kubernetes.kubetest import DEPLOY, NS, apply, connect
+from tests.support.waits import wait_for
 
 GW = "gateway.networking.k8s.io"
 

@@ -10,9 +10,10 @@ import sys
 
 import pytest
 import yaml
-from kubetest import DEPLOY, ROOT, apply, wait_for
 
 from backends.base import StateStore, TrafficBackend
+from tests.kubernetes.kubetest import DEPLOY, ROOT, apply
+from tests.support.waits import wait_for
 
 
 def run_cli(
@@ -94,9 +95,8 @@ def test_environment_from_config_file(cluster, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_rollout_status_cli_reads_the_cluster_record(cluster, tmp_path):
     """`rollout status --env` as a real process, the record coming from the ConfigMap."""
-    from kubetest import connect
-
     from backends.base import Phase, RolloutRecord, Strategy
+    from tests.kubernetes.kubetest import connect
 
     traffic, store = connect(cluster)
     try:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prom_exporters import BearerProxy, Exporter, Traffic, render, settled
-from waits import wait_until
 
 from backends.base import BackendError, BackendUnavailable, Forbidden
 from backends.prometheus import from_config
+from tests.prometheus.prom_exporters import BearerProxy, Exporter, Traffic, render, settled
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prom_exporters import wait_for_scrapes
-from waits import wait_until
 
 from backends.base import Environment, Phase
 from backends.prometheus import from_config
 from console.driver.loop import Driver, make_holder
 from console.plan.load import parse_plan
+from tests.prometheus.prom_exporters import wait_for_scrapes
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,5 @@
-"""Pure parts of the Prometheus backend: escaping, durations, provider queries, config."""
+"""Pure parts of the Prometheus backend: escaping, provider queries, config (durations are
+in tests/core/test_units.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from backends.base import Unsupported
 from backends.prometheus import PROVIDERS, PrometheusConfigError, Queries
 from backends.prometheus.config import parse_config
-from backends.prometheus.promql import duration, quote, regex_escape, render
+from backends.prometheus.promql import quote, regex_escape, render
 
 
 def _unquote(literal: str) -> str:
@@ -44,24 +45,6 @@ def test_quote_round_trips_any_text(value: str) -> None:
 def test_regex_escape_matches_literally(value: str) -> None:
     # Python's re agrees with RE2 on these escapes; the pattern matches only the value itself.
     assert re.fullmatch(regex_escape(value), value, flags=re.DOTALL)
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        *((30, "30s"), (5, "5s"), (60, "1m"), (90, "90s"), (300, "5m"), (3600, "1h")),
-        *((7200, "2h"), (86400, "1d"), (0.5, "500ms"), (1.5, "1500ms"), (0.0001, "1ms")),
-        (2.0004, "2s"),
-    ],
-)
-def test_duration_formats_promql(seconds: float, text: str) -> None:
-    assert duration(seconds) == text
-
-
-@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])
-def test_duration_rejects_non_positive(bad: float) -> None:
-    with pytest.raises(ValueError, match="positive"):
-        duration(bad)
 
 
 def test_render_escapes_values_but_not_the_window() -> None:

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from prom_exporters import (
+
+from backends.base import BackendError, Unsupported
+from backends.prometheus import PrometheusMetrics, from_config
+from tests.prometheus.prom_exporters import (
     DEFAULT_BUCKETS,
     Exporter,
     Traffic,
@@ -31,9 +34,6 @@ from prom_exporters import (
     settled,
     wait_for_scrapes,
 )
-
-from backends.base import BackendError, Unsupported
-from backends.prometheus import PrometheusMetrics, from_config
 
 pytestmark = pytest.mark.slow
 

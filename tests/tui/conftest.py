@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +9,10 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tui_fakes import canary_record, fake_env
-from tui_helpers import Clock, NullDriver, Recorder
+from tests.support.clock import Clock
+from tests.support.fakes import fake_env
+from tests.support.records import canary_record
+from tests.tui.tui_helpers import NullDriver, Recorder
 
 
 @pytest.fixture(autouse=True)

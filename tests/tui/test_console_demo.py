@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tui_helpers import settle
 
 from backends.base import Phase
+from tests.support.pilot import settle
 
 PLAN = """\
 service: enrollments

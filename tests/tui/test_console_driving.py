@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui_fakes import canary_record
-from tui_helpers import settle
-
 from backends.base import Phase
+from tests.support.pilot import header_line, settle
+from tests.support.records import canary_record, set_phase
 
 SIZE = (100, 30)
 HOLDER = "tester@host:console:1"
@@ -39,25 +38,13 @@ class LeaseDriver:
             self.driving = False
 
 
-def header(app: Any) -> str:
-    return str(app.screen.query_one("#header").render())
-
-
-def flash(app: Any) -> str:
-    return str(app.screen.query_one("#flash").render())
-
-
 async def drive_courses(pilot: Any, app: Any, drivers: dict[str, LeaseDriver]) -> LeaseDriver:
     """Open the detail of courses (its lease is free): the console drives it."""
     assert await settle(pilot, lambda: app.snapshot is not None and app.snapshot.services)
     await pilot.press("enter")
     assert await settle(pilot, lambda: "courses" in drivers and drivers["courses"].driving)
-    assert await settle(pilot, lambda: "driving" in header(app), tries=60)
+    assert await settle(pilot, lambda: "driving" in header_line(app), tries=60)
     return drivers["courses"]
-
-
-def end(env: Any, phase: Phase, **kw: Any) -> None:
-    env.store.save(canary_record(phase=phase, **kw), env.store.load("courses").revision)
 
 
 async def test_the_lease_is_released_and_the_header_says_viewing_once_the_rollout_ends(
@@ -71,12 +58,12 @@ async def test_the_lease_is_released_and_the_header_says_viewing_once_the_rollou
     async with app.run_test(size=SIZE) as pilot:
         driver = await drive_courses(pilot, app, drivers)
         assert env.store.lease("courses").holder == HOLDER
-        end(env, Phase.COMPLETED, message="v2 takes 100%")
+        set_phase(env, Phase.COMPLETED, message="v2 takes 100%")
         assert await settle(pilot, lambda: env.store.lease("courses") is None, tries=80)
-        assert await settle(pilot, lambda: "viewing" in header(app), tries=60)
-        assert "driving" not in header(app)
+        assert await settle(pilot, lambda: "viewing" in header_line(app), tries=60)
+        assert "driving" not in header_line(app)
         await pilot.press("escape")
-        assert await settle(pilot, lambda: "viewing" in header(app), tries=40)
+        assert await settle(pilot, lambda: "viewing" in header_line(app), tries=40)
         ticks = driver.ticks
         await pilot.pause(1.5)  # a parked driver is not ticked: it would take the lease again
         assert driver.ticks == ticks and env.store.lease("courses") is None
@@ -93,7 +80,7 @@ async def test_retry_after_the_end_drives_again_and_the_reply_names_this_console
         await pilot.press("p")  # this console drives courses: the sender is told so
         assert await settle(pilot, lambda: recorder.sent == [("courses", "pause")])
         assert recorder.caller_drives == [True]
-        end(env, Phase.ABORTED, message="aborted by tester")
+        set_phase(env, Phase.ABORTED, message="aborted by tester")
         assert await settle(pilot, lambda: env.store.lease("courses") is None, tries=80)
         assert await settle(
             pilot,
@@ -106,8 +93,10 @@ async def test_retry_after_the_end_drives_again_and_the_reply_names_this_console
         assert recorder.caller_drives[-1] is True
         # The parked driver ticks again: it takes the lease to apply the retry.
         assert await settle(pilot, lambda: driver.ticks > ticks, tries=60)
-        end(env, Phase.PROGRESSING)  # what the retry does (the recorder applies nothing)
-        assert await settle(pilot, lambda: driver.driving and "driving" in header(app), tries=60)
+        set_phase(env, Phase.PROGRESSING)  # what the retry does (the recorder applies nothing)
+        assert await settle(
+            pilot, lambda: driver.driving and "driving" in header_line(app), tries=60
+        )
         assert env.store.lease("courses").holder == HOLDER
 
 
@@ -147,16 +136,16 @@ async def test_the_rollback_notification_goes_when_the_rollout_runs_again(
     async with app.run_test(size=SIZE) as pilot:
         app.bell = lambda: None  # type: ignore[method-assign]
         assert await settle(pilot, lambda: app.snapshot is not None and app.snapshot.services)
-        end(env, Phase.ROLLED_BACK, message="error-rate 0.3 > max 0.05 -> rolled back")
+        set_phase(env, Phase.ROLLED_BACK, message="error-rate 0.3 > max 0.05 -> rolled back")
         assert await settle(
             pilot, lambda: any("ROLLED BACK" in n.message for n in app._notifications)
         )
         # Retried (here or from anywhere): the rollout is Progressing again.
-        end(env, Phase.PROGRESSING, message="step 1/5: set weight 10%")
+        set_phase(env, Phase.PROGRESSING, message="step 1/5: set weight 10%")
         assert await settle(
             pilot, lambda: not any("ROLLED BACK" in n.message for n in app._notifications)
         )
         assert not app.screen.query_one("#banner").display
         # A second rollback alerts again.
-        end(env, Phase.ROLLED_BACK, message="latency-p99 0.9 > max 0.25 -> rolled back")
+        set_phase(env, Phase.ROLLED_BACK, message="latency-p99 0.9 > max 0.25 -> rolled back")
         assert await settle(pilot, lambda: any("latency" in n.message for n in app._notifications))

@@ -5,27 +5,16 @@ from __future__ import annotations
 import getpass
 from typing import Any
 
-from tui_fakes import canary_record
-from tui_helpers import settle
-
 from backends.base import Phase
 from console.config.settings import Config
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.dialogs import ConfirmDialog, HelpScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.screens.plan_picker import PlanPicker
+from tests.support.pilot import flash_text, ready, settle
+from tests.support.records import canary_record
 
 SIZE = (80, 24)
-
-
-def flash_text(app: Any) -> str:
-    return str(app.last_flash[0])
-
-
-async def ready(pilot: Any, app: Any) -> None:
-    assert await settle(pilot, lambda: app.snapshot is not None and app.snapshot.services)
-    app.repaint()
-    await pilot.pause()
 
 
 async def test_overview_lists_every_service_with_its_rollout(make_app: Any) -> None:
@@ -428,7 +417,7 @@ async def test_start_picks_a_plan_and_drives_it(make_app: Any, tmp_path: Any) ->
     drivers: dict[str, Any] = {}
 
     def factory(service: str) -> Any:
-        from tui_helpers import NullDriver
+        from tests.tui.tui_helpers import NullDriver
 
         drivers[service] = NullDriver(service)
         return drivers[service]
@@ -462,7 +451,7 @@ async def test_start_of_a_rollout_driven_elsewhere_says_it_watches(
     (plans / "grades.yaml").write_text(
         "service: grades\nstrategy: canary\ncandidate: v2\nsteps:\n  - setWeight: 50\n"
     )
-    from tui_helpers import NullDriver
+    from tests.tui.tui_helpers import NullDriver
 
     class Viewer(NullDriver):
         def begin(self, plan: Any) -> Any:
@@ -488,7 +477,7 @@ async def test_a_refused_start_names_the_plan_file_not_its_directory(
     plans.mkdir(exist_ok=True)
     path = plans / "grades.yaml"
     path.write_text("service: grades\nstrategy: canary\ncandidate: v2\nsteps:\n  - setWeight: 50\n")
-    from tui_helpers import NullDriver
+    from tests.tui.tui_helpers import NullDriver
 
     class Refuses(NullDriver):
         def begin(self, plan: Any) -> Any:

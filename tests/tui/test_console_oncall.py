@@ -8,32 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui_fakes import canary_record
-from tui_helpers import settle
-
 from backends.base import Phase
 from console.config.settings import Config
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.dialogs import HelpScreen
 from console.tui.screens.overview import OverviewScreen
+from tests.support.pilot import flash_text, ready, settle
+from tests.support.records import set_phase
 from widgets.key_bar import KeyBar
 
 SIZE = (80, 24)
-
-
-def flash_text(app: Any) -> str:
-    return str(app.last_flash[0])
-
-
-async def ready(pilot: Any, app: Any) -> None:
-    assert await settle(pilot, lambda: app.snapshot is not None and app.snapshot.services)
-    app.repaint()
-    await pilot.pause()
-
-
-def set_phase(env: Any, phase: Phase, **kw: Any) -> None:
-    rec = env.store.load("courses")
-    env.store.save(canary_record(phase=phase, **kw), rec.revision)
 
 
 async def test_enter_opens_the_detail_even_when_detail_is_remapped(make_app: Any) -> None:

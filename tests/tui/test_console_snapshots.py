@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tui_helpers import settle
 
 from backends.base import Phase
+from tests.support.pilot import settle
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -40,7 +40,7 @@ def test_overview_snapshot(
 ) -> None:
     _prepare(env_parts)
     env, _ = env_parts
-    from tui_fakes import canary_record
+    from tests.support.records import canary_record
 
     env.store.save(
         canary_record(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tui_fakes import T0, canary_record
-
 from backends.base import Lease, MetricSample, Phase, TrafficSplit, VersionHealth
 from console.view import detail as dv
 from console.view import overview as vm
+from tests.support.clock import T0
+from tests.support.records import canary_record
 
 
 def sample(

@@ -1,21 +1,10 @@
-"""Helpers for the console tests: a hand-moved clock, a command recorder, a null driver."""
+"""Stand-ins for the console tests: a command recorder and a null driver."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from tui_fakes import T0, canary_record
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.records import canary_record
 
 
 class Recorder:
@@ -61,12 +50,3 @@ class NullDriver:
 
     def close(self) -> None:
         self.driving = False
-
-
-async def settle(pilot: Any, until: Callable[[], bool], tries: int = 100) -> bool:
-    """Let the app run until ``until()`` holds (bounded: ``tries`` pauses of 50 ms)."""
-    for _ in range(tries):
-        if until():
-            return True
-        await pilot.pause(0.05)
-    return until()

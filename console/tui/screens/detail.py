@@ -1,30 +1,37 @@
 """One rollout in detail: traffic split, live charts, steps, analysis, health, events.
 
-Below 120 columns everything stacks in one scrolling column (80x24 over SSH), the steps and
-analysis first; wider, the charts sit side by side and the panels in two columns.
+Below 120 columns (80x24 over SSH) the first screenful is a glance: the split, the analysis
+and the candidate's error ratio and latency charts; the rest follows in one scrolling column.
+Wider, the charts of every version sit side by side and the panels in two columns.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
-from textual.screen import Screen
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from console.view import detail as dv
-from console.view import overview as vm
+from backends.base import Phase
+from console.tui.screens.base import RolloutScreen
+from console.view.detail import (
+    WINDOWS,
+    analysis_panel,
+    chart_specs,
+    health_rows,
+    log_lines,
+    split_shares,
+    timeline,
+    versions_of,
+    window_label,
+)
+from console.view.overview import ServiceState, step_text
 from widgets.detail_panels import AnalysisView, EventLog, HealthView, TimelinePanel
-from widgets.key_bar import KeyBar
-from widgets.status_bar import FlashLine, HeaderLine
 from widgets.traffic_bar import TrafficBar
-
-if TYPE_CHECKING:
-    from console.tui.app import RolloutApp
 
 WIDE = 120
 # The key bar keeps these first when the terminal is narrow (`? help` always stays).
@@ -34,34 +41,25 @@ KEY_ORDER = (
 )  # fmt: skip
 
 
-class DetailScreen(Screen[None]):
-    """The detail of one service; ``esc`` goes back to the overview."""
+class DetailBody(VerticalScroll):
+    """The scrolling content of the detail screen, arranged for the terminal's width.
 
-    BINDINGS = [
-        Binding("w", "cycle_window", "Window", id="window", tooltip="Chart window: 1, 5, 15 min"),
-    ]
+    Wide (``WIDE`` columns and more): title and split, steps beside analysis, the three charts
+    of every version side by side, health beside the log. Narrower: first a glance that fills
+    the terminal (title, split, analysis, then the candidate's error ratio and latency charts
+    side by side, as tall as the room left), then the steps, the request rate of every
+    version, health and the log, one under the other.
+    """
 
-    def __init__(self, service: str) -> None:
-        super().__init__(id="detail")
-        self.service = service
-        self.window_index = 0
-
-    @property
-    def rollout_app(self) -> RolloutApp:
-        return cast("RolloutApp", self.app)
-
-    @property
-    def window(self) -> float:
-        return dv.WINDOWS[self.window_index]
+    def __init__(self, *, wide: bool, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.wide = wide
 
     def compose(self) -> ComposeResult:
         # plotext is imported only when a detail screen opens: the overview starts faster.
         from widgets.metric_chart import MetricChart
 
-        yield HeaderLine(id="header")
-        yield FlashLine(id="flash")
-        yield Static("", id="banner", classes="banner")
-        with VerticalScroll(id="body"):
+        if self.wide:
             yield Static("", id="title")
             yield TrafficBar(id="split")
             with Horizontal(classes="panels"):
@@ -82,67 +80,147 @@ class DetailScreen(Screen[None]):
                 with Vertical(classes="column"):
                     yield Static("Events and audit", classes="panel-title")
                     yield EventLog(id="log", classes="panel")
-        yield KeyBar(KEY_ORDER, id="keys")
+            return
+        with Vertical(id="glance"):
+            yield Static("", id="title")
+            yield TrafficBar(id="split")
+            yield Static("Analysis", classes="panel-title")
+            yield AnalysisView(id="analysis", classes="panel")
+            with Horizontal(id="candidate-charts"):
+                yield MetricChart("error ratio", id="chart-1", classes="chart candidate")
+                yield MetricChart("latency ms", id="chart-2", classes="chart candidate")
+        yield Static("Steps", classes="panel-title")
+        yield TimelinePanel(id="timeline", classes="panel")
+        yield MetricChart("requests/s", id="chart-0", classes="chart")
+        yield Static("Health", classes="panel-title")
+        yield HealthView(id="health", classes="panel")
+        yield Static("Events and audit", classes="panel-title")
+        yield EventLog(id="log", classes="panel")
+
+
+class DetailScreen(RolloutScreen):
+    """The detail of one service; ``esc`` goes back to the overview."""
+
+    KEY_ORDER = KEY_ORDER
+    PLACE = "detail screen"
+    COMPONENT_CLASSES = {"detail--name", "detail--phase", "detail--rolled-back", "detail--note"}
+
+    BINDINGS = [
+        Binding("w", "cycle_window", "Window", id="window", tooltip="Chart window: 1, 5, 15 min"),
+    ]
+
+    # The charts' window, an index into WINDOWS (`w` cycles it).
+    window_index = reactive(0)
+
+    def __init__(self, service: str) -> None:
+        super().__init__(id="detail")
+        self.service: str = service
+
+    @property
+    def window(self) -> float:
+        return WINDOWS[self.window_index]
+
+    def compose_body(self) -> ComposeResult:
+        yield DetailBody(wide=self.app.size.width >= WIDE, id="body")
 
     def on_mount(self) -> None:
         self.set_class(self.app.size.width >= WIDE, "wide")
         self.query_one("#body").focus()
         self.repaint()
 
-    def on_resize(self, event: Resize) -> None:
-        self.set_class(event.size.width >= WIDE, "wide")
+    async def on_resize(self, event: Resize) -> None:
+        wide = event.size.width >= WIDE
+        self.set_class(wide, "wide")
+        body = self.query_one("#body", DetailBody)
+        if body.wide != wide:
+            # Recomposed here rather than by a reactive(recompose=True): the new widgets are
+            # empty until painted, so the repaint must follow the recompose at once.
+            body.wide = wide
+            await body.recompose()
+            self.repaint()
 
-    def repaint(self) -> None:
+    def go_back(self) -> None:
+        self.rollout_app.close_detail()
+
+    def watch_window_index(self) -> None:
+        self.repaint()
+
+    def paint_body(self) -> None:
         """Redraw from the app's snapshot and sample buffer."""
         app = self.rollout_app
         now = app.clock()
-        app.paint_chrome(self, service=self.service)
         state = app.service_state(self.service)
         rec = state.record
+        self.query_one("#title", Static).update(self._title(state))
+        self.query_one("#split", TrafficBar).show(split_shares(state))
+        self._paint_charts(state, now)
+        self.query_one("#timeline", TimelinePanel).show(timeline(rec, now))
+        self.query_one("#analysis", AnalysisView).show(analysis_panel(state, now))
+        self.query_one("#health", HealthView).show(health_rows(state))
+        events = rec.events if rec else ()
+        self.query_one("#log", EventLog).show(log_lines(events, state.audit))
+
+    def _title(self, state: ServiceState) -> Text:
+        """The service, phase, strategy and step, the phase's reason, and warnings."""
+        rec = state.record
+
+        def style(component: str) -> Style:
+            return self.get_component_rich_style(component, partial=True)
+
         title = Text()
-        title.append(f"{self.service}", style="bold")
+        title.append(f"{self.service}", style=style("detail--name"))
         if rec is None:
-            title.append(f"  no rollout{app.start_hint()}")
+            title.append(f"  no rollout{self.rollout_app.start_hint()}")
         else:
+            rolled_back = rec.phase == Phase.ROLLED_BACK
             title.append(
-                f"  {rec.phase}", style="bold red" if rec.phase == "RolledBack" else "bold"
+                f"  {rec.phase}",
+                style=style("detail--rolled-back" if rolled_back else "detail--phase"),
             )
-            title.append(
-                f"  {rec.strategy} {rec.stable} → {rec.candidate}  step {vm.step_text(rec)}"
-            )
+            title.append(f"  {rec.strategy} {rec.stable} → {rec.candidate}  step {step_text(rec)}")
             if rec.message:
                 title.append(f"\n{rec.message}")
         if state.split is not None and state.split.approximate:
             # Replica-ratio splitting (no Gateway API): the weights are what the pod counts
             # allow, not an exact per-request split.
-            title.append("\nsplit is approximate: replica ratio behind one Service", style="yellow")
+            title.append(
+                "\nsplit is approximate: replica ratio behind one Service",
+                style=style("detail--note"),
+            )
         if state.errors:
-            title.append(f"\n! {state.errors[0]}", style="yellow")
-        self.query_one("#title", Static).update(title)
-        self.query_one("#split", TrafficBar).show(dv.split_shares(state))
-        self._paint_charts(app, state, now)
-        self.query_one("#timeline", TimelinePanel).show(dv.timeline(rec, now))
-        self.query_one("#analysis", AnalysisView).show(dv.analysis_panel(state))
-        self.query_one("#health", HealthView).show(dv.health_rows(state))
-        events = rec.events if rec else ()
-        self.query_one("#log", EventLog).show(dv.log_lines(events, state.audit))
+            title.append(f"\n! {state.errors[0]}", style=style("detail--note"))
+        return title
 
-    def _paint_charts(self, app: RolloutApp, state: vm.ServiceState, now: float) -> None:
+    def _paint_charts(self, state: ServiceState, now: float) -> None:
+        """Chart ``i`` shows ``chart_specs()[i]`` for every version, or for the candidate
+        alone in the narrow glance (a chart of class ``candidate``)."""
         from widgets.metric_chart import MetricChart
 
-        versions = dv.versions_of(state) or app.buffer.versions(self.service)
-        for i, spec in enumerate(dv.chart_specs(state.record)):
+        buffer = self.rollout_app.buffer
+        every = list(versions_of(state) or buffer.versions(self.service))
+        candidate = state.record.candidate if state.record else None
+        window = window_label(self.window)
+        for i, spec in enumerate(chart_specs(state.record)):
+            chart = self.query_one(f"#chart-{i}", MetricChart)
+            alone = chart.has_class("candidate") and candidate is not None
+            versions = [candidate] if alone and candidate else every
             series = {}
             for v in versions:
                 for field in spec.fields:
-                    xs, ys = app.buffer.series(self.service, v, field, self.window, now)
-                    label = v if len(spec.fields) == 1 else f"{v} {field}"
+                    xs, ys = buffer.series(self.service, v, field, self.window, now)
+                    if alone:
+                        label = field if len(spec.fields) > 1 else v
+                    else:
+                        label = v if len(spec.fields) == 1 else f"{v} {field}"
                     series[label] = (xs, [y * spec.scale for y in ys])
-            chart = self.query_one(f"#chart-{i}", MetricChart)
-            chart.title = f"{spec.title} · last {dv.window_label(self.window)}"
+            if alone:
+                # Narrow: the version in the title, the fields in the legend.
+                chart.title = f"{candidate} {spec.title.split(' (')[0]} · last {window}"
+            else:
+                chart.title = f"{spec.title} · last {window}"
             chart.show(series, window=self.window, threshold=spec.threshold)
 
     def action_cycle_window(self) -> None:
-        self.window_index = (self.window_index + 1) % len(dv.WINDOWS)
-        self.rollout_app.flash(f"chart window {dv.window_label(self.window)}")
-        self.repaint()
+        index = (self.window_index + 1) % len(WINDOWS)
+        self.rollout_app.flash(f"chart window {window_label(WINDOWS[index])}")
+        self.window_index = index

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.events import Resize
-from textual.screen import Screen
+from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
-from console.view.overview import columns_for, next_sort_key, overview_rows
-from widgets.key_bar import KeyBar
-from widgets.status_bar import FlashLine, HeaderLine
-
-if TYPE_CHECKING:
-    from console.tui.app import RolloutApp
-
+from console.tui.screens.base import RolloutScreen
+from console.view.overview import ServiceRow, columns_for, next_sort_key, overview_rows
 
 # The key bar keeps these first when the terminal is narrow (`? help` always stays).
 KEY_ORDER = (
@@ -34,8 +27,8 @@ class ServiceTable(DataTable[str | Text]):
     """The services table: `enter` on a row always opens its detail, as in k9s.
 
     The binding has no id on purpose. A keymap entry (``detail: l``) deletes every binding
-    on the old key of that id in the widget, so an `enter` with id "detail" here stopped
-    opening the detail once `detail` was remapped. The screen's "detail" binding carries
+    on the old key of that id in the widget, so an `enter` with id "detail" here would stop
+    opening the detail once `detail` is remapped. The screen's "detail" binding carries
     the remappable key; the key bar shows both under "detail" (``KEY_ALIASES``).
     """
 
@@ -44,7 +37,7 @@ class ServiceTable(DataTable[str | Text]):
 
 class FilterInput(Input):
     """The filter box; its `enter` and `esc` show in the key bar while you type (other keys
-    are text). `esc` here clears the filter: labelled "back", it said something else."""
+    are text). `esc` here clears the filter, and the bar says so rather than "back"."""
 
     BINDINGS = [
         Binding("enter", "submit", "Keep filter", tooltip="Keep the filter, back to rows"),
@@ -57,8 +50,13 @@ class FilterInput(Input):
             screen.close_filter(keep=False)
 
 
-class OverviewScreen(Screen[None]):
+class OverviewScreen(RolloutScreen):
     """Every service in the environment; repainted by the app's one-second timer."""
+
+    KEY_ORDER = KEY_ORDER
+    KEY_ALIASES = KEY_ALIASES
+    PLACE = "overview"
+    COMPONENT_CLASSES = {"overview--alert", "overview--crumbs"}
 
     BINDINGS = [
         Binding("enter", "open_detail", "Detail", id="detail", tooltip="Open the selected service"),
@@ -67,33 +65,29 @@ class OverviewScreen(Screen[None]):
     ]
 
     # No auto-focus ("", since None means the app's "*"): on_mount focuses the table once
-    # its columns exist (focused earlier, its columns stayed as wide as their headers).
+    # its columns exist (a table focused before keeps them as wide as their headers).
     AUTO_FOCUS = ""
+
+    # What the rows show: changing either redraws them.
+    filter_text = reactive("")
+    sort_key = reactive("service")
+    # The rows in the table now, checked by hand rather than made reactive: new columns
+    # (a resize) must redraw equal rows, which ``None`` here says simply.
+    _rows_drawn: tuple[ServiceRow, ...] | None = None
 
     def __init__(self) -> None:
         super().__init__(id="overview")
-        self.filter_text = ""
-        self.sort_key = "service"
-        self._rows_drawn: object = None
         self._crumbs = ""
         self._columns: tuple[str, ...] = ()
 
-    @property
-    def rollout_app(self) -> RolloutApp:
-        return cast("RolloutApp", self.app)
-
-    def compose(self) -> ComposeResult:
-        yield HeaderLine(id="header")
-        yield FlashLine(id="flash")
-        yield Static("", id="banner", classes="banner")
-        # Hidden from the start, and the table takes focus when the screen shows: keys typed
-        # while the console starts (typeahead over SSH) went into the hidden filter box.
+    def compose_body(self) -> ComposeResult:
+        # Hidden from the start, and the table takes focus when the screen shows, so keys
+        # typed while the console starts (typeahead over SSH) reach the table.
         box = FilterInput(placeholder="filter (enter keeps it, esc clears)", id="filter")
         box.display = False
         yield box
         yield ServiceTable(id="services", cursor_type="row", zebra_stripes=True)
         yield Static("", id="crumbs")
-        yield KeyBar(KEY_ORDER, aliases=KEY_ALIASES, id="keys")
 
     def on_mount(self) -> None:
         table = self.query_one("#services", DataTable)
@@ -120,6 +114,24 @@ class OverviewScreen(Screen[None]):
         self._set_columns(columns_for(event.size.width))
         self.repaint()
 
+    def watch_filter_text(self) -> None:
+        self.repaint()
+
+    def watch_sort_key(self) -> None:
+        self.repaint()
+
+    def target_service(self) -> str | None:
+        return self.selected_service()
+
+    def header_names_driver_of(self) -> str | None:
+        # The driver column gives way on a narrow terminal: the header names the selected
+        # row's driver instead.
+        return self.selected_service() if "driver" not in self.columns else None
+
+    def go_back(self) -> None:
+        if not self.close_filter(keep=False):
+            self.rollout_app.flash("already at the overview")
+
     def selected_service(self) -> str | None:
         try:
             table = self.query_one("#services", DataTable)
@@ -130,11 +142,11 @@ class OverviewScreen(Screen[None]):
         row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
         return None if row_key.value is None else str(row_key.value)
 
-    def repaint(self) -> None:
-        """Redraw from the app's current snapshot (called at most once a second for live data)."""
+    def paint_body(self) -> None:
+        """Redraw the rows from the app's current snapshot (at most once a second for live
+        data); the table is rebuilt only when a row differs."""
         app = self.rollout_app
         now = app.clock()
-        app.paint_chrome(self, service=None)
         rows = overview_rows(
             app.snapshot,
             holder=app.holder,
@@ -147,18 +159,23 @@ class OverviewScreen(Screen[None]):
             crumbs += f" · filter: {self.filter_text}"
         if crumbs != self._crumbs:
             self._crumbs = crumbs
-            self.query_one("#crumbs", Static).update(Text(crumbs, style="dim"))
-        key = tuple(rows)
-        if key == self._rows_drawn:
+            style = self.get_component_rich_style("overview--crumbs", partial=True)
+            self.query_one("#crumbs", Static).update(Text(crumbs, style=style))
+        drawn = tuple(rows)
+        if drawn == self._rows_drawn:
             return
-        self._rows_drawn = key
+        self._rows_drawn = drawn
         table = self.query_one("#services", DataTable)
         selected = self.selected_service()
         table.clear()
+        alert = self.get_component_rich_style("overview--alert", partial=True)
         for row in rows:
             cells: list[str | Text] = list(row.cells(self._columns))
             if row.alert:
-                cells[self._columns.index("phase")] = Text(f"! {row.phase}", style="bold red")
+                mark = f"! {row.phase} UNGUARDED" if row.unguarded else f"! {row.phase}"
+                cells[self._columns.index("phase")] = Text(mark, style=alert)
+            if row.unguarded and "driver" in self._columns:
+                cells[self._columns.index("driver")] = Text(row.driver, style=alert)
             table.add_row(*cells, key=row.service)
         if selected is not None and selected in {r.service for r in rows}:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
@@ -167,7 +184,7 @@ class OverviewScreen(Screen[None]):
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         # The header names the selected row's driver on a narrow terminal: follow the cursor.
         if self.is_mounted:
-            self.rollout_app.paint_chrome(self, service=None)
+            self.paint_chrome()
 
     @on(DataTable.RowSelected, "#services")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -190,7 +207,6 @@ class OverviewScreen(Screen[None]):
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
-        self.repaint()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -204,10 +220,9 @@ class OverviewScreen(Screen[None]):
             self.filter_text = ""
         box.display = False
         self.query_one("#services", DataTable).focus()
-        self.repaint()
         return had
 
     def action_sort(self) -> None:
-        self.sort_key = next_sort_key(self.sort_key)
-        self.rollout_app.flash(f"sorted by {self.sort_key}")
-        self.repaint()
+        key = next_sort_key(self.sort_key)
+        self.rollout_app.flash(f"sorted by {key}")
+        self.sort_key = key

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -50,6 +51,8 @@ class PlanPicker(ModalScreen[Any]):
     """Returns the loaded ``Plan``, or None when cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="picker_cancel", tooltip="Start nothing")]
+    # A plan that does not validate: highlighted, then picked anyway (styles in app.tcss).
+    COMPONENT_CLASSES = {"plan-picker--invalid", "plan-picker--refused"}
 
     def __init__(self, dirs: list[Path]) -> None:
         super().__init__(classes="dialog")
@@ -78,7 +81,7 @@ class PlanPicker(ModalScreen[Any]):
 
     def _describe(self, index: int) -> None:
         plan, text = _load(self._plans[index])
-        style = "" if plan is not None else "red"
+        style = "" if plan is not None else self._style("plan-picker--invalid")
         self.query_one("#plan-summary", Static).update(
             Text(f"{self._plans[index]}\n{text}", style=style)
         )
@@ -92,11 +95,17 @@ class PlanPicker(ModalScreen[Any]):
         plan, text = _load(self._plans[event.option_index])
         if plan is None:
             self.query_one("#plan-summary", Static).update(
-                Text(f"{self._plans[event.option_index]}\n{text}", style="bold red")
+                Text(
+                    f"{self._plans[event.option_index]}\n{text}",
+                    style=self._style("plan-picker--refused"),
+                )
             )
             self.app.bell()
             return
         self.dismiss(plan)
+
+    def _style(self, component: str) -> Style:
+        return self.get_component_rich_style(component, partial=True)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

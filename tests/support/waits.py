@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def eventually(cond: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> bool:
@@ -28,3 +29,20 @@ def wait_until(
     """Return once ``cond()`` is truthy; fail the test naming ``what`` after ``timeout`` s."""
     if not eventually(cond, timeout, interval):
         raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy and return that; an AssertionError
+    counts as "not yet". Fails naming ``what`` (and the last result) after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except AssertionError as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}: last={last!r}")

@@ -1,6 +1,6 @@
 """A simulated world for engine tests: instances, a split that follows the engine's actions,
 metrics in a chosen mode, and invariant checks on every transition. Helpers only (imported
-by the other test_engine*.py files); the one test here checks the simulator itself."""
+by the test_engine*.py files); test_engine_sim.py checks the simulator itself."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from backends.base import (
     Deploy,
     MetricSample,
     Observation,
-    Phase,
     Retire,
     RolloutRecord,
     Scale,
@@ -282,11 +281,3 @@ class Sim:
 
     def splits(self) -> list[dict[str, int]]:
         return [dict(a.weights) for a in self.actions() if isinstance(a, SetSplit)]
-
-
-def test_sim_start_keeps_stable_and_records_round_trip() -> None:
-    sim = Sim(canary_plan())
-    t = sim.start()
-    assert t.record.phase in (Phase.PENDING, Phase.PROGRESSING)
-    assert sim.world.weights == {"v1": 90, "v2": 10}
-    check_record(t.record)

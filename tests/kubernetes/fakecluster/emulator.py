@@ -12,7 +12,7 @@ resourceVersion), PATCH (merge, strategic merge for the lists we patch, JSON pat
 DELETE; watch streaming with resume from a resourceVersion and 410 after ``compact()``;
 discovery (``/api``, ``/apis``, ``/apis/<group>/<version>``); RBAC from a Role manifest (403
 with the real server's message); injected failures (e.g. the next PUT answers 409).
-Patches and selectors are in emu_patch.py, the HTTP handler in emu_http.py. This file stays
+Patches and selectors are in patch.py, the HTTP handler in http_handler.py. This file stays
 one class over ~500 lines because the store, verbs, watch and discovery share one lock.
 """
 
@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from emu_http import Handler
-from emu_patch import ApiError, json_patch, match_labels, merge_patch, strategic_merge
+from .http_handler import Handler
+from .patch import ApiError, json_patch, match_labels, merge_patch, strategic_merge
 
 GATEWAY = "gateway.networking.k8s.io"
 

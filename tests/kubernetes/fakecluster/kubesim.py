@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from emulator import Emulator
+from .emulator import Emulator
 
 APPS = "apps"
 REVISION = "deployment.kubernetes.io/revision"

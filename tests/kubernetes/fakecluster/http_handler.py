@@ -1,4 +1,4 @@
-"""The HTTP side of the API emulator (tests/kubernetes/emulator.py)."""
+"""The HTTP side of the API emulator (emulator.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from emu_patch import ApiError
+from .patch import ApiError
 
 
 class Handler(BaseHTTPRequestHandler):
