@@ -206,6 +206,11 @@ class MetricSample:
 
     ``error_ratio`` is 5xx / all; it is 0.0 for a version with traffic and no errors and
     ``None`` for a version with no traffic. Latencies are seconds.
+
+    The counts the sequential test needs (console/analysis/sequential.py), where the source
+    has them (``None`` otherwise): ``failures``, the 5xx answers in the window, and
+    ``latency_buckets``, the window's latency histogram as cumulative ``(le, count)`` pairs,
+    ``le`` in seconds and ``math.inf`` for the bucket that holds every request.
     """
 
     version: str
@@ -217,6 +222,8 @@ class MetricSample:
     p50: float | None
     p95: float | None
     p99: float | None
+    failures: float | None = None  # 5xx answers counted in the window
+    latency_buckets: tuple[tuple[float, float], ...] | None = None
 
 
 # --------------------------------------------------------------------------- commands, events, audit

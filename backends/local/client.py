@@ -150,7 +150,20 @@ def _sample(d: Mapping[str, Any]) -> MetricSample:
         p50=d.get("p50"),
         p95=d.get("p95"),
         p99=d.get("p99"),
+        failures=d.get("failures"),
+        latency_buckets=_buckets(d.get("latency_buckets")),
     )
+
+
+def _buckets(raw: Any) -> tuple[tuple[float, float], ...] | None:
+    """``[[le, count], ...]`` with ``le`` ``"+Inf"`` for the last bucket; None if absent or
+    not in that shape (a gateway from before the field existed)."""
+    if not isinstance(raw, list):
+        return None
+    try:
+        return tuple((float(le), float(n)) for le, n in raw)  # float("+Inf") is math.inf
+    except (TypeError, ValueError):
+        return None
 
 
 class LocalMetrics:

@@ -61,6 +61,17 @@ def quantile(q: float, buckets: Sequence[int]) -> float | None:
     return BUCKETS[-1]
 
 
+def cumulative_buckets(buckets: Sequence[int]) -> list[list[Any]]:
+    """Non-cumulative counts over BUCKETS as cumulative ``[le, count]`` pairs for JSON, the
+    last with ``le`` ``"+Inf"`` (every request), as Prometheus writes them."""
+    out: list[list[Any]] = []
+    running = 0
+    for bound, n in zip((*BUCKETS, "+Inf"), buckets, strict=True):
+        running += n
+        out.append([bound, running])
+    return out
+
+
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -137,6 +148,8 @@ class Recorder:
             "p50": quantile(0.50, agg.buckets) if has else None,
             "p95": quantile(0.95, agg.buckets) if has else None,
             "p99": quantile(0.99, agg.buckets) if has else None,
+            "failures": float(agg.errors),
+            "latency_buckets": cumulative_buckets(agg.buckets),
         }
 
     def sample(self, service: str, versions: Sequence[str], window: float) -> dict[str, dict]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from backends.base import BackendError, MetricSample, is_image, version_label
 from backends.prometheus.client import PromClient, value, values
@@ -21,6 +21,7 @@ from backends.prometheus.providers import QUANTILES, VERSION, Queries
 _EPOCH_2001 = 1e9
 
 Series = dict[str, list[tuple[float, float | None]]]
+_T = TypeVar("_T")
 
 
 class PrometheusMetrics:
@@ -81,6 +82,8 @@ class PrometheusMetrics:
         latencies = {
             m: self._vector(q.latency(m, window), at, stamps) for m in QUANTILES if self.supports(m)
         }
+        failures = self._optional(lambda: self._vector(q.failures(window), at, stamps))
+        buckets = self._optional(lambda: self._buckets(q, window, at))
         at = at if at is not None else (stamps[0] if stamps else time.time())
         names = list(versions) or sorted(set(rates) | set(errors))
         out = {}
@@ -97,8 +100,39 @@ class PrometheusMetrics:
                 p50=latencies.get("latency-p50", {}).get(k),
                 p95=latencies.get("latency-p95", {}).get(k),
                 p99=latencies.get("latency-p99", {}).get(k),
+                failures=(failures or {}).get(k),
+                latency_buckets=(buckets or {}).get(k),
             )
         return out
+
+    def _optional(self, read: Callable[[], _T]) -> _T | None:
+        """Counts only the sequential test uses: a provider or server that cannot answer
+        them leaves them out (None) instead of failing the whole sample."""
+        try:
+            return read()
+        except BackendError:
+            return None
+
+    def _buckets(
+        self, q: Queries, window: float, at: float | None
+    ) -> dict[str, tuple[tuple[float, float], ...]] | None:
+        """version -> cumulative (le seconds, requests) over the window; None without a
+        histogram."""
+        if self.cfg.provider.buckets is None:
+            return None
+        unit = self.cfg.provider.latency_unit
+        rows: dict[str, list[tuple[float, float]]] = {}
+        for series in self._instant(q.bucket_counts(window), at):
+            labels = series.get("metric", {})
+            v, le, n = labels.get(VERSION), labels.get("le"), value(series)
+            if not v or le is None or n is None:
+                continue
+            try:
+                bound = float(le) * unit
+            except ValueError:
+                continue
+            rows.setdefault(v, []).append((bound, n))
+        return {v: tuple(sorted(r)) for v, r in rows.items()}
 
     def query(
         self, service: str, versions: Sequence[str], template: str, window: float

@@ -235,6 +235,25 @@ class Queries:
         inner = f"rate({metric}{self._selector(*extra)}[{format_one_unit(window)}])"
         return self._by_version(inner)
 
+    def _increase(self, metric: str, window: float, *extra: str) -> str:
+        inner = f"increase({metric}{self._selector(*extra)}[{format_one_unit(window)}])"
+        return self._by_version(inner)
+
+    def failures(self, window: float) -> str:
+        """5xx answers per version counted over the window (the sequential test's counts)."""
+        p = self.provider
+        errors = self._increase(p.requests, window, f"{p.code_label}=~{quote(p.error_regex)}")
+        total = f"sum by ({VERSION}) ({self._increase(p.requests, window)})"
+        return f"sum by ({VERSION}) ({errors}) or 0 * {total}"
+
+    def bucket_counts(self, window: float) -> str:
+        """Requests per version and latency bucket ``le`` (cumulative, the provider's unit)
+        counted over the window. Raises Unsupported without a histogram."""
+        p = self.provider
+        if p.buckets is None:
+            raise Unsupported(f"slow-requests is not available from provider '{p.name}'")
+        return f"sum by ({VERSION}, le) ({self._increase(p.buckets, window)})"
+
     def request_rate(self, window: float) -> str:
         """Requests per second per version over the window."""
         return f"sum by ({VERSION}) ({self._rate(self.provider.requests, window)})"

@@ -389,6 +389,8 @@ def measure(
             f"only {requests:.0f} requests on {candidate} in {window:g}s "
             f"(< minRequests {spec.min_requests})"
         )
+    if gate is not None and verdicts and all(v.sequential is not None for v in verdicts):
+        gate = None  # only cumulative evidence to judge: this window's size is moot
     if gate is not None:
         verdicts = tuple(
             v
@@ -423,6 +425,19 @@ def measure(
         status = Status.SUCCESSFUL
         reason = f"no metrics to judge; {requests:.0f} requests on {candidate}"
     return Measurement(at, candidate, status, reason, verdicts, requests)
+
+
+def holding_for_evidence(m: Measurement) -> bool:
+    """Is ``m`` inconclusive only because sequential tests have not decided yet? Such a
+    measurement holds the step (nothing is missing: evidence is still accruing) and does not
+    count toward ``inconclusiveLimit``."""
+    if m.status is not Status.INCONCLUSIVE:
+        return False
+    waiting = [v for v in m.verdicts if v.status is Status.INCONCLUSIVE]
+    return bool(waiting) and all(
+        v.sequential is not None and v.sequential.get("outcome") == str(Outcome.UNDECIDED)
+        for v in waiting
+    )
 
 
 # --------------------------------------------------------------------------- counting

@@ -34,10 +34,12 @@ from backends.base import (
     VersionHealth,
 )
 from console.analysis import verdicts as analysis
+from console.analysis.feed import feed
 from console.analysis.verdicts import Counters, Decision, Measurement, Status
 from console.engine.state import AnalysisState, EngineState, Notice, Pause, Rollback, Sizing
 from console.plan.model import AnalysisSpec, OnFailure, Plan
 
+HOLDING = "holding"  # AnalysisState.prev_status while sequential tests are undecided
 MAX_EVENTS = 200  # record.events keeps the most recent ones only
 NOTICE_REPEAT = 30.0  # seconds before the same waiting notice (health, evidence) repeats
 
@@ -332,18 +334,34 @@ class Ctx:
         a = self.analysis_state(stage)
         if a.interval_start is not None and self.now - a.interval_start < spec.interval:
             return
-        m = analysis.measure(spec, self.candidate, self.obs, self.stable, now=self.now)
-        counters = analysis.update_counters(self.eng.counters or Counters(), m.status)
+        self._feed_sequential(spec, a)
+        m = analysis.measure(
+            spec, self.candidate, self.obs, self.stable, now=self.now, sequential=a.tests
+        )
+        held = analysis.holding_for_evidence(m)
+        counters = self.eng.counters or Counters()
+        if held:
+            # Still collecting evidence is not missing data: it holds the step without
+            # counting toward inconclusiveLimit (and breaks runs of other statuses).
+            counters = Counters(counters.failures, 0, 0)
+        else:
+            counters = analysis.update_counters(counters, m.status)
         a.interval_start = self.now
         a.last = m
         self.eng.counters = counters
         self.eng.custom = {
             v.name: v.value for v, ms in zip(m.verdicts, spec.metrics, strict=True) if ms.query
         }
-        self._report_measurement(m, counters, spec, a)
+        self._report_measurement(m, counters, spec, a, held=held)
         decision = analysis.decide(counters, spec, m.status)
+        sequential_failed = [v for v in m.failed if v.sequential is not None]
+        if sequential_failed:
+            # The sequential test's false-rollback rate is already bounded by alpha over
+            # the whole rollout: its failure breaches at once, whatever failureLimit says.
+            decision = Decision.BREACH
         if decision is Decision.BREACH:
-            reason = f"{m.reason} ({analysis.failures_text(counters, spec)})"
+            why = "sequential test" if sequential_failed else analysis.failures_text(counters, spec)
+            reason = f"{m.reason} ({why})"
             held = self.phase is Phase.PAUSED and self.eng.pause_kind == "breach"
             if spec.on_failure is OnFailure.PAUSE and held:
                 # Already holding for a breach: the failure is reported above; a breach, a
@@ -387,11 +405,41 @@ class Ctx:
         self.message = reason
         self.event("resume", reason, by="engine")
 
+    def _feed_sequential(self, spec: AnalysisSpec, a: AnalysisState) -> None:
+        """Count this measurement's new requests into the ``test: sequential`` metrics."""
+        if self.obs is None or self.obs.metrics is None:
+            return
+        if not any(m.sequential for m in spec.metrics):
+            return
+        # The first counts of a stage start at the candidate's exposure: the stable's
+        # requests from before it are not compared.
+        until = a.counted_until if a.tests else self.eng.exposure_at
+        fed = feed(
+            spec.metrics,
+            a.tests,
+            self.obs.metrics.get(self.candidate),
+            self.obs.metrics.get(self.stable),
+            until,
+        )
+        a.tests, a.counted_until = fed.tests, fed.until
+
     def _report_measurement(
-        self, m: Measurement, counters: Counters, spec: AnalysisSpec, a: AnalysisState
+        self,
+        m: Measurement,
+        counters: Counters,
+        spec: AnalysisSpec,
+        a: AnalysisState,
+        *,
+        held: bool = False,
     ) -> None:
         prev = a.prev_status
-        a.prev_status = str(m.status)
+        a.prev_status = HOLDING if held else str(m.status)
+        if held:
+            # Reported when it starts, like a passing run: every interval would flood the log.
+            if prev != HOLDING:
+                data = {**_brief(m), "counters": counters.to_dict()}
+                self.event("analysis", f"collecting evidence: {m.reason}", **data)
+            return
         if prev == str(m.status) and self._nothing_new_while_paused(m.status):
             # Held for a person: the same inconclusive/error/failed result every interval
             # would push the rollout's history out of the bounded event log. The latest
@@ -570,6 +618,11 @@ def _brief(m: Measurement) -> dict[str, Any]:
         "requests": m.requests,
         "values": {v.name: v.value for v in m.verdicts},
         "failed": [v.name for v in m.failed],
+        **(
+            {"sequential": {v.name: dict(v.sequential) for v in m.verdicts if v.sequential}}
+            if any(v.sequential for v in m.verdicts)
+            else {}
+        ),
     }
 
 

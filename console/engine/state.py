@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Phase, RolloutRecord
+from console.analysis.sequential import SequentialTest
 from console.analysis.verdicts import Counters, Measurement
 
 __all__ = [
@@ -147,21 +148,41 @@ class AnalysisState:
     ``interval`` later. ``last`` is the latest measurement of this stage (written, as null
     until there is one, whenever ``stage`` is); ``prev_status`` its status, to report a
     change of status once.
+
+    ``tests`` holds the state of each ``test: sequential`` metric of this stage (since the
+    candidate's exposure began) and ``counted_until`` the end of the last window counted
+    into them (console/analysis/feed.py); stored under ``seq`` only once a test exists, so
+    records of plans without one are stored as before.
     """
 
     stage: str | None = None
     interval_start: float | None = None
     last: Measurement | None = None
     prev_status: str | None = None
+    tests: dict[str, SequentialTest] = field(default_factory=dict)
+    counted_until: float | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AnalysisState:
         last = d.get("last")
+        seq = d.get("seq")
+        tests: dict[str, SequentialTest] = {}
+        until = None
+        if isinstance(seq, Mapping):
+            until = _float(seq.get("until"))
+            for name, raw in (seq.get("tests") or {}).items():
+                if isinstance(raw, Mapping):
+                    try:
+                        tests[str(name)] = SequentialTest.from_dict(raw)
+                    except ValueError:
+                        continue  # unreadable (a later format): that test starts again
         return cls(
             stage=None if d.get("stage") is None else str(d["stage"]),
             interval_start=_float(d.get("last_at")),
             last=Measurement.from_dict(last) if isinstance(last, Mapping) else None,
             prev_status=None if d.get("prev_status") is None else str(d["prev_status"]),
+            tests=tests,
+            counted_until=until,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +192,10 @@ class AnalysisState:
         if self.stage is not None or self.last is not None:
             d["last"] = self.last.to_dict() if self.last is not None else None
         _put(d, "prev_status", self.prev_status)
+        if self.tests:
+            seq: dict[str, Any] = {"tests": {k: t.to_dict() for k, t in self.tests.items()}}
+            _put(seq, "until", self.counted_until)
+            d["seq"] = seq
         return d
 
 
