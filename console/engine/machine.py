@@ -66,6 +66,7 @@ from backends.base import (
 from console.analysis.verdicts import Counters
 from console.engine import bluegreen as engine_bluegreen
 from console.engine import canary as engine_canary
+from console.engine import deadline
 from console.engine import rolling as engine_rolling
 from console.engine.commands import refusal
 from console.engine.context import Ctx, Transition, count_text, split_text, stage_spec
@@ -202,6 +203,7 @@ def step(
     elif not ctx.phase.terminal:
         _reconcile(ctx)
     if not ctx.phase.terminal:
+        deadline.check(ctx)
         mod.advance(ctx)
     return ctx.build()
 

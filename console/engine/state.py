@@ -337,7 +337,7 @@ _KNOWN_KEYS = frozenset(
         *("took_traffic", "match_on", "mirror_on", "split_at", "sizes", "sized_at"),
         *("pause", "rollback", "notices", "retries", "full", "ready_since", "batches"),
         *("waive", "rolling", "applied", "deployed", "pool", "promoted"),
-        *("promote_requested", "waive_post"),
+        *("promote_requested", "waive_post", "unhealthy_since", "restarts_base"),
     }
 )
 
@@ -369,6 +369,10 @@ class EngineState:
     notices: dict[str, Notice] | None = None  # rate limits of repeated waiting notices
     retries: int = 0
     promote_full: bool = False  # full: promote-full asked (canary and rolling)
+    # progressDeadline (console/engine/deadline.py): since when the candidate has not been
+    # all ready, and its restart count when it was first seen taking traffic.
+    unhealthy_since: float | None = None
+    restarts_base: int | None = None
     # rolling: when the batch in wait-ready had its instances ready (minReady counts from
     # here). Stored as null while they are not, and absent before the first batch.
     ready_since: float | None = None
@@ -419,6 +423,8 @@ class EngineState:
             ),
             retries=int(d.get("retries", 0)),
             promote_full=bool(d.get("full")),
+            unhealthy_since=_float(d.get("unhealthy_since")),
+            restarts_base=_int(d.get("restarts_base")),
             ready_since=_float(d.get("ready_since")),
             ready_since_kept="ready_since" in d,
             batches=_int(d.get("batches")),
@@ -468,6 +474,8 @@ class EngineState:
         if self.retries:
             d["retries"] = self.retries
         _put(d, "full", self.promote_full)
+        _put(d, "unhealthy_since", self.unhealthy_since)
+        _put(d, "restarts_base", self.restarts_base)
         if self.ready_since is not None or self.ready_since_kept:
             d["ready_since"] = self.ready_since
         _put(d, "batches", self.batches)
