@@ -313,6 +313,31 @@ def _bound_text(ev: Evidence, value: float) -> str:
     return _signed("error-rate", value)
 
 
+def sequential_summary(d: Mapping[str, Any]) -> str:
+    """'e 312 >= 100, difference +0.019..+0.035 vs +0.01': the statistic and the confidence
+    sequence from a stored ``Evidence.to_dict`` (for panels and reports)."""
+    try:
+        e, threshold = float(d["e_value"]), float(d["threshold"])
+        scale, limit = str(d.get("scale", "ratio")), float(d["limit"])
+        lower, upper = d.get("lower"), d.get("upper")
+    except (KeyError, TypeError, ValueError):
+        return ""
+
+    def bound(v: float) -> str:
+        return f"{v:.3g}x" if scale == "ratio" else _signed("error-rate", v)
+
+    if lower is not None and upper is not None:
+        interval = f"{scale} {bound(float(lower))}..{bound(float(upper))}"
+    elif lower is not None:
+        interval = f"{scale} at least {bound(float(lower))}"
+    elif upper is not None:
+        interval = f"{scale} at most {bound(float(upper))}"
+    else:
+        interval = f"{scale} not bounded yet"
+    cmp = ">=" if e >= threshold else "<"
+    return f"e {e:.3g} {cmp} {threshold:g}, {interval} vs {bound(limit)}"
+
+
 def sequential_reason(metric: str, version: str, stable: str, ev: Evidence) -> str:
     """'error-rate v2 0.031 vs v1 0.004 over 5200 requests: e 312 >= 100, difference
     +0.019..+0.035 > +0.01': both rates, the statistic and the confidence sequence."""

@@ -18,6 +18,8 @@ from typing import Any
 from backends.base import MetricSample, Observation
 from backends.units import format_duration
 from console.analysis import verdicts as analysis
+from console.analysis.feed import feed
+from console.analysis.sequential import SequentialTest
 from console.analysis.verdicts import Counters, Decision, Measurement, MetricVerdict, Status
 from console.plan.model import AnalysisSpec, OnFailure
 
@@ -193,6 +195,7 @@ class WhatIf:
                     "requests": _finite(s.measurement.requests),
                     "values": {v.name: _finite(v.value) for v in s.measurement.verdicts},
                     "failures": s.counters.failures,
+                    **_sequential_json(s.measurement),
                 }
                 for s in self.steps
             ],
@@ -215,10 +218,29 @@ def replay(
     first_at: float | None = None
     first: tuple[MetricVerdict, ...] = ()
     decision, decided_at = Decision.CONTINUE, None
+    sequential = any(m.sequential for m in spec.metrics)
+    tests: dict[str, SequentialTest] = {}
+    until: float | None = None  # the first window counts in full
     for o in obs:
-        m = analysis.measure(spec, candidate, o, stable)
-        counters = analysis.update_counters(counters, m.status)
+        if sequential and o.metrics is not None:
+            # As the engine does: each window's counts once, from the start of the replay
+            # (taken as the candidate's exposure).
+            fed = feed(
+                spec.metrics,
+                tests,
+                o.metrics.get(candidate),
+                o.metrics.get(stable) if stable else None,
+                until,
+            )
+            tests, until = fed.tests, fed.until
+        m = analysis.measure(spec, candidate, o, stable, sequential=tests)
+        if analysis.holding_for_evidence(m):
+            counters = Counters(counters.failures, 0, 0)
+        else:
+            counters = analysis.update_counters(counters, m.status)
         d = analysis.decide(counters, spec, m.status)
+        if any(v.sequential is not None for v in m.failed):
+            d = Decision.BREACH  # a sequential failure breaches at once, as in a rollout
         steps.append(Step(m, counters, d))
         if m.status is Status.FAILED and first_at is None:
             first_at, first = m.at, m.failed
@@ -261,6 +283,8 @@ def _verdict(
     last = steps[-1].measurement
     if decision is Decision.BREACH:
         action = "rolled back" if spec.on_failure is OnFailure.ROLLBACK else "paused"
+        if any(v.sequential is not None for v in last.failed):
+            return FAIL, f"would have {action}: {last.reason} (sequential test)"
         return FAIL, (
             f"would have {action}: {last.reason} "
             f"({analysis.failures_text(counters, spec)}, failureLimit {spec.failure_limit})"
@@ -288,11 +312,14 @@ def _inconclusive_causes(spec: AnalysisSpec, steps: Sequence[Step]) -> str:
     total = len(steps)
     thin: list[float] = []
     other: dict[str, int] = {}
+    undecided: list[Measurement] = []
     for s in steps:
         m = s.measurement
         if m.status is not Status.INCONCLUSIVE:
             continue
-        if m.requests is not None and m.requests < spec.min_requests:
+        if analysis.holding_for_evidence(m):
+            undecided.append(m)
+        elif m.requests is not None and m.requests < spec.min_requests:
             thin.append(m.requests)
         else:
             other[m.reason] = other.get(m.reason, 0) + 1
@@ -305,7 +332,18 @@ def _inconclusive_causes(spec: AnalysisSpec, steps: Sequence[Step]) -> str:
             f"in {len(thin)} of {total} measurements"
         )
     causes += [f"{why} in {n} of {total} measurements" for why, n in other.items()]
+    if undecided:
+        causes.append(
+            f"the sequential test had not decided yet in {len(undecided)} of {total} "
+            f"measurements (at the last: {undecided[-1].reason})"
+        )
     return "; ".join(causes)
+
+
+def _sequential_json(m: Measurement) -> dict[str, Any]:
+    """``{"sequential": {metric: evidence}}`` for a step with sequential verdicts, else {}."""
+    found = {v.name: _json_safe(dict(v.sequential)) for v in m.verdicts if v.sequential}
+    return {"sequential": found} if found else {}
 
 
 def _finite(value: float | None) -> float | None:

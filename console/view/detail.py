@@ -16,13 +16,15 @@ from backends.units import format_short
 from console.analysis.verdicts import (
     BUILTIN_FIELDS,
     Counters,
+    MetricVerdict,
     describe_next,
     failures_text,
     format_value,
+    sequential_summary,
 )
 from console.engine.context import stage_spec
 from console.engine.state import EngineState
-from console.plan.model import AnalysisSpec, Plan
+from console.plan.model import AnalysisSpec, MetricSpec, Plan
 from console.view.guarding import measurement_age
 from console.view.overview import ServiceState
 
@@ -146,6 +148,27 @@ def _threshold_text(metric: str, lo: float | None, hi: float | None) -> str:
     return " ".join(parts) or "-"
 
 
+def _comparison_text(m: MetricSpec, verdict: MetricVerdict | None, stable: str) -> str:
+    """For a metric judged against the stable: the stable's value, the allowed increase or
+    ratio and, for a sequential test, its statistic and confidence sequence."""
+    own = _threshold_text(m.name, m.min, m.max)
+    parts = [] if own == "-" else [own]
+    base = verdict.baseline if verdict is not None else None
+    if m.max_increase is not None:
+        limit = f"+{format_value(m.name, m.max_increase)}"
+    else:
+        limit = f"{m.max_ratio if m.max_ratio is not None else 1.0:g}x"
+    if base is not None:
+        parts.append(f"vs {stable} {format_value(m.name, base)} ({limit} allowed)")
+    else:
+        parts.append(f"{limit} vs {stable}")
+    if verdict is not None and verdict.sequential is not None:
+        summary = sequential_summary(verdict.sequential)
+        if summary:
+            parts.append(summary)
+    return "; ".join(parts)
+
+
 def analysis_spec(record: RolloutRecord | None) -> AnalysisSpec | None:
     """The analysis block that applies now (canary/rolling, or blue/green's current stage)."""
     if record is None:
@@ -178,8 +201,12 @@ def analysis_panel(state: ServiceState, now: float | None = None) -> AnalysisPan
     sample = state.samples.get(rec.candidate)
     rows = []
     for m in spec.metrics:
-        threshold = _threshold_text(m.name, m.min, m.max)
         verdict = verdicts.get(m.name)
+        threshold = (
+            _comparison_text(m, verdict, rec.stable)
+            if m.baseline is not None or m.sequential
+            else _threshold_text(m.name, m.min, m.max)
+        )
         if verdict is not None:
             ok = {"successful": True, "failed": False}.get(str(verdict.status))
             if stale:

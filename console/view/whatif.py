@@ -41,6 +41,12 @@ def render_text(result: WhatIf, header: str = "", *, clock: Any = None) -> str:
     for run in result.runs():
         span = fmt(run.start) if run.count == 1 else f"{fmt(run.start)}-{fmt(run.end)}"
         lines.append(f"  {span:<17} {run.status!s:<12} x{run.count:<4} {run.reason}")
+    if result.steps:
+        # The statistic where the replay ended (a run's line shows its first measurement).
+        last = result.steps[-1].measurement
+        for v in last.verdicts:
+            if v.sequential is not None:
+                lines.append(f"sequential test at {fmt(last.at)}: {v.reason}")
     if result.first_failure_at is not None:
         names = ", ".join(v.name for v in result.first_failure)
         reasons = "; ".join(v.reason for v in result.first_failure)
