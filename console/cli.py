@@ -158,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="also check each plan against this environment (service, candidate, routing)",
     )
+    p.add_argument(
+        "--rps",
+        type=float,
+        metavar="N",
+        default=None,
+        help="advice: with N requests a second, what each canary step's sequential test "
+        "can detect and how fast",
+    )
+    p.add_argument(
+        "--error-rate",
+        type=float,
+        metavar="R",
+        default=0.01,
+        help="advice: the usual error rate (default 0.01)",
+    )
 
     p = sub.add_parser(
         "analyze", help="what-if: would this plan's analysis have passed over a past window?"

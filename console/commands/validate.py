@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backends.base import BackendError
+from backends.base import BackendError, Strategy
 from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.config.settings import ConfigError
 from console.plan.load import PlanError, check_file, summarize
+from console.plan.model import Plan
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         for w in warnings:
             where = f"{w.file}:{w.line}" if w.line else w.file
             print(f"{where}: {w.field}: warning: {w.message}", file=sys.stderr)
+        rps = getattr(args, "rps", None)
+        if rps is not None:
+            status = max(status, _advise(plan, rps, getattr(args, "error_rate", 0.01), path))
         if env is not None:
             from console.driver.preflight import preflight
 
@@ -59,3 +63,23 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{refusal.message} (environment '{env.name}')", file=sys.stderr)
                 status = max(status, refusal.code)
     return status
+
+
+def _advise(plan: Plan, rps: float, error_rate: float, path: str) -> int:
+    """Print the per-step advice (console/analysis/advice.py); warnings go to stderr."""
+    from console.analysis.advice import advise, render
+
+    if plan.strategy is not Strategy.CANARY or not plan.steps:
+        print(f"{path}: --rps: advice is for canary steps; this plan has none", file=sys.stderr)
+        return EXIT_OK
+    try:
+        advice = advise(plan, rps, error_rate)
+    except ValueError as exc:
+        print(f"rollout validate: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in render(advice):
+        if line.startswith("warning:"):
+            print(f"{path}: {line}", file=sys.stderr)
+        else:
+            print(line)
+    return EXIT_OK
