@@ -84,6 +84,18 @@ def _auto(tmp_path: Path, service: str, increase: float, timeout: str) -> tuple[
     return res.returncode, lines
 
 
+def _cli(*args: str) -> str:
+    res = subprocess.run(
+        [sys.executable, "-m", "console.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    return res.stdout
+
+
 def test_equal_error_rates_complete(demo_env: Any, faults: Any, tmp_path: Path) -> None:
     faults("courses", 0.02, 0.02)
     code, events = _auto(tmp_path, "courses", 0.05, "60s")
@@ -107,6 +119,13 @@ def test_a_candidate_failing_ten_percent_rolls_back_with_the_statistic(
     assert " e " in breach["message"] and ">= 100" in breach["message"], breach["message"]
     assert breach["data"]["sequential"]["error-rate"]["e_value"] >= 100
     assert demo_env.env.traffic.get_split("enrollments").weights == {"v1": 100, "v2": 0}
+    # status and history give the same reason, statistic included.
+    status = json.loads(_cli("status", "enrollments", "--json"))
+    (row,) = status["services"]
+    assert "(sequential test)" in row["message"] and ">= 100" in row["message"], row
+    history = [json.loads(x) for x in _cli("history", "enrollments", "--json").splitlines()]
+    rollback = next(h for h in history if h["action"] == "rollback")
+    assert "(sequential test)" in rollback["reason"] and ">= 100" in rollback["reason"]
 
 
 def test_a_fleet_wide_incident_does_not_roll_the_candidate_back(
