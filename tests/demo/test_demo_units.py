@@ -230,3 +230,19 @@ async def test_an_upstream_that_never_answers_times_out() -> None:
     finally:
         sweeper.cancel()
         server.close()
+
+
+def test_short_windows_hold_about_their_length_and_tile_time() -> None:
+    """1 s windows taken 0.05 s into a second hold about a second of traffic each (not the
+    first 0.05 s of that second), and consecutive ones share out the second they meet in."""
+    clock = Clock(1000.0)
+    rec = Recorder(clock)
+    counts = []
+    for tick in range(400):  # 40 requests a second for 20 s, a sample every second
+        for _ in range(2):
+            rec.observe("courses", "v2", 200, 0.01)
+        clock.now = 1000.0 + (tick + 1) * 0.05
+        if tick % 20 == 0 and tick:  # at 1001.05, 1002.05, ...
+            counts.append(rec.sample("courses", ["v2"], 1.0)["v2"]["requests"])
+    assert all(36 <= n <= 44 for n in counts), counts
+    assert sum(counts) == pytest.approx(40 * 19, abs=8)
