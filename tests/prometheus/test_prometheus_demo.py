@@ -19,6 +19,7 @@ import pytest
 
 from backends.base import Environment, Phase
 from backends.prometheus import from_config
+from console.analysis.slow import slow_requests
 from console.driver.loop import Driver, make_holder
 from console.plan.load import parse_plan
 from tests.prometheus.prom_exporters import wait_for_scrapes
@@ -84,6 +85,15 @@ def test_promql_agrees_with_load_and_fault(demo_env: Any, prom: Any) -> None:
     # The same picture as the demo's own in-process metrics.
     assert v2.request_rate == pytest.approx(local["v2"].request_rate, rel=0.2)
     assert v2.error_ratio == pytest.approx(local["v2"].error_ratio, abs=0.1)
+    # The counts the sequential test uses, over the same window: 5xx answers and the latency
+    # histogram (every v2 request carries the injected 200 ms, no v1 request does).
+    assert v1.failures == 0.0, v1
+    assert v2.failures == pytest.approx(v2.requests * v2.error_ratio, rel=0.05, abs=2), v2
+    for s, slow_share in ((v1, 0.0), (v2, 1.0)):
+        assert s.latency_buckets is not None and s.latency_buckets[-1][0] == math.inf, s
+        assert s.latency_buckets[-1][1] == pytest.approx(s.requests, rel=0.05), s
+        slow = slow_requests(s.latency_buckets, 0.15)
+        assert slow is not None and slow.ratio == pytest.approx(slow_share, abs=0.05), slow
 
 
 PLAN = """\
