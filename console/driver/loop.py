@@ -330,10 +330,11 @@ class Driver:
         audit: list[AuditEntry],
         obs: Observation | None = None,
     ) -> None:
-        """After the record is saved: apply actions, append audit, emit events."""
-        applied_ok = self._apply(actions, events)
-        if obs is not None and obs.traffic_error is None and applied_ok:
-            self.backend_down_since = None
+        """After the record is saved: append the audit, apply the actions, emit events.
+
+        The audit goes first: the decisions are already saved with the record, so a driver
+        killed while applying leaves them in the audit too (the next driver re-applies the
+        actions without deciding, and writing, them again)."""
         for entry in audit:
             if not entry.user:
                 entry = dataclasses.replace(entry, user=self.user, host=self.host)
@@ -342,6 +343,9 @@ class Driver:
                 self.store.append_audit(entry)
             except BackendError as exc:
                 events.append(self._driver_event("driver", f"audit not written: {exc}"))
+        applied_ok = self._apply(actions, events)
+        if obs is not None and obs.traffic_error is None and applied_ok:
+            self.backend_down_since = None
         notifier = self._notifier()
         if notifier is not None:
             failures = notifier.drain_failures()
