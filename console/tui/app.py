@@ -106,6 +106,8 @@ class RolloutApp(App[int]):
             "Drive here",
             id="drive_here",
             tooltip="Drive an unguarded rollout from this console",
+            # Out of the key bar (it is for a rare moment); the unguarded banner names it.
+            show=False,
         ),
         Binding("escape", "go_back", "Back", id="back", tooltip="Back to the overview"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (rollouts keep their traffic)"),
@@ -289,7 +291,8 @@ class RolloutApp(App[int]):
         text = f"{alert.service} {alert.label}: {alert.reason}"
         # Posted rather than self.notify(), to keep the Notification: a retry of the rollout
         # takes it down (see _follow_restarts).
-        note = Notification(text, alert.label.title(), "error", 30, markup=False)
+        title = "Rollback" if alert.label == "ROLLED BACK" else "Paused on breach"
+        note = Notification(text, title, "error", 30, markup=False)
         self._notes[alert.service] = note
         self.post_message(Notify(note))
         self.bell()
@@ -357,6 +360,8 @@ class RolloutApp(App[int]):
             if st.guard is not None and (service is None or n == service)
         }
         unguarded_line = guard_header_line(guards)
+        if unguarded_line and not self.read_only:
+            unguarded_line += f" · {self.keys.key_of('drive_here', 'D')} drives it from here"
         banner = ((unguarded_line,) if unguarded_line else ()) + alerts
         return Chrome(header, self.last_flash, banner)
 
