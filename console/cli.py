@@ -173,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.01,
         help="advice: the usual error rate (default 0.01)",
     )
+    p.add_argument(
+        "--since",
+        metavar="DURATION",
+        default=None,
+        help="advice from real traffic: with --env, the service's request rate and error "
+        "rate over this long (e.g. 1h) instead of --rps and --error-rate",
+    )
 
     p = sub.add_parser(
         "analyze", help="what-if: would this plan's analysis have passed over a past window?"

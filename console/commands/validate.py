@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backends.base import BackendError, Strategy
+from backends.base import BackendError, Environment, Strategy
+from backends.units import format_duration, parse_duration
 from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
 from console.config.settings import ConfigError
 from console.plan.load import PlanError, check_file, summarize
@@ -52,9 +53,22 @@ def run(args: argparse.Namespace) -> int:
         for w in warnings:
             where = f"{w.file}:{w.line}" if w.line else w.file
             print(f"{where}: {w.field}: warning: {w.message}", file=sys.stderr)
-        rps = getattr(args, "rps", None)
+        rps, error_rate = getattr(args, "rps", None), getattr(args, "error_rate", 0.01)
+        since = getattr(args, "since", None)
+        if since is not None:
+            if env is None:
+                print(
+                    "rollout validate: --since needs --env (where to read traffic)", file=sys.stderr
+                )
+                return EXIT_BAD_INPUT
+            measured = _traffic(env, plan, since)
+            if isinstance(measured, str):
+                print(f"rollout validate: {measured}", file=sys.stderr)
+                status = max(status, EXIT_BACKEND)
+                continue
+            rps, error_rate = measured
         if rps is not None:
-            status = max(status, _advise(plan, rps, getattr(args, "error_rate", 0.01), path))
+            status = max(status, _advise(plan, rps, error_rate, path))
         if env is not None:
             from console.driver.preflight import preflight
 
@@ -83,3 +97,38 @@ def _advise(plan: Plan, rps: float, error_rate: float, path: str) -> int:
         else:
             print(line)
     return EXIT_OK
+
+
+def _traffic(env: Environment, plan: Plan, since: str) -> tuple[float, float] | str:
+    """The service's requests a second and error rate over ``since`` (all versions that
+    served in that time), or why they cannot be read."""
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        return f"--since {since!r}: {exc}"
+    if env.metrics is None:
+        return f"environment '{env.name}' has no metrics source"
+    versions = [v for v in (plan.stable, plan.candidate) if v]
+    try:
+        if env.traffic is not None:
+            split = env.traffic.get_split(plan.service)
+            versions += [v for v, w in split.weights.items() if w > 0 and v not in versions]
+        samples = env.metrics.sample(plan.service, versions, window)
+    except Exception as exc:  # any backend failure: say it, do not advise on nothing
+        return f"cannot read {plan.service}'s traffic from '{env.name}': {exc}"
+    requests = failures = 0.0
+    spans = []
+    for s in samples.values():
+        if s.requests:
+            requests += s.requests
+            failures += s.failures if s.failures is not None else (s.error_ratio or 0) * s.requests
+            spans.append(s.window)
+    if requests <= 0 or not spans:
+        return f"no requests to {plan.service} in the last {format_duration(window)}"
+    rate = failures / requests
+    span = max(spans)  # the window the source answered for (the demo keeps 15 minutes)
+    print(
+        f"traffic of {plan.service} over the last {format_duration(span)}: "
+        f"{requests / span:.3g} requests/s, {rate * 100:.3g}% errors"
+    )
+    return requests / span, min(max(rate, 1e-4), 0.5)

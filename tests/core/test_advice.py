@@ -126,3 +126,34 @@ def test_validate_prints_the_advice(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert f"{path}: warning: step 1 is too short" in err
     bad = argparse.Namespace(plan=[str(path)], rps=0.0, error_rate=0.01)
     assert validate.run(bad) == 2
+
+
+def test_real_traffic_gives_the_rate_and_error_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backends.base import Environment
+    from tests.support.fakes import Answer, FakeMetrics, FakeTraffic
+
+    metrics = FakeMetrics(
+        lambda: 1000.0, answers={"v1": Answer(rate=180.0, error_ratio=0.02), "v2": Answer(rate=0.0)}
+    )
+    env = Environment("prod", FakeTraffic(), metrics, None)
+    rps, rate = validate._traffic(env, PLAN, "1h")  # type: ignore[misc]
+    assert rps == pytest.approx(180.0) and rate == pytest.approx(0.02)
+    assert (
+        "traffic of courses over the last 1h: 180 requests/s, 2% errors" in capsys.readouterr().out
+    )
+    metrics.down = True
+    why = validate._traffic(env, PLAN, "1h")
+    assert isinstance(why, str) and why.startswith("cannot read courses's traffic from 'prod'")
+    assert validate._traffic(Environment("x", None, None, None), PLAN, "1h") == (
+        "environment 'x' has no metrics source"
+    )
+
+
+def test_since_needs_an_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text("service: courses\ncandidate: v2\nsteps:\n  - setWeight: 10\n  - pause: 1m\n")
+    args = argparse.Namespace(plan=[str(path)], rps=None, error_rate=0.01, since="1h")
+    assert validate.run(args) == 2
+    assert "--since needs --env" in capsys.readouterr().err
