@@ -139,3 +139,29 @@ def test_a_fleet_wide_incident_does_not_roll_the_candidate_back(
     # Completed, or still collecting evidence when the timeout stopped it on a slow machine.
     assert events[-1]["phase"] in ("Completed", "Progressing"), events[-1]
     assert code in (0, 3) or events[-1]["phase"] == "Completed", (code, events[-1])
+
+
+def test_validate_advises_from_the_demo_traffic(demo_env: Any, tmp_path: Path) -> None:
+    plan = tmp_path / "advice.yaml"
+    plan.write_text(PLAN.format(service="courses", increase=0.01))
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "console.cli",
+            "validate",
+            str(plan),
+            "--env",
+            "demo",
+            "--since",
+            "1m",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "traffic of courses over the last 1m: " in res.stdout
+    assert "advice at " in res.stdout and "step 1 setWeight 50 for 2.0s: " in res.stdout
