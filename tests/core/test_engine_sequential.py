@@ -4,7 +4,8 @@ inconclusiveLimit, a step passes only once the test says "within the limit"."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -144,3 +145,45 @@ def test_no_request_is_counted_twice(window: float, interval: float, dt: float) 
     test = _tests(sim.rec)["error-rate"]
     served = world.rps * 0.2 * (sim.now - exposed_at)
     assert 0 < test.totals[0] <= served + 1e-6
+
+
+@dataclass
+class Latency(Traffic):
+    """Traffic whose latency histogram puts ``slow[version]`` of requests above 0.5 s."""
+
+    slow: dict[str, float] = field(default_factory=lambda: {"v1": 0.01, "v2": 0.01})
+
+    def observe(self, now: float) -> Observation:
+        obs = super().observe(now)
+        assert obs.metrics is not None
+        metrics = {}
+        for v, s in obs.metrics.items():
+            n = s.requests or 0.0
+            fast = n * (1.0 - self.slow.get(v, 0.0))
+            buckets = ((0.1, fast * 0.9), (0.5, fast), (1.0, n), (math.inf, n))
+            metrics[v] = replace(s, latency_buckets=buckets)
+        return replace(obs, metrics=metrics)
+
+
+def _slow_sim(slow: dict[str, float]) -> Sim:
+    metric = MetricSpec(
+        "slow-requests", baseline="stable", max_ratio=1.5, test="sequential", slower_than=0.5
+    )
+    plan = canary_plan(steps=STEPS, analysis=seq_spec(metrics=(metric,)))
+    sim = Sim(plan, Latency(errors={"v1": 0.0, "v2": 0.0}, rps=1000.0, slow=slow))
+    sim.start()
+    return sim
+
+
+def test_slow_requests_from_the_histogram_roll_back_a_slower_candidate() -> None:
+    sim = _slow_sim({"v1": 0.01, "v2": 0.2})
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=60)
+    assert sim.rec.phase is Phase.ROLLED_BACK
+    (breach,) = sim.messages("breach")
+    assert breach.startswith("slow-requests v2 0.2 vs v1 0.01") and "ratio " in breach
+
+
+def test_slow_requests_at_the_same_share_complete() -> None:
+    sim = _slow_sim({"v1": 0.05, "v2": 0.05})
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=600)
+    assert sim.rec.phase is Phase.COMPLETED
