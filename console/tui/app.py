@@ -626,7 +626,13 @@ class RolloutApp(App[int]):
             return
         from console.tui.screens.plan_picker import PlanPicker
 
-        self.push_screen(PlanPicker(self.plan_dirs), self._start_plan)
+        self.push_screen(PlanPicker(self.plan_dirs, self.request_rate), self._start_plan)
+
+    def request_rate(self, service: str) -> float | None:
+        """Requests a second to ``service`` now, all versions together (None: unknown)."""
+        rates = [s.request_rate for s in self.service_state(service).samples.values()]
+        known = [r for r in rates if r is not None]
+        return sum(known) if known else None
 
     def _make_driver(self, service: str) -> RolloutDriver:
         if self._driver_factory is not None:

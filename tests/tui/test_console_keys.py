@@ -509,3 +509,24 @@ async def test_no_color_is_respected(make_app: Any, monkeypatch: Any) -> None:
         assert app.no_color  # Textual then renders in monochrome
         # State is never carried by colour alone: the rolled-back/short-of-ready mark is text.
         assert "!" in str(app.screen.query_one("#services").get_row("courses")[1])
+
+
+async def test_plan_picker_advises_on_each_step_at_the_live_request_rate(
+    make_app: Any, tmp_path: Any
+) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir(exist_ok=True)
+    (plans / "courses.yaml").write_text(
+        "service: courses\nstrategy: canary\ncandidate: v2\nsteps:\n"
+        "  - setWeight: 10\n  - pause: 30s\n  - setWeight: 100\n"
+    )
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await ready(pilot, app)
+        rps = app.request_rate("courses")
+        assert rps is not None and rps > 0  # the fakes' v1 and v2 together
+        await pilot.press("s")
+        assert isinstance(app.screen, PlanPicker)
+        summary = str(app.screen.query_one("#plan-summary").render())
+        assert f"at {rps:.0f} req/s now" in summary
+        assert "setWeight 10" in summary or "10%" in summary  # the step it advises on

@@ -6,6 +6,7 @@ starting anything; the dialog stays open so another file can be picked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,21 @@ def find_plans(dirs: list[Path]) -> list[Path]:
         if d.is_dir():
             found.extend(sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml")))
     return found
+
+
+def advice_text(plan: Any, rps: float | None) -> str:
+    """What ``rollout validate --rps`` says of a canary's steps, at the service's live request
+    rate; empty for other strategies or when the rate is not known."""
+    from backends.base import Strategy
+    from console.analysis.advice import advise, render
+
+    if rps is None or rps <= 0 or plan.strategy is not Strategy.CANARY or not plan.steps:
+        return ""
+    try:
+        lines = render(advise(plan, rps))
+    except ValueError:
+        return ""
+    return f"\nat {rps:.0f} req/s now (the sequential test per step):\n" + "\n".join(lines)
 
 
 def _load(path: Path) -> tuple[Any | None, str]:
@@ -54,10 +70,14 @@ class PlanPicker(ModalScreen[Any]):
     # A plan that does not validate: highlighted, then picked anyway (styles in app.tcss).
     COMPONENT_CLASSES = {"plan-picker--invalid", "plan-picker--refused"}
 
-    def __init__(self, dirs: list[Path]) -> None:
+    def __init__(
+        self, dirs: list[Path], rate_of: Callable[[str], float | None] | None = None
+    ) -> None:
         super().__init__(classes="dialog")
         self._dirs = dirs
         self._plans = find_plans(dirs)
+        # The live request rate of a service (all versions), for the per-step advice.
+        self._rate_of = rate_of
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box", classes="dialog-box"):
@@ -81,6 +101,8 @@ class PlanPicker(ModalScreen[Any]):
 
     def _describe(self, index: int) -> None:
         plan, text = _load(self._plans[index])
+        if plan is not None and self._rate_of is not None:
+            text += advice_text(plan, self._rate_of(plan.service))
         style = "" if plan is not None else self._style("plan-picker--invalid")
         self.query_one("#plan-summary", Static).update(
             Text(f"{self._plans[index]}\n{text}", style=style)
