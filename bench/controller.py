@@ -282,6 +282,7 @@ def main() -> int:
     ap.add_argument("--rollouts", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=60.0, help="measured load window")
     ap.add_argument("--kills", type=int, default=3, help="SIGKILLs per holder kind")
+    ap.add_argument("--dir", help="where the store lives (default: the system's temp dir)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -292,10 +293,11 @@ def main() -> int:
     if args.child:
         return child(args)
     report: dict[str, Any] = {
+        "store": f"{args.dir or tempfile.gettempdir()}",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "latency_ms": {"traffic": TRAFFIC_LATENCY * 1000, "metrics": METRICS_LATENCY * 1000},
     }
-    with tempfile.TemporaryDirectory(prefix="rollout-bench-ctl-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rollout-bench-ctl-", dir=args.dir) as tmp:
         work = Path(tmp)
         store = work / "rollouts"
         begin_all(store, names(args.rollouts))
