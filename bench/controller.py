@@ -111,11 +111,14 @@ def child(args: argparse.Namespace) -> int:
     ticks: list[tuple[float, float]] = []  # (wall time at start, duration)
     state: dict[str, Any] = {"pid": os.getpid()}
 
+    write_lock = threading.Lock()
+
     def write(extra: dict[str, Any]) -> None:
-        state.update(extra)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(out)
+        with write_lock:  # the tick threads, the measuring thread and this one
+            state.update(extra)
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state))
+            tmp.replace(out)
 
     original = Controller._tick
 
