@@ -33,7 +33,7 @@ import httpx
 import pytest
 import yaml
 
-from backends.base import Phase, RolloutRecord
+from backends.base import AuditEntry, Phase, RolloutRecord
 from backends.local.prometheus_runner import (
     PrometheusHandle,
     PrometheusNotInstalled,
@@ -41,7 +41,7 @@ from backends.local.prometheus_runner import (
 )
 from console.driver.guard import DEFAULT_TTL
 from tests.kubernetes.in_pod import MARK
-from tests.kubernetes.kubetest import DEPLOY, NS, ROOT, Cluster, apply, connect, start_cluster
+from tests.kubernetes.kubetest import DEPLOY, NS, ROOT, Cluster, apply, start_cluster
 from tests.prometheus.prom_exporters import Exporter, instant, wait_for_scrapes
 from tests.support.waits import eventually, wait_for, wait_until
 
@@ -430,14 +430,20 @@ def test_sigkill_of_the_active_controller_the_standby_reverts_a_breach_in_time(
         what="the record saying RolledBack",
     )
     assert "error-rate" in rec.message and "max 0.05" in rec.message, rec.message
-    traffic, store = connect(cluster)
-    try:
-        audit = store.read_audit("courses")
-    finally:
-        traffic.close()
-        store.close()
     standby = f":{pair.standby.pid}:"
-    assert any(e.action == "take-over" and standby in str(e.data.get("driver")) for e in audit)
+
+    def audited() -> list[Any]:
+        """The audit once it holds the standby's take-over and the rollback (appended
+        after the record is saved)."""
+        cm = cluster.emu.get("", "configmaps", NS, "rollout-courses-audit") or {}
+        lines = ((cm.get("data") or {}).get("audit") or "").splitlines()
+        audit = [AuditEntry.from_dict(json.loads(x)) for x in lines if x]
+        took_over = any(
+            e.action == "take-over" and standby in str(e.data.get("driver")) for e in audit
+        )
+        return audit if took_over and any(e.action == "rollback" for e in audit) else []
+
+    audit = wait_for(audited, timeout=30, what="the take-over and rollback in the audit")
     rollback = next(e for e in audit if e.action == "rollback")
     assert "error-rate" in rollback.reason
     assert holder_pid(cluster, "rollout-rollout-controller") == pair.standby.pid
