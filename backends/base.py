@@ -8,9 +8,8 @@ I/O, and it imports nothing from ``console`` or ``widgets``.
 Units: times are POSIX seconds (float), durations and latencies are seconds (float), ratios
 are 0..1, weights are integer percents. Missing data is ``None``, never 0.
 
-Why past ~500 lines: it is the one shared vocabulary, kept in one place on purpose so a
-newcomer reads every type that crosses a boundary in a single file; most of it is
-``to_dict``/``from_dict`` pairs.
+It is the one shared vocabulary: every type that crosses a boundary is in this file, most
+of its length ``to_dict``/``from_dict`` pairs.
 """
 
 from __future__ import annotations

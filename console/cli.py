@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--read-only", action="store_true", help="hide and refuse keys that change a rollout"
     )
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        help="the console drives any rollout left unguarded (no live driver) by itself",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run the embedded demo LMS environment (and the console)")

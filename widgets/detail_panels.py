@@ -104,9 +104,11 @@ class AnalysisView(TextPanel):
             out.append(f"{mark} ", style=self.component_style(component))
             out.append(f"{row.metric:<14} {row.value:>9}  {row.threshold}")
             out.append(" (live)\n" if row.live else "\n", style=dim)
-        out.append(panel.next_step, style=self.component_style("analysis--next"))
+        next_style = "analysis--fail" if panel.stale else "analysis--next"
+        out.append(panel.next_step, style=self.component_style(next_style))
         if panel.status:
-            out.append(f"\nlast: {panel.status}", style=dim)
+            age = f" ({panel.stale})" if panel.stale else ""
+            out.append(f"\nlast: {panel.status}{age}", style=dim)
         return out
 
 

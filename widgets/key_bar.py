@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
 
-from console.tui.keys import key_text
+from console.view.text import key_text
 
 HELP = "help"
 PALETTE = "palette"

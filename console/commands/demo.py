@@ -166,7 +166,9 @@ def _open_console(args: Namespace) -> int:
     except BackendError as exc:
         _err(str(exc))
         return EXIT_BACKEND
-    return int(open_console(env, config, read_only=bool(getattr(args, "read_only", False))) or 0)
+    read_only = bool(getattr(args, "read_only", False))
+    standby = bool(getattr(args, "standby", False))
+    return int(open_console(env, config, read_only=read_only, standby=standby) or 0)
 
 
 def _print_where(handle: Any, args: Namespace, prometheus: Any) -> None:

@@ -19,11 +19,16 @@ from console.config.settings import Config, ConfigError, load_config
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BACKEND = 0, 2, 4
 
 
-def open_console(env: Environment, config: Config | None = None, read_only: bool = False) -> int:
+def open_console(
+    env: Environment,
+    config: Config | None = None,
+    read_only: bool = False,
+    standby: bool = False,
+) -> int:
     """Run the console on ``env`` until the user quits; returns the exit code."""
     from console.tui.app import RolloutApp
 
-    app = RolloutApp(env, config or Config(), read_only=read_only)
+    app = RolloutApp(env, config or Config(), read_only=read_only, standby=standby)
     with _quit_on_signals(app):
         result = app.run()
     return int(result or EXIT_OK)
@@ -92,4 +97,9 @@ def run(args: argparse.Namespace) -> int:
             hint = "\n  start the demo first: rollout demo (or: rollout demo --headless &)"
         print(f"rollout: cannot reach the environment: {exc}{hint}", file=sys.stderr)
         return EXIT_BACKEND
-    return open_console(env, config, read_only=bool(getattr(args, "read_only", False)))
+    return open_console(
+        env,
+        config,
+        read_only=bool(getattr(args, "read_only", False)),
+        standby=bool(getattr(args, "standby", False)),
+    )

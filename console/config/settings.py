@@ -19,7 +19,7 @@ from console.config.paths import config_file
 DEMO = "demo"
 CLUSTER_KINDS = ("kubernetes", "demo")
 METRICS_KINDS = ("prometheus", "demo")
-TOP_KEYS = ("default", "environments", "keys")
+TOP_KEYS = ("default", "environments", "keys", "standby")
 ENV_KEYS = ("cluster", "metrics")
 
 
@@ -40,6 +40,7 @@ class Config:
     environments: Mapping[str, EnvironmentConfig] = field(default_factory=dict)
     keys: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
+    standby: bool = False  # consoles take over unguarded rollouts by themselves (--standby)
 
     def environment(self, name: str | None) -> EnvironmentConfig:
         """The named environment, else the default one. Raises ConfigError if unknown."""
@@ -173,4 +174,7 @@ def load_config(path: Path | None = None) -> Config:
     keys = raw.get("keys") or {}
     if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
         raise ConfigError(f"{path}: 'keys' must map an action to a key, e.g. promote: a")
-    return Config(default=default, environments=envs, keys=dict(keys), path=path)
+    standby = raw.get("standby", False)
+    if not isinstance(standby, bool):
+        raise ConfigError(f"{path}: 'standby' must be true or false, got {standby!r}")
+    return Config(default=default, environments=envs, keys=dict(keys), path=path, standby=standby)

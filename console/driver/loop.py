@@ -3,8 +3,8 @@
 One driver per rollout holds the store's lease (TTL ~10 s, renewed every tick). Each tick:
 renew or take the lease -> take posted commands -> observe (health, split, metrics; backend
 errors become fields of the Observation) -> ``engine.step`` once per command and once for
-time -> save the record with compare-and-swap -> apply the actions to the traffic backend
--> append audit entries -> emit events (callback and webhooks).
+time -> save the record with compare-and-swap -> append audit entries -> apply the actions
+to the traffic backend -> emit events (callback and webhooks).
 
 The record is saved before any action is applied, and actions are idempotent "set to"
 operations, so a driver killed at any instant leaves a record the next driver resumes from:
@@ -12,9 +12,8 @@ it observes the actual split and the engine re-issues whatever is missing. A dri
 cannot get the lease is a viewer: it reads the record and reports its new events, and takes
 over once the holder's lease expires.
 
-Why past ~500 lines: the tick's steps (lease, commands, save-before-apply, conflict redo,
-viewer takeover) share one invariant, so they stay in one file; observation and action
-application already live in ``console/driver_io.py``.
+The tick's steps (lease, commands, save-before-apply, conflict redo, viewer takeover) share
+that invariant, so they are one file; observing and applying live in ``edges.py``.
 """
 
 from __future__ import annotations
@@ -330,10 +329,11 @@ class Driver:
         audit: list[AuditEntry],
         obs: Observation | None = None,
     ) -> None:
-        """After the record is saved: apply actions, append audit, emit events."""
-        applied_ok = self._apply(actions, events)
-        if obs is not None and obs.traffic_error is None and applied_ok:
-            self.backend_down_since = None
+        """After the record is saved: append the audit, apply the actions, emit events.
+
+        The audit goes first: the decisions are already saved with the record, so a driver
+        killed while applying leaves them in the audit too (the next driver re-applies the
+        actions without deciding, and writing, them again)."""
         for entry in audit:
             if not entry.user:
                 entry = dataclasses.replace(entry, user=self.user, host=self.host)
@@ -342,6 +342,9 @@ class Driver:
                 self.store.append_audit(entry)
             except BackendError as exc:
                 events.append(self._driver_event("driver", f"audit not written: {exc}"))
+        applied_ok = self._apply(actions, events)
+        if obs is not None and obs.traffic_error is None and applied_ok:
+            self.backend_down_since = None
         notifier = self._notifier()
         if notifier is not None:
             failures = notifier.drain_failures()

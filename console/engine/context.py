@@ -6,9 +6,8 @@ public face.
 Everything is pure: the context copies the record, collects actions, events and audit
 entries, and builds the new record at the end. Nothing here reads a clock.
 
-Why past ~500 lines: the analysis, pause and rollback rules are read together (each
-refers to the others' bookkeeping in ``record.engine``, typed in ``state.py``); split
-further they would be harder to follow, not easier.
+The analysis, pause and rollback rules are one file because each refers to the others'
+bookkeeping (``record.engine``, typed in ``state.py``).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from backends.base import CommandKind, Environment, Phase
 from console.config.paths import config_dir
 from console.config.settings import Config
 from console.driver.pool import DriverPool, RolloutDriver
+from console.driver.unguarded import report as report_unguarded
 from console.engine.commands import Rule, refusal
 from console.tui.compat import dismiss_notification, hide_bindings
 from console.tui.keys import DANGEROUS, DEMO_ONLY, ConsoleKeys, Row, bindings_of
@@ -47,10 +48,13 @@ from console.tui.screens.dialogs import ConfirmDialog, HelpScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.threads import Background, Flash, HistoryReady, SnapshotReady, spawn
 from console.view.detail import SampleBuffer, candidate_version, versions_of
+from console.view.guarding import header_line as guard_header_line
+from console.view.guarding import newly_unguarded, to_take_over
 from console.view.overview import (
     Alert,
     ServiceState,
     Snapshot,
+    alert_label,
     first_clause,
     mode_text,
     rollback_alerts,
@@ -96,6 +100,15 @@ class RolloutApp(App[int]):
             "x", "inject_fault", "Fault", id="inject_fault", tooltip="Demo: break the candidate"
         ),
         Binding("X", "clear_fault", "Clear fault", id="clear_fault", tooltip="Demo: heal it"),
+        Binding(
+            "D",
+            "drive_here",
+            "Drive here",
+            id="drive_here",
+            tooltip="Drive an unguarded rollout from this console",
+            # Out of the key bar (it is for a rare moment); the unguarded banner names it.
+            show=False,
+        ),
         Binding("escape", "go_back", "Back", id="back", tooltip="Back to the overview"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (rollouts keep their traffic)"),
     ]
@@ -112,11 +125,15 @@ class RolloutApp(App[int]):
         sender: Callable[..., Any] | None = None,
         driver_factory: Callable[[str], RolloutDriver] | None = None,
         poll_interval: float = 1.0,
+        standby: bool = False,
     ) -> None:
         super().__init__()
         self.env = env
         self.config = config or Config()
         self.read_only = read_only
+        # A standby console drives any rollout left unguarded (--standby, or the config's
+        # `standby: true`).
+        self.standby = standby or self.config.standby
         self.clock = clock
         self.user = f"{getpass.getuser()}@{socket.gethostname()}"
         self.holder = holder or f"{self.user}:console:{os.getpid()}"
@@ -128,6 +145,8 @@ class RolloutApp(App[int]):
         self.last_ok_at: float | None = None
         self.buffer = SampleBuffer()
         self.alerts: dict[str, Alert] = {}
+        # Unguarded rollouts already rung for: service -> the ``since`` of that stretch.
+        self._unguarded_rung: dict[str, float] = {}
         # The rollouts this console drives (see console.driver.pool).
         self.drivers = DriverPool(self._make_driver, self.holder)
         self._notes: dict[str, Notification] = {}  # the rollback notification per service
@@ -210,7 +229,40 @@ class RolloutApp(App[int]):
                     self.buffer.add(name, sample)
         for alert in rollback_alerts(previous, snap, self.started_at):
             self._alert(alert)
+        if not snap.error:
+            self._watch_guards(snap)
         self.repaint()
+
+    def _watch_guards(self, snap: Snapshot) -> None:
+        """Unguarded rollouts: ring once per stretch, report it (the first noticer sends the
+        ``unguarded`` webhook), and with --standby drive them from here."""
+        guards = {n: s.guard for n, s in snap.services.items() if s.guard is not None}
+        ring, self._unguarded_rung = newly_unguarded(self._unguarded_rung, guards)
+        if ring:
+            self.bell()
+            drive = self.keys.key_of("drive_here", "D")
+            hint = "" if self.read_only else f"; {drive} drives it from here"
+            self.flash(f"UNGUARDED: {', '.join(sorted(ring))}: no driver{hint}", "error")
+            store, now = self.env.store, snap.taken_at
+            if store is not None:
+                for name in sorted(ring):
+                    rec, guard = snap.services[name].record, guards[name]
+                    if rec is not None:
+                        spawn(
+                            lambda r=rec, g=guard: report_unguarded(
+                                store, r, g, now, reporter=self.holder
+                            )
+                        )
+        driving = set(self.drivers.driving_services()) | {n for n in guards if n in self.drivers}
+        for name in to_take_over(
+            guards, standby=self.standby, read_only=self.read_only, driving=driving
+        ):
+            state = snap.services[name]
+            try:
+                if self.drivers.adopt(name, state.record, state.lease, snap.taken_at):
+                    self.flash(f"standby: driving {name} from this console (it was unguarded)")
+            except Exception as exc:
+                self.flash(f"standby: cannot drive {name}: {exc}", "error")
 
     def _follow_restarts(self, snap: Snapshot) -> None:
         """A rollout that runs again (retried, or a new one started, from here or elsewhere)
@@ -218,7 +270,7 @@ class RolloutApp(App[int]):
         driven from here again, as before it ended."""
         for name, state in snap.services.items():
             rec = state.record
-            if rec is None or rec.phase == Phase.ROLLED_BACK:
+            if rec is None or alert_label(rec) is not None:
                 continue
             note = self._notes.pop(name, None)
             if note is not None:
@@ -236,16 +288,17 @@ class RolloutApp(App[int]):
     def _alert(self, alert: Alert) -> None:
         """Auto-revert you cannot miss: banner, notification and the terminal bell."""
         self.alerts[alert.service] = alert
-        text = f"{alert.service} ROLLED BACK: {alert.reason}"
+        text = f"{alert.service} {alert.label}: {alert.reason}"
         # Posted rather than self.notify(), to keep the Notification: a retry of the rollout
         # takes it down (see _follow_restarts).
-        note = Notification(text, "Rollback", "error", 30, markup=False)
+        title = "Rollback" if alert.label == "ROLLED BACK" else "Paused on breach"
+        note = Notification(text, title, "error", 30, markup=False)
         self._notes[alert.service] = note
         self.post_message(Notify(note))
         self.bell()
         # The banner and the notification carry the whole reason; the flash line says the
         # first breach only, so a long reason does not fill a small terminal.
-        self.flash(f"{alert.service} ROLLED BACK: {first_clause(alert.reason)}", "error")
+        self.flash(f"{alert.service} {alert.label}: {first_clause(alert.reason)}", "error")
 
     # ------------------------------------------------------------------ painting
 
@@ -294,13 +347,22 @@ class RolloutApp(App[int]):
             read_only=self.read_only,
             detail=error,
         )
-        banner = tuple(
-            f"ROLLED BACK {a.service}: {a.reason}"
+        alerts = tuple(
+            f"{a.label} {a.service}: {a.reason}"
             for s, a in sorted(self.alerts.items())
             if (service is None or s == service)
-            and (rec := self.service_state(s).record) is not None
-            and rec.phase == Phase.ROLLED_BACK
+            and alert_label(self.service_state(s).record) == a.label
         )
+        snap = self.snapshot
+        guards = {
+            n: st.guard
+            for n, st in (snap.services.items() if snap else ())
+            if st.guard is not None and (service is None or n == service)
+        }
+        unguarded_line = guard_header_line(guards)
+        if unguarded_line and not self.read_only:
+            unguarded_line += f" · {self.keys.key_of('drive_here', 'D')} drives it from here"
+        banner = ((unguarded_line,) if unguarded_line else ()) + alerts
         return Chrome(header, self.last_flash, banner)
 
     def _viewing(self, service: str | None, now: float) -> str:
@@ -513,6 +575,48 @@ class RolloutApp(App[int]):
             return
         self.adopt(service)
         self._send(service, CommandKind.RETRY, "retry")
+
+    def action_drive_here(self) -> None:
+        """Make this console the driver of the selected rollout (confirmed): for a rollout
+        nobody guards; a live driver elsewhere keeps it."""
+        service = self._guard("drive_here", "drive here")
+        if service is None:
+            return
+        state = self.service_state(service)
+        rec, lease, now = state.record, state.lease, self.clock()
+        if rec is None or rec.phase.terminal:
+            phase = rec.phase if rec else "Idle"
+            self.flash(f"{service} is {phase}: nothing to drive", "warning")
+            return
+        if self.drivers.drives(service):
+            self.flash(f"{service}: this console drives it already")
+            return
+        if lease is not None and lease.expires_at > now and lease.holder != self.holder:
+            self.flash(f"{service} is driven by {lease.holder}: nothing to take over", "warning")
+            return
+        body = (
+            f"This console becomes the driver of {service}: it judges the candidate and rolls "
+            "back on a breach while it stays open. Quitting hands the rollout back (a "
+            "controller, if one runs, takes it over)."
+        )
+
+        def done(ok: bool | None) -> None:
+            if not ok:
+                self.flash("drive here cancelled: nothing changed")
+                return
+            fresh = self.service_state(service)
+            try:
+                taken = self.drivers.adopt(service, fresh.record, fresh.lease, self.clock())
+            except Exception as exc:
+                self.flash(f"cannot drive {service}: {exc}", "error")
+                return
+            if taken:
+                self.flash(f"driving {service} from this console")
+                self._every_second()
+            else:
+                self.flash(f"{service}: another driver took it first", "warning")
+
+        self.push_screen(ConfirmDialog(f"Drive {service} from here?", body), done)
 
     # ------------------------------------------------------------------ starting and driving
 

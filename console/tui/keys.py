@@ -12,6 +12,8 @@ from typing import Any
 
 from textual.binding import Binding
 
+from console.view.text import key_text
+
 # Actions that change a rollout or the environment: hidden and refused with --read-only.
 DANGEROUS = frozenset(
     {
@@ -23,6 +25,7 @@ DANGEROUS = frozenset(
         "start",
         "inject_fault",
         "clear_fault",
+        "drive_here",
     }
 )
 # Actions only the embedded demo answers to (it has a fault injector).
@@ -31,23 +34,7 @@ DEMO_ONLY = frozenset({"inject_fault", "clear_fault"})
 # opens its detail (the table's own binding, see ServiceTable), as in k9s.
 FIXED_KEYS = {"detail": "enter"}
 
-# Names as a user types them; anything else shows as bound (`a`, `ctrl+r`).
-KEY_NAMES = {
-    "question_mark": "?",
-    "slash": "/",
-    "colon": ":",
-    "escape": "esc",
-    "enter": "enter",
-    "space": "space",
-    "tab": "tab",
-}
-
 Row = tuple[str, str, str]
-
-
-def key_text(key: str) -> str:
-    """How one bound key is written: `?` for question_mark, `esc` for escape."""
-    return KEY_NAMES.get(key, key)
 
 
 def key_label(keys: str) -> str:

@@ -23,6 +23,7 @@ from console.analysis.verdicts import (
 from console.engine.context import stage_spec
 from console.engine.state import EngineState
 from console.plan.model import AnalysisSpec, Plan
+from console.view.guarding import measurement_age
 from console.view.overview import ServiceState
 
 WINDOWS = (60.0, 300.0, 900.0)  # chart windows the detail screen cycles through
@@ -133,6 +134,7 @@ class AnalysisPanel:
     next_step: str  # what happens next, e.g. "one more failure rolls back"
     measured_at: float | None = None
     status: str = ""  # the last measurement's status and reason
+    stale: str = ""  # "12 s ago, no driver": the measurement is old and nobody measures now
 
 
 def _threshold_text(metric: str, lo: float | None, hi: float | None) -> str:
@@ -156,10 +158,12 @@ def analysis_spec(record: RolloutRecord | None) -> AnalysisSpec | None:
     return stage_spec(plan, stage)
 
 
-def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
+def analysis_panel(state: ServiceState, now: float | None = None) -> AnalysisPanel | None:
     """The last measurement on the candidate against each threshold, and the counters.
 
-    Before the engine has measured anything, the live sample stands in (marked live).
+    Before the engine has measured anything, the live sample stands in (marked live). For an
+    unguarded rollout the last measurement is not shown as a fresh pass: its rows carry no
+    verdict and the panel says how old it is and that no driver measures any more.
     """
     rec = state.record
     spec = analysis_spec(rec)
@@ -168,6 +172,9 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
     eng = EngineState.of_record(rec)
     measurement = eng.last_measurement
     verdicts = {v.name: v for v in measurement.verdicts} if measurement else {}
+    stale = ""
+    if now is not None and measurement is not None:
+        stale = measurement_age(measurement.at, now, state.guard) or ""
     sample = state.samples.get(rec.candidate)
     rows = []
     for m in spec.metrics:
@@ -175,6 +182,8 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
         verdict = verdicts.get(m.name)
         if verdict is not None:
             ok = {"successful": True, "failed": False}.get(str(verdict.status))
+            if stale:
+                ok = None  # nobody judges it any more: neither a pass nor a fail now
             rows.append(AnalysisRow(m.name, format_value(m.name, verdict.value), threshold, ok))
             continue
         value = None
@@ -186,12 +195,15 @@ def analysis_panel(state: ServiceState) -> AnalysisPanel | None:
         rows.append(AnalysisRow(m.name, format_value(m.name, value), threshold, ok, live=True))
     counters = eng.counters or Counters()
     next_step = f"rollout {rec.phase}" if rec.phase.terminal else describe_next(counters, spec)
+    if stale:
+        next_step = "UNGUARDED: no driver measures or rolls back now"
     return AnalysisPanel(
         rows=tuple(rows),
         failures=failures_text(counters, spec),
         next_step=next_step,
         measured_at=measurement.at if measurement else None,
         status=f"{measurement.status}: {measurement.reason}" if measurement else "",
+        stale=stale,
     )
 
 

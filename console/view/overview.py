@@ -21,6 +21,9 @@ from backends.base import (
     TrafficSplit,
     VersionHealth,
 )
+from console.driver.guard import Guard
+from console.engine.state import EngineState
+from console.view.guarding import row_text as guard_row_text
 from console.view.text import step_label, weights_compact
 
 STALE_AFTER = 3.0  # seconds without a fresh snapshot before the header says "stale"
@@ -42,6 +45,12 @@ class ServiceState:
     lease: Lease | None = None
     audit: tuple[AuditEntry, ...] = ()
     errors: tuple[str, ...] = ()  # what could not be read, in words
+    guard: Guard | None = None  # is a live driver guarding the rollout (console.driver.guard)
+
+
+def unguarded(state: ServiceState) -> bool:
+    """A rollout that gives the candidate traffic with no live driver past the lease TTL."""
+    return state.guard is not None and not state.guard.guarded and state.guard.since is not None
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class Snapshot:
     taken_at: float
     services: Mapping[str, ServiceState] = field(default_factory=dict)
     error: str | None = None
+    controller: str | None = None  # the holder of the controller lease, when one runs
 
 
 # --------------------------------------------------------------------------- formatting
@@ -110,7 +120,8 @@ class ServiceRow:
     driver: str
     success_value: float | None = None
     p99_value: float | None = None
-    alert: bool = False  # rolled back, or not all instances ready
+    alert: bool = False  # rolled back, unguarded, or not all instances ready
+    unguarded: bool = False  # no live driver while the candidate takes traffic
 
     def cells(self, columns: Sequence[str] = COLUMNS) -> tuple[str, ...]:
         """The formatted cells for ``columns`` (names from COLUMNS)."""
@@ -192,10 +203,14 @@ def service_row(state: ServiceState, *, holder: str, now: float) -> ServiceRow:
         success=fmt_pct(success),
         p99=fmt_latency(p99),
         ready=ready,
-        driver=driver_text(state.lease, holder, now),
+        driver=guard_row_text(state.guard) or driver_text(state.lease, holder, now),
         success_value=success,
         p99_value=p99,
-        alert=short or unreadable or (rec is not None and rec.phase == Phase.ROLLED_BACK),
+        alert=short
+        or unreadable
+        or unguarded(state)
+        or (rec is not None and rec.phase == Phase.ROLLED_BACK),
+        unguarded=unguarded(state),
     )
 
 
@@ -268,20 +283,35 @@ def first_clause(reason: str) -> str:
 class Alert:
     service: str
     reason: str
+    label: str = "ROLLED BACK"  # or "PAUSED ON BREACH" (onFailure: pause)
+
+
+def alert_label(record: RolloutRecord | None) -> str | None:
+    """What a rollout's breach did, when it is one to raise an alert for: rolled back, or
+    held by ``onFailure: pause``; None otherwise."""
+    if record is None:
+        return None
+    if record.phase == Phase.ROLLED_BACK:
+        return "ROLLED BACK"
+    if record.phase == Phase.PAUSED and EngineState.of_record(record).pause_kind == "breach":
+        return "PAUSED ON BREACH"
+    return None
 
 
 def rollback_alerts(previous: Snapshot | None, current: Snapshot, since: float) -> list[Alert]:
-    """Services whose rollout rolled back between two snapshots (or after ``since``)."""
+    """Services whose rollout rolled back, or paused on a breach, between two snapshots (or
+    after ``since``)."""
     alerts = []
     for name, state in current.services.items():
         rec = state.record
-        if rec is None or rec.phase != Phase.ROLLED_BACK:
+        label = alert_label(rec)
+        if rec is None or label is None:
             continue
         before = previous.services.get(name) if previous else None
-        was = before.record.phase if before and before.record else None
-        fresh = was is not None and was != Phase.ROLLED_BACK
+        was = before.record if before and before.record else None
+        fresh = was is not None and alert_label(was) != label
         if was is None and rec.updated_at >= since:
             fresh = True
         if fresh:
-            alerts.append(Alert(name, rec.message or "rolled back"))
+            alerts.append(Alert(name, rec.message or label.lower(), label))
     return alerts

@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from backends.base import BackendError, Environment, MetricSample
+from backends.base import BackendError, Environment, MetricSample, RolloutRecord, TrafficSplit
+from console.driver import presence, unguarded
+from console.driver.guard import Guard
 from console.view.overview import ServiceState, Snapshot
 
 SAMPLE_WINDOW = 10.0  # seconds of traffic behind each live sample
@@ -41,9 +43,15 @@ def service_names(env: Environment) -> tuple[list[str], str | None]:
 
 
 def collect_service(
-    env: Environment, service: str, *, with_audit: bool = False, window: float = SAMPLE_WINDOW
+    env: Environment,
+    service: str,
+    *,
+    with_audit: bool = False,
+    window: float = SAMPLE_WINDOW,
+    now: float | None = None,
 ) -> ServiceState:
-    """Read one service's record, split, health, samples and lease; errors become text."""
+    """Read one service's record, split, health, samples and lease, and whether a live
+    driver guards it; errors become text."""
     errors: list[str] = []
     record = lease = split = None
     versions: list[str] = []
@@ -69,6 +77,12 @@ def collect_service(
         m = env.metrics
         got = _try(errors, "metrics", lambda: m.sample(service, versions, window))
         samples = got if isinstance(got, dict) else {}
+    guard = None
+    if env.store is not None and isinstance(record, RolloutRecord):
+        store, when = env.store, time.time() if now is None else now
+        live = split if isinstance(split, TrafficSplit) else None
+        got = _try(errors, "lease", lambda: unguarded.check(store, record, when, split=live))
+        guard = got if isinstance(got, Guard) else None
     return ServiceState(
         service=service,
         versions=tuple(versions),
@@ -79,6 +93,7 @@ def collect_service(
         lease=lease,  # type: ignore[arg-type]
         audit=tuple(audit),
         errors=tuple(errors),
+        guard=guard,
     )
 
 
@@ -90,10 +105,16 @@ def collect_snapshot(
 ) -> Snapshot:
     """Poll every service once. ``detail`` names the service whose audit log is read too."""
     names, error = service_names(env)
-    services = {n: collect_service(env, n, with_audit=(n == detail)) for n in names}
+    now = clock()
+    services = {n: collect_service(env, n, with_audit=(n == detail), now=now) for n in names}
     if error is None and services and all(s.errors for s in services.values()):
         error = services[names[0]].errors[0]
-    return Snapshot(taken_at=clock(), services=services, error=error)
+    controller = None
+    if env.store is not None:
+        store = env.store
+        got = _try([], "controller", lambda: presence.controller_running(store, now))
+        controller = got if isinstance(got, str) else None
+    return Snapshot(taken_at=now, services=services, error=error, controller=controller)
 
 
 def fetch_history(

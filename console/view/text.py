@@ -135,3 +135,20 @@ def audit_line(a: AuditEntry) -> str:
 def audit_json(a: AuditEntry) -> str:
     """One JSON object per audit entry, with an ISO time next to the POSIX one."""
     return json.dumps({"time": iso_time(a.at), **a.to_dict()}, default=str)
+
+
+# Names as a user types them; anything else shows as bound (`a`, `ctrl+r`).
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "colon": ":",
+    "escape": "esc",
+    "enter": "enter",
+    "space": "space",
+    "tab": "tab",
+}
+
+
+def key_text(key: str) -> str:
+    """How one bound key is written: `?` for question_mark, `esc` for escape."""
+    return KEY_NAMES.get(key, key)

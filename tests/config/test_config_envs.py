@@ -151,3 +151,13 @@ def test_unreachable_default_environment_is_named(tmp_path: Path) -> None:
         )
         assert proc.returncode == 4, proc.stderr
         assert f"rollout {command}: cannot reach environment 'staging': " in proc.stderr
+
+
+def test_standby_key_is_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    assert load_config(path).standby is False  # no file: consoles only view
+    path.write_text("standby: true\n")
+    assert load_config(path).standby is True
+    path.write_text("standby: often\n")
+    with pytest.raises(ConfigError, match="'standby' must be true or false"):
+        load_config(path)

@@ -87,7 +87,11 @@ def canary_record(
 
 
 def set_phase(env: Environment, phase: Phase, **kw: Any) -> None:
-    """Replace the courses record with the console's canary in ``phase`` (as a driver would)."""
+    """Replace the courses record with the console's canary in ``phase`` (as a driver would:
+    saved at the current record's ``updated_at`` unless given, so a live rollout stays within
+    its driver's lease rather than turning unguarded)."""
     assert env.store is not None
     current = env.store.load("courses")
+    if current is not None:
+        kw.setdefault("updated_at", current.updated_at)
     env.store.save(canary_record(phase=phase, **kw), current.revision if current else 0)

@@ -36,9 +36,11 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def env_parts(tmp_path: Path, clock: Clock) -> tuple[Any, Any]:
-    """(environment, switch): three services; courses has a canary at a timed pause."""
+    """(environment, switch): three services; courses has a canary at a timed pause, saved
+    just now by a driver (so it is not unguarded until the lease TTL has passed with no
+    driver: tests of that advance the clock or seed their own record)."""
     env, switch = fake_env(tmp_path / "store", clock=clock)
-    env.store.save(canary_record(), 0)
+    env.store.save(canary_record(updated_at=clock.now), 0)
     yield env, switch
     switch.dead = False
     switch.release.set()

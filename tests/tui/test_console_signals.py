@@ -17,7 +17,7 @@ class FakeApp:
 
     sig = signal.SIGTERM
 
-    def __init__(self, env: Any, config: Any, read_only: bool = False) -> None:
+    def __init__(self, env: Any, config: Any, **options: Any) -> None:
         self.exited = False
 
     def exit(self, *args: Any) -> None:

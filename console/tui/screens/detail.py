@@ -155,7 +155,7 @@ class DetailScreen(RolloutScreen):
         self.query_one("#split", TrafficBar).show(split_shares(state))
         self._paint_charts(state, now)
         self.query_one("#timeline", TimelinePanel).show(timeline(rec, now))
-        self.query_one("#analysis", AnalysisView).show(analysis_panel(state))
+        self.query_one("#analysis", AnalysisView).show(analysis_panel(state, now))
         self.query_one("#health", HealthView).show(health_rows(state))
         events = rec.events if rec else ()
         self.query_one("#log", EventLog).show(log_lines(events, state.audit))

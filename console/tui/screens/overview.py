@@ -172,7 +172,10 @@ class OverviewScreen(RolloutScreen):
         for row in rows:
             cells: list[str | Text] = list(row.cells(self._columns))
             if row.alert:
-                cells[self._columns.index("phase")] = Text(f"! {row.phase}", style=alert)
+                mark = f"! {row.phase} UNGUARDED" if row.unguarded else f"! {row.phase}"
+                cells[self._columns.index("phase")] = Text(mark, style=alert)
+            if row.unguarded and "driver" in self._columns:
+                cells[self._columns.index("driver")] = Text(row.driver, style=alert)
             table.add_row(*cells, key=row.service)
         if selected is not None and selected in {r.service for r in rows}:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
