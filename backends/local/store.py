@@ -6,7 +6,8 @@ Per service ``<name>``:
   so a kill at any instant leaves either the old or the new record, never a torn one;
 - ``<name>.audit.jsonl``     append-only JSON lines, each written with one ``write()`` under
   ``O_APPEND`` and fsynced; a reader skips a torn last line;
-- ``<name>.lease``           the driver lease: holder and expiry (POSIX seconds);
+- ``<name>.lease``           the driver lease: holder and expiry (POSIX seconds), rewritten by
+  a renewal only once a third of its TTL has passed;
 - ``<name>.commands.jsonl``  pending operator commands, oldest first; taking them removes
   the file, so a command is applied at most once (a driver killed between taking and saving
   loses it, which is safer than promoting twice);
@@ -247,12 +248,17 @@ class FileStateStore:
         body = {"holder": holder, "expires_at": self._clock() + ttl}
         self._write_atomic(self._path(service, ".lease"), json.dumps(body).encode() + b"\n")
 
-    def _hold_lease(self, service: str, holder: str, ttl: float) -> bool:
-        """Write ``holder``'s lease unless another holder's is still live."""
+    def _hold_lease(self, service: str, holder: str, ttl: float, *, renewing: bool = False) -> bool:
+        """Write ``holder``'s lease unless another holder's is still live. A renewal of our
+        own lease with more than two thirds of ``ttl`` left writes nothing: a driver ticking
+        every second would otherwise write (and fsync) its lease every second."""
         with self._locked(service):
             cur = self._read_lease(service)
-            if cur and cur.holder != holder and cur.expires_at > self._clock():
+            now = self._clock()
+            if cur and cur.holder != holder and cur.expires_at > now:
                 return False
+            if renewing and cur and cur.holder == holder and cur.expires_at - now > ttl * 2 / 3:
+                return True
             self._write_lease(service, holder, ttl)
             return True
 
@@ -262,8 +268,9 @@ class FileStateStore:
 
     def renew(self, service: str, holder: str, ttl: float) -> bool:
         """Extend our lease; False if someone else holds it (we lost it). Ours expired with
-        nobody taking it meanwhile is still safe to hold, so this is the same rule as taking."""
-        return self._hold_lease(service, holder, ttl)
+        nobody taking it meanwhile is still safe to hold, so this is the same rule as taking.
+        Written at most every ``ttl / 3`` (as the Kubernetes store does)."""
+        return self._hold_lease(service, holder, ttl, renewing=True)
 
     def release(self, service: str, holder: str) -> None:
         """Give the lease up if we hold it."""

@@ -126,6 +126,7 @@ class Controller:
         self._closed = False
         self._reserved_logged = False
         self._store_trouble = ""
+        self._listed: tuple[float, list[str]] | None = None  # (when, rollouts) of the last listing
 
     # ------------------------------------------------------------------ the pass
 
@@ -146,7 +147,7 @@ class Controller:
             if not self._hold_key(now):
                 self._watch_as_standby(now)
                 return self.interval
-            names = [n for n in self.store.services() if self._drivable(n)]
+            names = self._listing(now)
         except BackendError as exc:
             self._trouble(None, f"state store: {describe(exc)}")
             return self.interval
@@ -174,6 +175,14 @@ class Controller:
         """Make passes until ``stop`` is set (then call ``close``)."""
         while not stop.is_set():
             stop.wait(self.pass_once())
+
+    def _listing(self, now: float) -> list[str]:
+        """The store's rollouts, listed at most once per interval: passes come as often as
+        ticks fall due (every few tens of ms with many rollouts), and a listing may read
+        every record (the file store does)."""
+        if self._listed is None or now - self._listed[0] >= self.interval:
+            self._listed = (now, [n for n in self.store.services() if self._drivable(n)])
+        return self._listed[1]
 
     # ------------------------------------------------------------------ the controller key
 

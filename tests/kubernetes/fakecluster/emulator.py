@@ -19,6 +19,7 @@ one class over ~500 lines because the store, verbs, watch and discovery share on
 from __future__ import annotations
 
 import copy
+import ssl
 import threading
 import time
 import uuid
@@ -98,7 +99,16 @@ class LoggedRequest:
 class Emulator:
     """The state and behaviour; ``start()`` serves it on 127.0.0.1:<free port>."""
 
-    def __init__(self, *, gateway_api: bool = True, gateway_bundle: str = "v1.3.0") -> None:
+    def __init__(
+        self,
+        *,
+        gateway_api: bool = True,
+        gateway_bundle: str = "v1.3.0",
+        tls: tuple[str, str] | None = None,
+    ) -> None:
+        # (certificate, key) files: serve HTTPS, as a real API server does (in-cluster
+        # config only speaks HTTPS); the certificate is then the kubeconfig's CA too
+        self.tls = tls
         self.resources: dict[tuple[str, str], Resource] = {}
         for res in CORE + (GATEWAY_RESOURCES if gateway_api else []):
             self.resources[(res.group, res.plural)] = res
@@ -142,6 +152,10 @@ class Emulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Bound)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self.url
@@ -149,7 +163,8 @@ class Emulator:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
         with self.lock:
@@ -165,10 +180,13 @@ class Emulator:
 
     def kubeconfig(self, namespace: str = "lms", context: str = "emu") -> dict[str, Any]:
         """A kubeconfig dict pointing at this emulator."""
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.tls is not None:
+            cluster["certificate-authority"] = self.tls[0]
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "emu", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "emu", "cluster": cluster}],
             "users": [{"name": "emu", "user": {"token": "test-token"}}],
             "contexts": [
                 {

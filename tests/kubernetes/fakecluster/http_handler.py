@@ -61,7 +61,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away (a reset, or an SSL EOF over HTTPS)
             pass
         self.close_connection = True
 
