@@ -1,13 +1,15 @@
 """``progressDeadline``: a candidate that does not become healthy, or that falls over while it
 takes traffic, triggers ``onFailure`` with the health reason in words. Pure (on ``Ctx``).
 
-The rules, checked at every step of a canary or blue/green rollout that is running (not
-Paused, not rolling back, not finished) and whose health could be read:
+The rules, checked at every step of a rollout that is running (not Paused, not rolling
+back, not finished) and whose health could be read:
 
 - The candidate not all ready (every instance ready) for ``progressDeadline`` in a row:
   before its first traffic (never ready: an image that does not start, a readiness probe
   that never passes) or while it takes traffic (it lost readiness and did not get it back).
-  The clock starts when it is first seen not all ready and stops once it is.
+  The clock starts when it is first seen not all ready and stops once it is. For a rolling
+  update that is one batch: a batch whose new instances are not all ready within the
+  deadline fails, as a Deployment's own ``progressDeadlineSeconds`` would say.
 - The candidate restarting ``RESTART_LIMIT`` times or more while it takes traffic (counted
   from its restart count when it was first seen taking traffic): a crash loop acts at once.
 
@@ -18,7 +20,7 @@ force (roll back when there is none).
 
 from __future__ import annotations
 
-from backends.base import Phase, Strategy
+from backends.base import Phase
 from backends.units import format_duration
 from console.engine.context import Ctx, health_text, stage_spec
 from console.plan.model import OnFailure
@@ -28,8 +30,6 @@ RESTART_LIMIT = 3  # restarts while exposed that count as "restarting repeatedly
 
 def check(ctx: Ctx) -> None:
     """Apply the progressDeadline rules to this step (see the module's docstring)."""
-    if ctx.strategy not in (Strategy.CANARY, Strategy.BLUEGREEN):
-        return
     if ctx.phase.terminal or ctx.eng.rollback:
         return
     if ctx.phase is Phase.PAUSED:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from backends.base import Phase, VersionHealth
 from console.engine.state import EngineState
 from console.plan.model import OnFailure, PauseStep, SetWeightStep
-from tests.core.engine_kit import Sim, World, canary_plan, metrics_spec
+from tests.core.engine_kit import Sim, World, canary_plan, metrics_spec, rolling_plan
 
 STEPS = (SetWeightStep(20), PauseStep(600.0), SetWeightStep(50), PauseStep(None))
 
@@ -106,3 +106,35 @@ def test_on_failure_pause_holds_and_resume_gives_a_whole_deadline() -> None:
 def test_old_records_without_the_keys_read_and_store_unchanged() -> None:
     d = {"sub": "steps", "counters": {"failures": 0}}
     assert "unhealthy_since" not in EngineState.from_dict(d).to_dict()
+
+
+def _rolling(world: World, deadline: float = 30.0) -> Sim:
+    plan = rolling_plan(analysis=metrics_spec(), progress_deadline=deadline)
+    sim = Sim(plan, world)
+    sim.start()
+    return sim
+
+
+def test_a_rolling_batch_that_never_gets_ready_rolls_back_after_the_deadline() -> None:
+    world = Restarting(total={"v1": 3, "v2": 0}, readiness={"v1": "all", "v2": "none"})
+    sim = _rolling(world)
+    sim.run(25)
+    assert not sim.rec.phase.terminal and "breach" not in sim.kinds()
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=30)
+    assert sim.rec.phase is Phase.ROLLED_BACK
+    assert "v2 is not healthy after progressDeadline 30s" in _breach(sim)
+    assert world.ready("v1") == 3  # the stable keeps (or gets back) every instance
+
+
+def test_rolling_batches_that_get_ready_within_the_deadline_complete() -> None:
+    world = Restarting(total={"v1": 3, "v2": 0}, readiness={"v1": "all", "v2": "none"})
+    sim = _rolling(world, deadline=30.0)
+    for _ in range(12):  # each batch takes 20 s to get ready: slow, but within 30 s
+        sim.run(20)
+        world.readiness["v2"] = "all"
+        sim.run(3)
+        if sim.rec.phase.terminal:
+            break
+        world.readiness["v2"] = "none"
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=120)
+    assert sim.rec.phase is Phase.COMPLETED and "breach" not in sim.kinds()
