@@ -78,19 +78,24 @@ class Companion:
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """SIGTERM, then SIGKILL after ``grace``; no restart after this."""
         self._stopping = True
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), grace)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if proc is not None and proc.stdin is not None:
-            proc.stdin.close()
+        if self._proc is not None:
+            await terminate(self._proc, grace)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+async def terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; then close its stdin."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    if proc.stdin is not None:
+        proc.stdin.close()

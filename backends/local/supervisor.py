@@ -12,13 +12,12 @@ the demo.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import sys
 import time
 from typing import Any, TextIO
 
+from backends.local.companion import terminate
 from backends.local.gateway import Gateway, GatewayService, Upstream, drain
 from backends.local.http11 import read_response, request_bytes
 
@@ -107,7 +106,7 @@ class Supervisor:
         await drain(up)
         proc = self._procs.get(up)
         if proc is not None:
-            await _terminate(proc, STOP_GRACE)
+            await terminate(proc, STOP_GRACE)
         task = self._tasks.pop(up, None)
         if task is not None:
             task.cancel()
@@ -165,7 +164,7 @@ class Supervisor:
             else:
                 up.reason = f"{up.name} did not start"
                 if proc.returncode is None:
-                    await _terminate(proc, 1.0)
+                    await terminate(proc, 1.0)
             return await proc.wait()
         finally:
             # A live process stays listed so that stop_slot/shutdown can terminate it.
@@ -209,7 +208,7 @@ class Supervisor:
         for task in self._tasks.values():
             task.cancel()
         procs = list(self._procs.values())
-        await asyncio.gather(*(_terminate(p, STOP_GRACE) for p in procs), return_exceptions=True)
+        await asyncio.gather(*(terminate(p, STOP_GRACE) for p in procs), return_exceptions=True)
 
 
 def _serial_of(up: Upstream) -> int:
@@ -217,21 +216,6 @@ def _serial_of(up: Upstream) -> int:
         return int(up.name.rsplit("-", 1)[1])
     except (IndexError, ValueError):
         return 0
-
-
-async def _terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), grace)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-    if proc.stdin is not None:
-        proc.stdin.close()
 
 
 async def _put(port: int, path: str, body: bytes) -> None:
