@@ -340,7 +340,7 @@ class Driver:
             entry = dataclasses.replace(entry, data={**entry.data, "driver": self.holder})
             try:
                 self.store.append_audit(entry)
-            except BackendError as exc:
+            except (BackendError, OSError) as exc:  # the decision is saved: apply it anyway
                 events.append(self._driver_event("driver", f"audit not written: {exc}"))
         applied_ok = self._apply(actions, events)
         if obs is not None and obs.traffic_error is None and applied_ok:

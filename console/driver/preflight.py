@@ -30,6 +30,8 @@ def routing_problems(plan: Plan, routing: Routing) -> list[str]:
         needs.append(f"mirroring (mirror: {plan.mirror})")
     if plan.strategy is Strategy.BLUEGREEN and not routing.switch:
         needs.append("switching all traffic between two pools (blue/green)")
+    if plan.strategy is Strategy.ROLLING and not routing.weighted:
+        needs.append("splits in proportion to ready instances (rolling)")
     if plan.strategy is Strategy.CANARY and not routing.weighted:
         partial = sorted(
             {s.weight for s in plan.steps if isinstance(s, SetWeightStep) and 0 < s.weight < 100}
@@ -60,7 +62,7 @@ def preflight(env: Environment, plan: Plan) -> Refusal | None:
             f"{where}: service '{plan.service}' not found in environment '{env.name}'; "
             f"known: {', '.join(sorted(known)) or 'none'}",
         )
-    if env.name == "demo":
+    if "control" in env.extras:  # the embedded demo, under any environment name
         # The demo's versions are fixed processes: a typo would otherwise wait on health
         # until the timeout. (On Kubernetes the candidate is an image to deploy.)
         try:

@@ -338,6 +338,7 @@ _KNOWN_KEYS = frozenset(
         *("pause", "rollback", "notices", "retries", "full", "ready_since", "batches"),
         *("waive", "rolling", "applied", "deployed", "pool", "promoted"),
         *("promote_requested", "waive_post", "unhealthy_since", "restarts_base"),
+        "ready_seen",
     }
 )
 
@@ -373,6 +374,7 @@ class EngineState:
     # all ready, and its restart count when it was first seen taking traffic.
     unhealthy_since: float | None = None
     restarts_base: int | None = None
+    ready_seen: int | None = None  # the candidate's ready instances last seen (progress)
     # rolling: when the batch in wait-ready had its instances ready (minReady counts from
     # here). Stored as null while they are not, and absent before the first batch.
     ready_since: float | None = None
@@ -425,6 +427,7 @@ class EngineState:
             promote_full=bool(d.get("full")),
             unhealthy_since=_float(d.get("unhealthy_since")),
             restarts_base=_int(d.get("restarts_base")),
+            ready_seen=_int(d.get("ready_seen")),
             ready_since=_float(d.get("ready_since")),
             ready_since_kept="ready_since" in d,
             batches=_int(d.get("batches")),
@@ -476,6 +479,7 @@ class EngineState:
         _put(d, "full", self.promote_full)
         _put(d, "unhealthy_since", self.unhealthy_since)
         _put(d, "restarts_base", self.restarts_base)
+        _put(d, "ready_seen", self.ready_seen)
         if self.ready_since is not None or self.ready_since_kept:
             d["ready_since"] = self.ready_since
         _put(d, "batches", self.batches)

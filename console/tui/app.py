@@ -228,7 +228,8 @@ class RolloutApp(App[int]):
                 for sample in state.samples.values():
                     self.buffer.add(name, sample)
         for alert in rollback_alerts(previous, snap, self.started_at):
-            self._alert(alert)
+            if self.alerts.get(alert.service) != alert:  # not one still up (a flaky read)
+                self._alert(alert)
         if not snap.error:
             self._watch_guards(snap)
         self.repaint()
@@ -253,16 +254,23 @@ class RolloutApp(App[int]):
                                 store, r, g, now, reporter=self.holder
                             )
                         )
-        driving = set(self.drivers.driving_services()) | {n for n in guards if n in self.drivers}
+        driving = {n for n in guards if self.drivers.drives(n)}
         for name in to_take_over(
             guards, standby=self.standby, read_only=self.read_only, driving=driving
         ):
-            state = snap.services[name]
             try:
-                if self.drivers.adopt(name, state.record, state.lease, snap.taken_at):
+                if self._take_over(name, snap.services[name], snap.taken_at):
                     self.flash(f"standby: driving {name} from this console (it was unguarded)")
             except Exception as exc:
                 self.flash(f"standby: cannot drive {name}: {exc}", "error")
+
+    def _take_over(self, service: str, state: ServiceState, now: float) -> bool:
+        """Drive ``service`` from here: wake this console's own (parked or viewing) driver,
+        else make one if the lease is free. True when a driver here now goes for it."""
+        if service in self.drivers:
+            self.drivers.wake(service)
+            return True
+        return self.drivers.adopt(service, state.record, state.lease, now)
 
     def _follow_restarts(self, snap: Snapshot) -> None:
         """A rollout that runs again (retried, or a new one started, from here or elsewhere)
@@ -604,9 +612,8 @@ class RolloutApp(App[int]):
             if not ok:
                 self.flash("drive here cancelled: nothing changed")
                 return
-            fresh = self.service_state(service)
             try:
-                taken = self.drivers.adopt(service, fresh.record, fresh.lease, self.clock())
+                taken = self._take_over(service, self.service_state(service), self.clock())
             except Exception as exc:
                 self.flash(f"cannot drive {service}: {exc}", "error")
                 return

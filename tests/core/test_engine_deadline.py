@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from backends.base import Phase, VersionHealth
+from console.engine.deadline import RESTART_LIMIT
 from console.engine.state import EngineState
 from console.plan.model import OnFailure, PauseStep, SetWeightStep
 from tests.core.engine_kit import Sim, World, canary_plan, metrics_spec, rolling_plan
@@ -138,3 +139,53 @@ def test_rolling_batches_that_get_ready_within_the_deadline_complete() -> None:
         world.readiness["v2"] = "none"
     sim.run_until(lambda s: s.rec.phase.terminal, limit=120)
     assert sim.rec.phase is Phase.COMPLETED and "breach" not in sim.kinds()
+
+
+@dataclass
+class Counted(Restarting):
+    """A world where the test says how many of a version's instances are ready."""
+
+    ready_now: dict[str, int] = field(default_factory=dict)
+
+    def ready(self, v: str) -> int:
+        if v in self.ready_now:
+            return min(self.ready_now[v], self.total.get(v, 0))
+        return super().ready(v)
+
+
+def test_progress_starts_the_deadline_again() -> None:
+    # One more candidate instance ready every 20 s: never all ready for 60 s, longer than
+    # the 30 s deadline, but progressing all along (a Deployment's deadline would not fire).
+    world = Counted(ready_now={"v2": 0})
+    sim = _sim(world, deadline=30.0)
+    for n in (1, 2, 3):
+        sim.run(20)
+        assert "breach" not in sim.kinds(), sim.messages("breach")
+        world.ready_now["v2"] = n
+    sim.run(40)
+    assert sim.rec.phase is Phase.PROGRESSING and "breach" not in sim.kinds()
+    assert world.weights.get("v2") == 20
+
+
+def test_no_progress_for_the_deadline_still_fails() -> None:
+    world = Counted(ready_now={"v2": 1})  # one of three ready, and no more
+    sim = _sim(world, deadline=30.0)
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=40)
+    assert sim.rec.phase is Phase.ROLLED_BACK
+    assert "v2 1/3 ready" in _breach(sim)
+
+
+def test_restarts_while_new_rolling_instances_start_do_not_add_up() -> None:
+    world = Restarting(total={"v1": 3, "v2": 0}, readiness={"v1": "all", "v2": "partial"})
+    sim = _rolling(world, deadline=600.0)
+    for n in range(1, 8):  # each new instance restarts once while starting, then is ready
+        world.readiness["v2"] = "partial"
+        world.restarts["v2"] = n
+        sim.run(3)
+        world.readiness["v2"] = "all"
+        sim.run(3)
+        if sim.rec.phase.terminal:
+            break
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=120)
+    assert sim.rec.phase is Phase.COMPLETED and "breach" not in sim.kinds()
+    assert world.restarts["v2"] >= RESTART_LIMIT  # enough to roll back if they added up

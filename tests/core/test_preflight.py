@@ -47,6 +47,7 @@ def test_refused_exactly_when_a_need_is_missing(
         bool(mirror) and not can_mirror,
         strategy is Strategy.BLUEGREEN and not switch,
         strategy is Strategy.CANARY and not weighted,
+        strategy is Strategy.ROLLING and not weighted,
     ]
     assert len(problems) == sum(expected)
     assert all(p.endswith(": R!") for p in problems)
@@ -54,6 +55,7 @@ def test_refused_exactly_when_a_need_is_missing(
     assert ("mirroring (mirror: 50)" in " ".join(problems)) == expected[1]
     assert ("blue/green" in " ".join(problems)) == expected[2]
     assert ("setWeight 20%" in " ".join(problems)) == expected[3]
+    assert ("(rolling)" in " ".join(problems)) == expected[4]
 
 
 def test_all_or_nothing_canary_fits_a_switch_only_backend():

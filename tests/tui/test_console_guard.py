@@ -170,3 +170,54 @@ async def test_a_breach_held_by_onfailure_pause_alerts_like_a_rollback(
         assert bells == [1]
         assert "courses PAUSED ON BREACH: error-rate 0.31" in flash_text(app)
         assert any("PAUSED ON BREACH" in n.message for n in app._notifications)
+
+
+async def test_one_unreadable_poll_does_not_raise_the_rollback_alert_again(
+    make_app: Any, env_parts: Any, clock: Any
+) -> None:
+    from backends.base import BackendError
+
+    env, _ = env_parts
+    app = make_app()
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        current = env.store.load("courses")
+        reason = "error-rate 0.31 > max 0.05 on v2 (2/2 failures) -> rolled back"
+        env.store.save(
+            canary_record(phase=Phase.ROLLED_BACK, message=reason, updated_at=clock.now),
+            current.revision,
+        )
+        assert await settle(pilot, lambda: bells == [1])
+        real_load, failed = env.store.load, []
+
+        def flaky(service: str) -> Any:
+            if service == "courses" and not failed:
+                failed.append(service)
+                raise BackendError("timed out")
+            return real_load(service)
+
+        env.store.load = flaky
+        assert await settle(pilot, lambda: failed)
+        for _ in range(4):  # the polls after the failed one see the same rollback
+            await pilot.pause(0.4)
+        assert bells == [1]
+        assert sum("ROLLED BACK" in n.message for n in app._notifications) == 1
+
+
+async def test_D_wakes_this_consoles_own_parked_driver(
+    make_app: Any, env_parts: Any, clock: Any
+) -> None:
+    env, _ = env_parts
+    abandoned(env, clock)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        state = app.service_state("courses")
+        assert app.drivers.adopt("courses", state.record, state.lease, clock.now)
+        app.drivers.close_all()  # parked here: in the pool, not driving
+        assert "courses" in app.drivers and not app.drivers.drives("courses")
+        await pilot.press("D", "y")
+        assert await settle(pilot, lambda: "driving courses from this console" in flash_text(app))
+        assert "another driver took it first" not in flash_text(app)
