@@ -125,6 +125,14 @@ def reset(demo_env: Any) -> Callable[[str], None]:
         demo_env.control.clear_fault(service, "v2")
         for p in (demo_env.state_dir / "rollouts").glob(f"{service}.*"):
             p.unlink()
+        # The faulty requests of the last iteration must age out of the analysis window, or
+        # the next canary would be judged on them and roll back before anything is killed.
+        metrics = demo_env.env.metrics
+        wait_until(
+            lambda: not (metrics.sample(service, ["v2"], 5.0)["v2"].requests or 0),
+            timeout=30,
+            what=f"no recent {service} v2 requests",
+        )
 
     return do
 
@@ -216,6 +224,13 @@ def test_controller_sigkilled_at_random_points_reverts_a_fault_every_time(
             lambda h=holder: (lease := store.lease("grades")) is not None and lease.holder == h,
             timeout=10,
             what="the controller driving grades",
+        )
+        # The candidate takes traffic first (on a loaded machine its health gate can hold the
+        # first split back): otherwise "back on v1" would hold before anything reverted it.
+        wait_until(
+            lambda: _weights(demo_env, "grades").get("v2", 0) > 0,
+            timeout=20,
+            what=f"iteration {i}: v2 taking traffic",
         )
         time.sleep(rnd.uniform(0.0, 2.5))  # somewhere in its ticks
         before = store.load("grades")

@@ -32,6 +32,11 @@ async def _wait_data(pilot: Any, detail: bool = False) -> None:
     app.flash("? for help, : for commands")
     app.repaint()
     await pilot.pause(0.3)
+    # A DataTable measures its columns when its message pump goes idle; on a loaded machine
+    # that can come after the pause above, and the picture would show label-wide columns.
+    tables = list(app.screen.query("DataTable"))
+    assert await settle(pilot, lambda: not any(t._require_update_dimensions for t in tables))
+    await pilot.pause(0.1)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
