@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
@@ -337,14 +338,8 @@ def _comparison(
             f"required for {SLOW_REQUESTS}: the latency above which a request is slow, like 500ms",
         )
         bad = True
-    for key in ("maxIncrease", "maxRatio"):
-        if key in keys and "baseline" not in keys:
-            ctx.error(
-                keys[key][0],
-                where(key),
-                f"{key} compares the candidate with the stable version: add baseline: stable",
-            )
-            bad = True
+    for key, partners, message in _NEEDS[:2]:
+        bad = _needs(ctx, keys, where, key, partners, message) or bad
     if "maxIncrease" in keys and "maxRatio" in keys:
         first, second = sorted(("maxIncrease", "maxRatio"), key=lambda k: line_of(keys[k][0]))
         ctx.error(
@@ -354,29 +349,8 @@ def _comparison(
             f"{line_of(keys[first][0])})",
         )
         bad = True
-    if "baseline" in keys and "maxIncrease" not in keys and "maxRatio" not in keys:
-        ctx.error(
-            keys["baseline"][0],
-            where("baseline"),
-            "baseline: stable needs maxIncrease or maxRatio: how much worse than the stable "
-            "the candidate may be (like maxIncrease: 0.01 or maxRatio: 1.5)",
-        )
-        bad = True
-    if "test" in keys and "baseline" not in keys:
-        ctx.error(
-            keys["test"][0],
-            where("test"),
-            "the sequential test compares the candidate with the stable: add baseline: stable "
-            "and maxIncrease or maxRatio",
-        )
-        bad = True
-    if "alpha" in keys and "test" not in keys:
-        ctx.error(
-            keys["alpha"][0],
-            where("alpha"),
-            "alpha is the sequential test's false-failure rate: it needs test: sequential",
-        )
-        bad = True
+    for key, partners, message in _NEEDS[2:]:
+        bad = _needs(ctx, keys, where, key, partners, message) or bad
     return BAD if bad else out
 
 
@@ -450,3 +424,51 @@ def _threshold(ctx: PlanReader, node: Node, path: str, builtin: str | None) -> A
     if builtin == "request-rate" and v < 0:
         return ctx.error(node, path, f"{v} is negative: request-rate is requests per second")
     return float(v)
+
+
+# A comparison key and the keys it needs beside it (any one of them), with the error given at
+# the key when none is there.
+_NEEDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    (
+        "maxIncrease",
+        ("baseline",),
+        "maxIncrease compares the candidate with the stable version: add baseline: stable",
+    ),
+    (
+        "maxRatio",
+        ("baseline",),
+        "maxRatio compares the candidate with the stable version: add baseline: stable",
+    ),
+    (
+        "baseline",
+        ("maxIncrease", "maxRatio"),
+        "baseline: stable needs maxIncrease or maxRatio: how much worse than the stable "
+        "the candidate may be (like maxIncrease: 0.01 or maxRatio: 1.5)",
+    ),
+    (
+        "test",
+        ("baseline",),
+        "the sequential test compares the candidate with the stable: add baseline: stable "
+        "and maxIncrease or maxRatio",
+    ),
+    (
+        "alpha",
+        ("test",),
+        "alpha is the sequential test's false-failure rate: it needs test: sequential",
+    ),
+)
+
+
+def _needs(
+    ctx: PlanReader,
+    keys: Mapping[str, Any],
+    where: Callable[[str], str],
+    key: str,
+    partners: tuple[str, ...],
+    message: str,
+) -> bool:
+    """Report ``key`` given without any of ``partners``; True when it was."""
+    if key not in keys or any(p in keys for p in partners):
+        return False
+    ctx.error(keys[key][0], where(key), message)
+    return True
