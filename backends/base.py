@@ -606,6 +606,10 @@ class Routing:
     match: bool = True
     mirror: bool = True
     reason: str = ""
+    # Added for fixed fleets (HAProxy): ``rolling``: a rolling update can start new
+    # instances; ``fixed_fleet``: versions are servers already there (a candidate must exist).
+    rolling: bool = True
+    fixed_fleet: bool = False
 
 
 @runtime_checkable

@@ -6,16 +6,19 @@ Each backend package offers one factory:
 - ``backends.local.connect(state_dir)`` -> Environment for a running demo with its own
   in-process metrics (raises BackendUnavailable when none runs);
 - ``backends.prometheus.from_config(metrics_cfg)`` -> MetricsBackend;
-- ``backends.kubernetes.from_config(cluster_cfg, env_name)`` -> (TrafficBackend, StateStore).
+- ``backends.kubernetes.from_config(cluster_cfg, env_name)`` -> (TrafficBackend, StateStore);
+- ``backends.haproxy.from_config(cluster_cfg, env_name)`` -> TrafficBackend, with the file
+  store of ``backends.local`` in ``stateDir`` (default ``<state_dir>/haproxy/<env name>``).
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 from backends.base import BackendUnavailable, Environment
-from console.config.paths import demo_dir
+from console.config.paths import demo_dir, state_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
 
 
@@ -76,6 +79,9 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
         except ValueError as exc:  # a cluster entry the backend rejects: the user's to fix
             raise ConfigError(f"environment '{env_cfg.name}': {exc}") from None
         description = f"kube {cluster.get('context') or 'current-context'} / {cluster.get('namespace') or 'default'}"
+    elif cluster.get("kind") == "haproxy":
+        traffic, store = _open_haproxy(cluster, env_cfg.name)
+        description = f"haproxy {cluster.get('runtime')}"
     metrics_cfg = dict(env_cfg.metrics or {})
     if metrics_cfg.get("kind") == "prometheus":
         prom = importlib.import_module("backends.prometheus")
@@ -91,3 +97,27 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
         description=description,
         extras=extras,
     )
+
+
+def _open_haproxy(cluster: dict[str, Any], env_name: str) -> tuple[Any, Any]:
+    """HAProxy's traffic backend and the file store it keeps rollouts in: ``stateDir`` (a
+    directory on the controller's host, or one shared by the operators), by default
+    ``<XDG state>/rollout/haproxy/<environment>``."""
+    haproxy = importlib.import_module("backends.haproxy")
+    from backends.local.store import FileStateStore
+
+    try:
+        traffic = haproxy.from_config(cluster, env_name)
+    except ValueError as exc:  # a cluster entry the backend rejects: the user's to fix
+        raise ConfigError(f"environment '{env_name}': {exc}") from None
+    where = cluster.get("stateDir")
+    if where is not None and not isinstance(where, str):
+        raise ConfigError(f"environment '{env_name}': cluster.stateDir: must be a directory path")
+    directory = Path(where).expanduser() if where else state_dir() / "haproxy" / env_name
+    try:
+        store = FileStateStore(directory)
+    except OSError as exc:
+        raise ConfigError(
+            f"environment '{env_name}': cluster.stateDir: cannot use {directory}: {exc}"
+        ) from None
+    return traffic, store

@@ -17,7 +17,7 @@ import yaml
 from console.config.paths import config_file
 
 DEMO = "demo"
-CLUSTER_KINDS = ("kubernetes", "demo")
+CLUSTER_KINDS = ("kubernetes", "demo", "haproxy")
 METRICS_KINDS = ("prometheus", "demo")
 TOP_KEYS = ("default", "environments", "keys", "standby")
 ENV_KEYS = ("cluster", "metrics")

@@ -32,6 +32,8 @@ def routing_problems(plan: Plan, routing: Routing) -> list[str]:
         needs.append("switching all traffic between two pools (blue/green)")
     if plan.strategy is Strategy.ROLLING and not routing.weighted:
         needs.append("splits in proportion to ready instances (rolling)")
+    if plan.strategy is Strategy.ROLLING and routing.weighted and not routing.rolling:
+        needs.append("starting and stopping instances (rolling)")
     if plan.strategy is Strategy.CANARY and not routing.weighted:
         partial = sorted(
             {s.weight for s in plan.steps if isinstance(s, SetWeightStep) and 0 < s.weight < 100}
@@ -83,4 +85,15 @@ def preflight(env: Environment, plan: Plan) -> Refusal | None:
         problems = routing_problems(plan, routing)
         if problems:
             return Refusal(BAD_INPUT, f"{where}: " + "; ".join(problems))
+        if routing.fixed_fleet:  # no deployer: the candidate's servers must be there
+            try:
+                versions = env.traffic.versions(plan.service)
+            except BackendError as exc:
+                return Refusal(BACKEND, f"{env.name}: cannot list versions: {exc}")
+            if plan.candidate not in versions:
+                return Refusal(
+                    BAD_INPUT,
+                    f"{where}: candidate '{plan.candidate}' has no servers in {plan.service}'s "
+                    f"fixed fleet on {env.traffic.name}; known: {', '.join(versions)}",
+                )
     return None
