@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--instances", type=int, default=3, help="instances per version (default 3)")
     p.add_argument(
+        "--gateway",
+        choices=["embedded", "haproxy"],
+        default="embedded",
+        help="the LMS's gateway: the embedded one (default) or Debian's HAProxy, driven "
+        "through its Runtime API (metrics then through Prometheus)",
+    )
+    p.add_argument(
         "--no-controller",
         action="store_true",
         help="run no rollout controller: a rollout is then guarded only while `rollout auto` "

@@ -12,6 +12,7 @@ Runtime API answer.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -41,6 +42,13 @@ class ServerLine:
 
 
 def find_haproxy() -> str:
+    """``$ROLLOUT_HAPROXY`` when set (and then only that), else haproxy on the PATH or
+    /usr/sbin/haproxy. Raises HAProxyNotInstalled saying what to do."""
+    chosen = os.environ.get("ROLLOUT_HAPROXY")
+    if chosen:
+        if Path(chosen).is_file() and os.access(chosen, os.X_OK):
+            return chosen
+        raise HAProxyNotInstalled(f"HAProxy is not installed at {chosen} (from ROLLOUT_HAPROXY)")
     for name in EXECUTABLES:
         found = shutil.which(name) or (name if Path(name).is_file() else None)
         if found:

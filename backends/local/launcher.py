@@ -159,12 +159,14 @@ def start_demo(
     seed: int | None = None,
     timeout: float = START_TIMEOUT,
     companions: Mapping[str, Sequence[str]] | None = None,
+    load_port: int = 0,
 ) -> DemoHandle:
     """Start the demo on 127.0.0.1 and return once every healthy instance is ready.
 
     ``companions`` maps a name to a command line the demo keeps running beside it,
     restarted with back-off, logged to ``<state_dir>/<name>.log`` (``rollout demo`` runs the
-    rollout controller so). Raises DemoAlreadyRunning if one runs on ``state_dir``,
+    rollout controller so). ``load_port``: send the load there instead of to the embedded
+    gateway (another gateway in front of the same instances). Raises DemoAlreadyRunning if one runs on ``state_dir``,
     DemoError if it fails to start.
     """
     state_dir = Path(state_dir)
@@ -189,6 +191,8 @@ def start_demo(
     }
     if services is not None:
         cfg["services"] = list(services)
+    if load_port:
+        cfg["load_port"] = load_port
     if companions:
         cfg["companions"] = {name: list(argv) for name, argv in companions.items()}
     log_path = state_dir / "demo.log"

@@ -91,7 +91,10 @@ async def run(state_dir: Path, cfg: dict[str, Any]) -> int:
     for s, svc in services.items():
         for v in svc.versions:
             await supervisor.scale(s, v, instances)
-    load = LoadProcess(gateway.port, float(cfg.get("rps", 200)), cfg.get("seed"))
+    # The load goes to the embedded gateway, or to the port of another one in front of the
+    # same instances (``rollout demo --gateway haproxy``).
+    load_port = int(cfg.get("load_port") or gateway.port)
+    load = LoadProcess(load_port, float(cfg.get("rps", 200)), cfg.get("seed"))
     token = secrets.token_urlsafe(24)
     info: dict[str, Any] = {
         "pid": os.getpid(),

@@ -40,6 +40,7 @@ def run(args: Namespace) -> int:
         DemoError,
         FaultSpecError,
         parse_fault,
+        read_endpoint,
         remove_prometheus_file,
         start_demo,
         write_prometheus_file,
@@ -62,17 +63,34 @@ def run(args: Namespace) -> int:
         _err(f"--rps must be between 0 and 10000, got {args.rps:g}")
         return EXIT_BAD_INPUT
     state = demo_dir()
+    on_haproxy = getattr(args, "gateway", "embedded") == "haproxy"
+    if on_haproxy:
+        problem = _haproxy_missing()
+        if problem:
+            _err(problem)
+            return EXIT_BACKEND
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     handle = None
     prometheus = None
+    gateway = None
+    haproxy_port = 0
     try:
+        if on_haproxy:
+            from backends.haproxy.process import free_port
+            from backends.local import read_endpoint
+            from console.config import demo_gateway
+
+            if read_endpoint(state) is None:  # never touch a running demo's files
+                demo_gateway.mark_pending(state)
+            haproxy_port = free_port()
         try:
             handle = start_demo(
                 state,
-                rps=args.rps,
+                rps=0 if on_haproxy else args.rps,  # the load starts once HAProxy is up
                 instances=args.instances,
                 faults=faults,
                 companions=None if _no_controller(args) else {"controller": controller_argv()},
+                load_port=haproxy_port,
             )
         except DemoAlreadyRunning:
             _err(
@@ -83,7 +101,13 @@ def run(args: Namespace) -> int:
         except DemoError as exc:
             _err(str(exc))
             return EXIT_BACKEND
-        if args.metrics == "prometheus":
+        if on_haproxy:
+            gateway = _start_haproxy(state, haproxy_port, args.rps)
+            if isinstance(gateway, str):
+                _err(gateway)
+                gateway = None
+                return EXIT_BACKEND
+        elif args.metrics == "prometheus":
             # Prometheus scrapes the gateway's /metrics; the console then reads PromQL.
             from backends.local import prometheus_runner as runner
 
@@ -99,7 +123,7 @@ def run(args: Namespace) -> int:
             print("rollout demo: no terminal: running headless (as with --headless).", flush=True)
             args.headless = True
         if args.headless:
-            _print_where(handle, args, prometheus)
+            _print_where(handle, args, prometheus, gateway)
             return _wait(handle)
         return _open_console(args)
     except (KeyboardInterrupt, _Terminated):
@@ -113,7 +137,15 @@ def run(args: Namespace) -> int:
                 remove_prometheus_file(state)
                 prometheus.stop()
             if handle is not None:
-                handle.stop()
+                handle.stop()  # the controller first, while HAProxy still carries traffic
+            if gateway is not None:
+                gateway.stop()
+            elif on_haproxy:
+                from console.config import demo_gateway
+
+                if read_endpoint(state) is None:
+                    demo_gateway.remove(state)
+            if handle is not None:
                 print(
                     "rollout demo: stopped; every process ended and every port is free.",
                     file=sys.stderr,
@@ -121,6 +153,40 @@ def run(args: Namespace) -> int:
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, previous)
+
+
+def _haproxy_missing() -> str:
+    """Why ``--gateway haproxy`` cannot run here ("" when it can)."""
+    from backends.haproxy.process import HAProxyNotInstalled, find_haproxy
+    from backends.local.prometheus_runner import find_binary
+
+    try:
+        find_haproxy()
+    except HAProxyNotInstalled as exc:
+        return f"--gateway haproxy: {exc}"
+    try:
+        find_binary()
+    except RuntimeError as exc:
+        return f"--gateway haproxy reads HAProxy's metrics through Prometheus: {exc}"
+    return ""
+
+
+def _start_haproxy(state: Any, port: int, rps: float) -> Any:
+    """HAProxy in front of the demo's instances (console/config/demo_gateway.py), then the
+    load sent through it; the gateway, or why it could not start."""
+    from backends.base import BackendError
+    from backends.local import connect
+    from console.config.demo_gateway import HAProxyGateway
+
+    gateway = HAProxyGateway(state, port)
+    try:
+        env = connect(state)
+        gateway.start(env)
+        env.extras["control"].set_rps(rps)
+    except (RuntimeError, BackendError, OSError) as exc:
+        gateway.stop()
+        return f"could not start HAProxy as the gateway: {exc}"
+    return gateway
 
 
 def controller_argv() -> list[str]:
@@ -171,8 +237,11 @@ def _open_console(args: Namespace) -> int:
     return int(open_console(env, config, read_only=read_only, standby=standby) or 0)
 
 
-def _print_where(handle: Any, args: Namespace, prometheus: Any) -> None:
+def _print_where(handle: Any, args: Namespace, prometheus: Any, gateway: Any = None) -> None:
     state = handle.state_dir
+    if gateway is not None:
+        _print_where_haproxy(handle, args, gateway)
+        return
     lines = [
         "rollout demo: the LMS is running on 127.0.0.1 (services courses, enrollments, grades;",
         "              v1 takes 100%, candidate v2 is deployed and takes none)",
@@ -207,3 +276,30 @@ def _wait(handle: Any) -> int:
         if code is not None:
             _err(f"the demo environment exited unexpectedly (code {code}); see {handle.log_path}")
             return EXIT_BACKEND
+
+
+def _print_where_haproxy(handle: Any, args: Namespace, gateway: Any) -> None:
+    state = handle.state_dir
+    lines = [
+        "rollout demo: the LMS is running on 127.0.0.1 behind Debian's HAProxy (services",
+        "              courses, enrollments, grades; v1 takes 100%, v2's servers drained)",
+        f"  gateway   {gateway.process.url}   (HAProxy) e.g. {gateway.process.url}/courses/3",
+        f"  runtime   {gateway.process.socket_path}   (Runtime API, level admin)",
+        f"  metrics   {gateway.prometheus.url}   (Prometheus, HAProxy's exporter)",
+        f"  control   {handle.control_url}   (faults and load; token in {state / 'endpoint.json'})",
+        f"  load      {args.rps:g} requests/s through HAProxy",
+        f"  instances {args.instances} per version",
+        f"  state     {state}",
+        f"  log       {handle.log_path}",
+    ]
+    if _no_controller(args):
+        lines.append("  controller none (--no-controller): a rollout is guarded only while driven")
+    else:
+        lines.append(f"  controller guards every rollout   (log {state / 'controller.log'})")
+    lines += [
+        "",
+        "HAProxy routes by weight only: header match, mirroring and latency metrics are not",
+        "available. In another pane:  rollout auto examples/haproxy-canary.yaml",
+        "Stop with Ctrl-C or SIGTERM.",
+    ]
+    print("\n".join(lines), flush=True)

@@ -25,13 +25,35 @@ from console.config.settings import DEMO, Config, ConfigError, load_config
 def open_demo(state_dir: Path) -> Environment:
     """The running demo in ``state_dir``. A demo started with ``--metrics prometheus`` is read
     through PromQL, so every process (a second console, ``rollout auto``) sees the same data."""
+    from console.config import demo_gateway
+
     local = importlib.import_module("backends.local")
+    gateway = demo_gateway.read(state_dir)  # before connect: "starting" is retried
     env: Environment = local.connect(state_dir)
+    if gateway is not None:  # rollout demo --gateway haproxy
+        return _demo_on_haproxy(env, gateway)
     url = env.extras.get("prometheus_url")
     if url:
         prom = importlib.import_module("backends.prometheus")
         env.metrics = prom.from_config({"url": url, "provider": "http"})
         env.description = "demo (metrics: prometheus)"
+    return env
+
+
+def _demo_on_haproxy(env: Environment, gateway: dict[str, Any]) -> Environment:
+    """The demo with HAProxy as its gateway: traffic through its Runtime API, metrics from
+    its exporter through Prometheus; the control API (faults, load) and the store as ever."""
+    haproxy = importlib.import_module("backends.haproxy")
+    prom = importlib.import_module("backends.prometheus")
+    env.traffic = haproxy.from_config({"runtime": gateway["runtime"]}, "demo")
+    env.metrics = prom.from_config({"url": gateway["prometheus_url"], "provider": "haproxy"})
+    env.description = "demo (gateway: haproxy)"
+    env.extras.update(
+        gateway_url=gateway["gateway_url"],
+        metrics_url=gateway.get("exporter_url"),
+        prometheus_url=gateway["prometheus_url"],
+        gateway="haproxy",
+    )
     return env
 
 
