@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backends.local import connect, start_demo  # noqa: E402
+from bench.haproxy_switch import measure_switch, start_rollout_haproxy  # noqa: E402
 
 REQUEST = b"GET /courses/3 HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
 
@@ -222,6 +223,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rate", type=float, default=500.0, help="open-loop rate for latency")
+    ap.add_argument("--flips", type=int, default=21, help="split flips on rollout's HAProxy")
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
 
@@ -242,12 +244,15 @@ def main() -> int:
             per_version = {v: sum(1 for i in instances if i["version"] == v) for v in ("v1", "v2")}
             servers = [(i["name"], i["port"], 50 // per_version[i["version"]]) for i in instances]
             haproxy, haproxy_port = start_haproxy(work, servers)
+            # The same fleet behind an HAProxy whose weights rollout sets (Runtime API).
+            driven, driven_traffic = start_rollout_haproxy(work, instances)
             try:
                 direct_pid = next(i["pid"] for i in instances if i["port"] == direct_port)
                 targets = {
                     "direct": (direct_port, direct_pid),
                     "gateway": (gateway_port, demo.pid),
                     "haproxy": (haproxy_port, haproxy.pid),
+                    "rollout-haproxy": (driven.port, driven.pid),
                 }
                 results: dict[str, dict[str, list[float]]] = {
                     t: {"rps": [], "p50": [], "p99": [], "errors": [], "cpu": []} for t in targets
@@ -271,7 +276,9 @@ def main() -> int:
                             flush=True,
                         )
                 split = json.dumps(env.traffic.get_split("courses").weights)
+                switch = measure_switch(driven_traffic, driven.port, args.flips)
             finally:
+                driven.stop()
                 haproxy.terminate()
                 haproxy.wait(5)
     load_after = os.getloadavg()[0]
@@ -290,6 +297,11 @@ def main() -> int:
         ("direct", "straight to one instance", d),
         ("gateway", "rollout demo gateway", g),
         ("haproxy", "HAProxy 2.6", h),
+        (
+            "rollout-haproxy",
+            "HAProxy 2.6 driven by rollout (Runtime API weights)",
+            med["rollout-haproxy"],
+        ),
     ):
         lo, hi = spread[key]
         added50 = "" if m is d else f"{(m['p50'] - d['p50']) * 1e3:+.2f} ms"
@@ -326,6 +338,13 @@ def main() -> int:
             f"added p99 under 5 ms at {args.rate:g} req/s ({verdict_p99}: {(g['p99'] - d['p99']) * 1e3:+.2f} ms). "
             f"Ratios: gateway/direct throughput {g['rps'] / d['rps']:.2f}, gateway/HAProxy "
             f"throughput {g['rps'] / h['rps']:.2f}.",
+            "",
+            f"HAProxy driven by rollout (`backends/haproxy`, `bench/haproxy_switch.py`): the split "
+            f"flipped {args.flips} times between v1 and v2 (100/0, 0/100) while one keep-alive "
+            "client sent requests back to back. `set_split` itself (two reads and one batch "
+            f"on the Runtime API) took a median {switch['call'] * 1e3:.1f} ms; the new weights "
+            "took effect (the first request after which only the new version answered, counted "
+            f"from the call) after a median {switch['effect'] * 1e3:.1f} ms.",
             "",
         ]
     )
