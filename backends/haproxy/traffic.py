@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from backends.base import (
     BackendError,
+    Forbidden,
     MatchRule,
     NotFound,
     Routing,
@@ -123,6 +124,7 @@ class HAProxyTraffic:
 
     def routing(self, service: str) -> Routing:
         self._fleet(service)  # the backend and its versions exist
+        self._require_admin()
         return Routing(
             weighted=True,
             switch=True,
@@ -187,6 +189,16 @@ class HAProxyTraffic:
                 if not s.in_maintenance and not s.drained
             ]
         )
+
+    def _require_admin(self) -> None:
+        """Weights and states need the stats socket at ``level admin``: say so before a
+        rollout starts rather than at its first step."""
+        level = self.client.execute("show cli level").strip()
+        if level in ("user", "operator"):
+            raise Forbidden(
+                f"HAProxy at {self.client.address}: this stats socket is at level {level}; "
+                "changing server weights needs 'level admin' on its 'stats socket' line"
+            )
 
     def _require(self, service: str, version: str) -> list[Server]:
         fleet = self._fleet(service)

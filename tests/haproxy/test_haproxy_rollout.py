@@ -217,3 +217,20 @@ def test_blue_green_switches_all_traffic_and_retire_drains_the_old_pool(
     finally:
         tally = load.stop()
     assert not tally.failures, tally.failures[:5]
+
+
+def test_a_socket_below_level_admin_is_refused_before_the_rollout(tmp_path: Path) -> None:
+    from backends.haproxy.process import free_port, start_haproxy
+
+    port, sock = free_port(), str(tmp_path / "operator.sock")
+    config = (
+        f"global\n  stats socket {sock} level operator\n"
+        "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+        f"frontend f\n  bind 127.0.0.1:{port}\n  default_backend courses\n"
+        "backend courses\n  server v1-a 127.0.0.1:1 weight 1\n  server v2-a 127.0.0.1:1 weight 1\n"
+    )
+    with start_haproxy(config, tmp_path / "hx", port, sock):
+        env = write_config(tmp_path, {"runtime": sock, "stateDir": str(tmp_path / "ha")})
+        done = rollout("validate", _plan(tmp_path, GATED.format(tail="")), "--env", "ha", env=env)
+    assert done.returncode == 4, done.stderr
+    assert "level operator" in done.stderr and "level admin" in done.stderr, done.stderr
