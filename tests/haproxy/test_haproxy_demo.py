@@ -150,3 +150,37 @@ def test_without_haproxy_the_demo_says_so(tmp_path: Path) -> None:
     )
     assert done.returncode == 4, done.stderr
     assert "HAProxy is not installed" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_restarted_instance_is_followed_to_its_new_port(haproxy_demo: tuple[Path, dict]) -> None:
+    from backends.haproxy.runtime import RuntimeClient
+    from backends.haproxy.traffic import HAProxyTraffic
+    from backends.local import connect
+
+    tmp, gateway = haproxy_demo
+    control = connect(tmp / "demo").extras["control"]
+    haproxy = HAProxyTraffic(RuntimeClient(gateway["runtime"]))
+    inst = next(i for i in control.status()["instances"] if i["name"] == "grades-v1-1")
+    os.kill(inst["pid"], signal.SIGKILL)
+    moved = wait_for(
+        lambda: next(
+            (
+                i
+                for i in control.status()["instances"]
+                if i["name"] == "grades-v1-1" and i["state"] == "ready" and i["pid"] != inst["pid"]
+            ),
+            None,
+        ),
+        60,
+        "grades-v1-1 restarted",
+    )
+    wait_until(
+        lambda: any(
+            s.name == "v1-1" and s.address == f"127.0.0.1:{moved['port']}"
+            for s in haproxy._servers()
+            if s.backend == "grades"
+        ),
+        30,
+        "HAProxy's server v1-1 on the new port",
+    )
+    wait_until(lambda: haproxy.health("grades")["v1"].all_ready, 30, "v1-1 UP again")
