@@ -47,7 +47,7 @@ def from_config(cluster_cfg: Mapping[str, Any], env_name: str) -> HAProxyTraffic
     if pattern is not None and not isinstance(pattern, str):
         raise ValueError("cluster.versionPattern: must be a regex string")
     timeout = cluster_cfg.get("timeout", 5)
-    if not isinstance(timeout, int | float) or not 0 < timeout <= 120:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
         raise ValueError("cluster.timeout: must be a number of seconds between 0 and 120")
     return HAProxyTraffic(
         RuntimeClient(address, float(timeout)),

@@ -12,8 +12,10 @@ Runtime API answer.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -160,6 +162,7 @@ def start_haproxy(config: str, workdir: Path, port: int, socket_path: str) -> HA
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
+            preexec_fn=_die_with_parent,
         )
     handle = HAProxyProcess(proc, port, socket_path, log)
     deadline = time.monotonic() + START_TIMEOUT
@@ -174,6 +177,14 @@ def start_haproxy(config: str, workdir: Path, port: int, socket_path: str) -> HA
     with contextlib.suppress(OSError):
         tail = log.read_text(errors="replace")[-500:]
     raise HAProxyFailed(f"haproxy did not start (log {log}): {tail}")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies, even by
+    SIGKILL (Linux prctl PR_SET_PDEATHSIG), so no HAProxy outlives a killed demo or test."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _answers(port: int, socket_path: str) -> bool:
