@@ -111,6 +111,9 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
             metrics = prom.from_config(metrics_cfg)
         except ValueError as exc:  # PrometheusConfigError names the bad field
             raise ConfigError(f"environment '{env_cfg.name}': {exc}") from None
+    names = cluster.get("backends") if cluster.get("kind") == "haproxy" else None
+    if metrics is not None and names and metrics_cfg.get("provider") == "haproxy":
+        metrics = BackendNames(metrics, dict(names))
     return Environment(
         name=env_cfg.name,
         traffic=traffic,
@@ -143,3 +146,25 @@ def _open_haproxy(cluster: dict[str, Any], env_name: str) -> tuple[Any, Any]:
             f"environment '{env_name}': cluster.stateDir: cannot use {directory}: {exc}"
         ) from None
     return traffic, store
+
+
+class BackendNames:
+    """Metrics of an HAProxy environment whose services map to other backend names: the
+    ``haproxy`` provider's service label is the backend (``proxy``), so each call asks for
+    the mapped name. Everything else is the wrapped backend's."""
+
+    def __init__(self, inner: Any, names: dict[str, str]) -> None:
+        self.inner = inner
+        self.names = names
+
+    def sample(self, service: str, versions: Any, window: float) -> Any:
+        return self.inner.sample(self.names.get(service, service), versions, window)
+
+    def history(self, service: str, versions: Any, since: float, step: float) -> Any:
+        return self.inner.history(self.names.get(service, service), versions, since, step)
+
+    def query(self, service: str, versions: Any, template: str, window: float) -> Any:
+        return self.inner.query(self.names.get(service, service), versions, template, window)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

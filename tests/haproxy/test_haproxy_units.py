@@ -3,6 +3,8 @@ answers parsed, addresses and batches."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -128,3 +130,28 @@ def test_config_errors_name_the_field() -> None:
         {"kind": "haproxy", "runtime": "h:1", "backends": {"courses": "be"}}, "ha"
     )
     assert traffic.backend_of == {"courses": "be"} and traffic.name == "haproxy ha"
+
+
+def test_an_haproxy_environment_asks_metrics_for_the_mapped_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.config.environments import BackendNames, open_environment
+    from console.config.settings import load_config
+
+    (tmp_path / "rollout").mkdir()
+    (tmp_path / "rollout" / "config.yaml").write_text(
+        "environments:\n  ha:\n"
+        "    cluster: {kind: haproxy, runtime: /nowhere.sock, backends: {courses: be_courses},"
+        f" stateDir: {tmp_path / 'state'}}}\n"
+        "    metrics: {kind: prometheus, url: 'http://127.0.0.1:1', provider: haproxy}\n"
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    env = open_environment("ha", load_config())
+    assert isinstance(env.metrics, BackendNames)
+    asked: list[str] = []
+    env.metrics.inner = type(
+        "Inner", (), {"sample": lambda self, s, v, w: asked.append(s) or {}, "supports": 1}
+    )()
+    env.metrics.sample("courses", ["v1"], 30)
+    env.metrics.sample("grades", ["v1"], 30)
+    assert asked == ["be_courses", "grades"] and env.metrics.supports == 1
