@@ -4,7 +4,9 @@
 and for ``rollout auto`` in another pane). Either way, leaving stops every child process and
 frees every port. The demo runs a rollout controller (``rollout controller --env demo``) as
 one of its processes, restarted with back-off if it dies, so every rollout is guarded with
-no console open and every console is a viewer; ``--no-controller`` leaves it out. Exit
+no console open and every console is a viewer; ``--no-controller`` leaves it out.
+``--gateway haproxy`` puts Debian's HAProxy in front of the instances instead of the
+embedded gateway (console/config/demo_gateway.py, docs/haproxy.md). Exit
 codes: 0 stopped normally, 2 bad input or a demo already running on the same state
 directory, 4 the environment could not start or died.
 """
@@ -77,7 +79,6 @@ def run(args: Namespace) -> int:
     try:
         if on_haproxy:
             from backends.haproxy.process import free_port
-            from backends.local import read_endpoint
             from console.config import demo_gateway
 
             if read_endpoint(state) is None:  # never touch a running demo's files
