@@ -38,15 +38,17 @@ class Address:
 
 
 def parse_address(text: str) -> Address:
-    """``/path/to.sock``, ``unix@/path``, ``host:port`` or ``ipv4@host:port``. ValueError if
-    it is none of these."""
+    """``/path/to.sock`` (or a relative path), ``unix@/path``, ``host:port`` or
+    ``ipv4@host:port``. ValueError for an empty value or a port that is not one."""
     value = str(text or "").strip()
     for prefix in ("unix@", "ipv4@", "ipv6@", "tcp@"):
         if value.startswith(prefix):
             value = value[len(prefix) :]
             if prefix == "unix@":
                 return Address(path=value) if value else _bad(text)
-    if value.startswith("/") or value.startswith("."):
+    if not value:
+        return _bad(text)
+    if "/" in value or ":" not in value:  # a socket path, absolute or relative
         return Address(path=value)
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")

@@ -97,7 +97,8 @@ def test_addresses() -> None:
         "127.0.0.1",
         1,
     )
-    for bad in ("", "host", "host:0", "host:x"):
+    assert parse_address("admin.sock").path == "admin.sock"
+    for bad in ("", "host:0", "host:x"):
         with pytest.raises(ValueError, match="Runtime API address"):
             parse_address(bad)
 
