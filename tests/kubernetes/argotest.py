@@ -25,7 +25,12 @@ STEPS = [
     {"setWeight": 20},
     {"pause": {}},
     {"setWeight": 50},
-    {"analysis": {"templates": [{"templateName": "success-rate"}]}},
+    {
+        "analysis": {
+            "templates": [{"templateName": "success-rate"}],
+            "args": [{"name": "service-name", "value": "courses"}],
+        }
+    },
     {"pause": {"duration": "1h"}},
 ]
 SUCCESS_RATE = {
