@@ -73,15 +73,27 @@ class ArgoRollouts:
         self.namespace = namespace
         self.detect = detect
         self.server = str(getattr(api_client.configuration, "host", ""))
+        self._client = api_client
         self._custom = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
-        self._apps = client.AppsV1Api(api_client)
         self._apis = client.ApisApi(api_client)
         self._clock = clock
         self._lock = threading.Lock()
         self._served: tuple[float, bool] | None = None
 
     # ------------------------------------------------------------------ plumbing
+
+    # The core and apps API classes take seconds to import (client v37): only when used.
+    @property
+    def _core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self._client)
+
+    @property
+    def _apps(self) -> Any:
+        from kubernetes import client
+
+        return client.AppsV1Api(self._client)
 
     def _call(self, target: Target, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         kw.setdefault("_request_timeout", TIMEOUT)
