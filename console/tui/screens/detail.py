@@ -253,27 +253,30 @@ class DetailScreen(RolloutScreen):
         lines = [*fd.measurement_lines(fr), *log_lines((), state.audit)]
         lines.sort(key=lambda line: line.at)
         self.query_one("#log", EventLog).show(lines[-200:])
-        if state.samples or self.rollout_app.env.metrics is not None:
+        metrics = self.rollout_app.env.metrics is not None
+        if metrics:  # requests and latency of the stable and canary versions
             self._paint_charts(state, now)
-        else:
-            self._paint_measurements(fd.measurement_series(fr), now)
+        queried = {k: (list(xs), list(ys)) for k, (xs, ys) in state.query_series.items()}
+        what = "analysis query" if queried else "analysis measurements"
+        self._paint_analysis_chart(queried or fd.measurement_series(fr), now, what, metrics)
 
-    def _paint_measurements(self, series: dict, now: float) -> None:
-        """Without the environment's metrics: the analysis' own measurements (the values of
-        its provider's query as the controller took them) in the error-ratio chart."""
+    def _paint_analysis_chart(self, series: dict, now: float, what: str, metrics: bool) -> None:
+        """The middle chart: the analysis' Prometheus query over time (asked of the
+        environment's Prometheus, else of the analysis' own address), else the measurements
+        the controller took; the others say there are no metrics when there are none."""
         from widgets.metric_chart import MetricChart
 
         window = window_label(self.window)
         for i in range(3):
             chart = self.query_one(f"#chart-{i}", MetricChart)
-            if i == 1 and series:
-                chart.title = f"analysis measurements · last {window}"
+            if i == 1:
+                chart.title = f"{what} · last {window}" if series else "no measurements yet"
                 recent = {
                     name: ([x - now for x in xs], ys) for name, (xs, ys) in series.items()
                 }  # seconds relative to now, as the live charts
                 chart.show(recent, window=self.window, threshold=None)
-            else:
-                chart.title = "no metrics for this environment" if i != 1 else "no measurements yet"
+            elif not metrics:
+                chart.title = "no metrics for this environment"
                 chart.show({}, window=self.window, threshold=None)
 
     def action_cycle_window(self) -> None:
