@@ -38,6 +38,7 @@ from backends.base import (
     AuditEntry,
     BackendError,
     ConflictError,
+    Forbidden,
     ForeignRollout,
     NotFound,
     Unsupported,
@@ -162,7 +163,7 @@ class ArgoRollouts:
         try:
             groups = self._apis.get_api_versions(_request_timeout=TIMEOUT)
         except Exception as exc:
-            raise translate(exc, target, self.server) from exc
+            raise translate(exc, target, self.server) from exc  # unreachable: say so
         found = any(
             g.name == parse.GROUP and any(v.version == parse.VERSION for v in g.versions or [])
             for g in groups.groups or []
@@ -208,7 +209,12 @@ class ArgoRollouts:
     def rollouts(self) -> list[ForeignRollout]:
         if not self.served():
             return []
-        objs = self._list("rollouts")
+        try:
+            objs = self._list("rollouts")
+        except Forbidden:
+            if self.detect:  # Argo is installed, but not ours to see: as if it were not
+                return []
+            raise
         if not objs:
             return []
         runs = self._list("analysisruns")
@@ -220,7 +226,12 @@ class ArgoRollouts:
     def rollout(self, name: str) -> ForeignRollout:
         if not self.served():
             raise NotFound(f"Rollout '{name}': Argo Rollouts is not installed")
-        obj = self._get(name)
+        try:
+            obj = self._get(name)
+        except Forbidden:
+            if self.detect:  # as in rollouts(): not ours to see
+                raise NotFound(f"Rollout '{name}' cannot be read here") from None
+            raise
         return self._assemble(obj, self._list("analysisruns"), self._replicasets(obj))
 
     # ------------------------------------------------------------------ verbs
