@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from backends.base import BackendUnavailable, Environment, ForeignController
+from backends.base import BackendError, BackendUnavailable, Environment, ForeignController
 from console.config.paths import demo_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
 
@@ -131,12 +131,18 @@ def prometheus_range(metrics: object) -> Callable[[str], RangeQuery | None]:
             query: str, start: float, end: float, step: float
         ) -> list[tuple[float, float | None]]:
             # The console polls every second: ask again only once a new step has passed.
+            # An address that does not answer (often an in-cluster name, from a laptop) is
+            # asked again after a minute, and meanwhile the chart shows the measurements.
             kept = answers.get(query)
-            if kept is not None and end - kept[0] < step:
+            if kept is not None and end < kept[0]:
                 return kept[1]
-            result = client.range(query, start, end, step)
+            try:
+                result = client.range(query, start, end, step)
+            except BackendError:
+                answers[query] = (end + 60.0, [])
+                return []
             points = values(result[0]) if result else []
-            answers[query] = (end, points)
+            answers[query] = (end + step, points)
             return points
 
         return run
