@@ -9,15 +9,18 @@ Each backend package offers one factory:
 - ``backends.kubernetes.from_config(cluster_cfg, env_name)`` -> (TrafficBackend, StateStore);
 - ``backends.haproxy.from_config(cluster_cfg, env_name)`` -> TrafficBackend, with the file
   store of ``backends.local`` in ``stateDir`` (default ``<state_dir>/haproxy/<env name>``).
+- ``backends.kubernetes.argo_from_config(cluster_cfg, env_name, detect=...)`` -> the
+  ForeignController for Argo Rollouts (``cluster.controller``, below).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendUnavailable, Environment
+from backends.base import BackendError, BackendUnavailable, Environment, ForeignController
 from console.config.paths import demo_dir, state_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
 
@@ -87,6 +90,7 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
     config = config or load_config()
     env_cfg = config.environment(name)
     traffic = store = metrics = None
+    foreign: ForeignController | None = None
     extras: dict[str, object] = {}
     description = env_cfg.name
     cluster = dict(env_cfg.cluster or {})
@@ -94,8 +98,14 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
         env = open_demo(demo_dir())
         traffic, store, metrics, extras = env.traffic, env.store, env.metrics, env.extras
         description = env.description or "demo"
+    elif cluster.get("kind") == "kubernetes" and cluster.get("controller") not in (None, "none"):
+        foreign = open_foreign(env_cfg.name, cluster)
+        where = f"{cluster.get('context') or 'current-context'} / {cluster.get('namespace') or 'default'}"
+        description = f"{foreign.name} {where}"
     elif cluster.get("kind") == "kubernetes":
         kube = importlib.import_module("backends.kubernetes")
+        if cluster.get("controller") is None:  # detection; "none" turns it off
+            foreign = kube.argo_from_config(cluster, env_cfg.name, detect=True)
         try:
             traffic, store = kube.from_config(cluster, env_cfg.name)
         except ValueError as exc:  # a cluster entry the backend rejects: the user's to fix
@@ -114,6 +124,8 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
     names = cluster.get("backends") if cluster.get("kind") == "haproxy" else None
     if metrics is not None and names and metrics_cfg.get("provider") == "haproxy":
         metrics = BackendNames(metrics, dict(names))
+    if foreign is not None:
+        extras["prometheus_range"] = prometheus_range(metrics)
     return Environment(
         name=env_cfg.name,
         traffic=traffic,
@@ -121,6 +133,74 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
         store=store,
         description=description,
         extras=extras,
+        foreign=foreign,
+    )
+
+
+def prometheus_range(metrics: object) -> Callable[[str], RangeQuery | None]:
+    """For a foreign controller's analysis charts: ``factory(address)`` gives a function
+    ``(query, start, end, step) -> [(time, value)]`` (the first series) on the environment's
+    Prometheus when it has one, else on the analysis' own ``address``; None without either."""
+    clients: dict[str, object] = {}
+    answers: dict[str, tuple[float, list[tuple[float, float | None]]]] = {}
+
+    def factory(address: str) -> RangeQuery | None:
+        client = getattr(metrics, "client", None)  # the environment's Prometheus wins
+        if client is None and address:
+            if address not in clients:
+                prom = importlib.import_module("backends.prometheus")
+                try:
+                    clients[address] = prom.from_config({"url": address, "provider": "http"}).client
+                except ValueError:
+                    return None
+            client = clients[address]
+        if client is None or not hasattr(client, "range"):
+            return None
+        from backends.prometheus.client import values
+
+        def run(
+            query: str, start: float, end: float, step: float
+        ) -> list[tuple[float, float | None]]:
+            # The console polls every second: ask again only once a new step has passed.
+            # An address that does not answer (often an in-cluster name, from a laptop) is
+            # asked again after a minute, and meanwhile the chart shows the measurements.
+            kept = answers.get(query)
+            if kept is not None and end < kept[0]:
+                return kept[1]
+            try:
+                result = client.range(query, start, end, step)
+            except BackendError:
+                answers[query] = (end + 60.0, [])
+                return []
+            points = values(result[0]) if result else []
+            answers[query] = (end + step, points)
+            return points
+
+        return run
+
+    return factory
+
+
+RangeQuery = Callable[[str, float, float, float], list[tuple[float, float | None]]]
+
+
+# ``cluster.controller``: who drives the rollouts of a Kubernetes environment.
+FOREIGN_CONTROLLERS = ("argo-rollouts",)
+
+
+def open_foreign(env_name: str, cluster: dict[str, object]) -> ForeignController:
+    """The environment's foreign controller (``controller: argo-rollouts``): every rollout
+    there is the controller's, so no traffic backend or store of ours is opened."""
+    kind = cluster.get("controller")
+    if kind == "argo-rollouts":
+        kube = importlib.import_module("backends.kubernetes")
+        try:
+            return kube.argo_from_config(cluster, env_name, detect=False)
+        except ValueError as exc:
+            raise ConfigError(f"environment '{env_name}': {exc}") from None
+    raise ConfigError(
+        f"environment '{env_name}': cluster.controller must be one of "
+        f"{', '.join(FOREIGN_CONTROLLERS)} or none (rollout drives), got {kind!r}"
     )
 
 

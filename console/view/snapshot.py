@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
-from backends.base import BackendError, Environment, MetricSample, RolloutRecord, TrafficSplit
+from backends.base import (
+    BackendError,
+    Environment,
+    ForeignRollout,
+    MetricSample,
+    RolloutRecord,
+    TrafficSplit,
+)
+from console.driver import foreign as foreign_driver
 from console.driver import presence, unguarded
 from console.driver.guard import Guard
 from console.view.overview import ServiceState, Snapshot
@@ -97,6 +106,70 @@ def collect_service(
     )
 
 
+def collect_foreign(
+    env: Environment, fr: ForeignRollout, *, with_audit: bool = False, window: float = SAMPLE_WINDOW
+) -> ServiceState:
+    """A rollout another controller drives: its object as read, the environment's metrics
+    for its stable and canary versions (image tags), and its history when asked."""
+    from console.view.foreign import tag
+
+    errors: list[str] = []
+    versions = [tag(v) for v in (fr.stable, fr.canary) if v]
+    samples: dict = {}
+    audit: list = []
+    if env.metrics is not None and versions:
+        m = env.metrics
+        got = _try(errors, "metrics", lambda: m.sample(fr.name, versions, window))
+        samples = got if isinstance(got, dict) else {}
+    if with_audit and env.foreign is not None:
+        f = env.foreign
+        got = _try(errors, "history", lambda: f.history(fr.name, AUDIT_LIMIT))
+        audit = got if isinstance(got, list) else []
+    series = analysis_series(env, fr) if with_audit else {}
+    return ServiceState(
+        service=fr.name,
+        versions=tuple(versions),
+        samples=samples,
+        audit=tuple(audit),
+        errors=tuple(errors),
+        foreign=fr,
+        query_series=series,
+    )
+
+
+QUERY_SECONDS = 900.0  # the longest chart window
+QUERY_STEP = 15.0
+
+
+def analysis_series(
+    env: Environment, fr: ForeignRollout, *, now: float | None = None
+) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Each Prometheus metric of the rollout's analysis over the last 15 minutes: its query
+    (args filled in) asked of the environment's Prometheus, else of the address the analysis
+    names (``env.extras["prometheus_range"]``, made by the composition root). A source that
+    does not answer is no error of the rollout's: the chart shows the measurements instead."""
+    from console.view.foreign_detail import queries
+
+    factory = env.extras.get("prometheus_range")
+    if factory is None:
+        return {}
+    end = time.time() if now is None else now
+    out: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+    for metric, address, query in queries(fr):
+        if metric in out:
+            continue
+        ranger = factory(address)
+        if ranger is None:
+            continue
+        # not the rollout's error when it fails: the chart falls back to the measurements
+        ask = partial(ranger, query, end - QUERY_SECONDS, end, QUERY_STEP)
+        got = _try([], f"analysis query {metric}", ask)
+        points = [(t, v) for t, v in (got if isinstance(got, list) else []) if v is not None]
+        if points:
+            out[metric] = (tuple(t for t, _ in points), tuple(float(v) for _, v in points))
+    return out
+
+
 def collect_snapshot(
     env: Environment,
     *,
@@ -106,7 +179,23 @@ def collect_snapshot(
     """Poll every service once. ``detail`` names the service whose audit log is read too."""
     names, error = service_names(env)
     now = clock()
-    services = {n: collect_service(env, n, with_audit=(n == detail), now=now) for n in names}
+    errors: list[str] = [error] if error else []
+    got = _try(
+        errors,
+        env.foreign.name if env.foreign else "",
+        lambda: foreign_driver.foreign_rollouts(env),
+    )
+    foreign: dict[str, ForeignRollout] = got if isinstance(got, dict) else {}
+    error = "; ".join(errors) or None
+    names = list(dict.fromkeys([*names, *sorted(foreign)]))
+    services = {
+        n: (
+            collect_foreign(env, foreign[n], with_audit=(n == detail))
+            if n in foreign
+            else collect_service(env, n, with_audit=(n == detail), now=now)
+        )
+        for n in names
+    }
     if error is None and services and all(s.errors for s in services.values()):
         error = services[names[0]].errors[0]
     controller = None
