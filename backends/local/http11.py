@@ -4,17 +4,27 @@ The demo's services, gateway, control API and load generator all speak through t
 that each instance process imports nothing but the standard library (they must start fast and
 stay small on a two-core laptop). Bodies need a Content-Length (or chunked encoding in
 responses); requests with a chunked body are refused with 411.
+
+Requests are framed strictly (RFC 9112), because the gateway is a proxy and a request that
+two parsers would frame differently is a request-smuggling vector: conflicting or invalid
+Content-Length, Transfer-Encoding with Content-Length (or in HTTP/1.0, or without chunked
+last), obsolete line folding, a header line without a colon or with whitespace before it,
+control characters, bare CR, and bare LF line endings (RFC 9112 2.2 allows a recipient to
+accept them; this one answers 400 instead, as llhttp does) are all answered with 400 and
+the connection is closed; a head over ``MAX_HEAD`` bytes gets 431.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024
+READ_SIZE = 64 * 1024  # bytes asked of a connection at a time
 
 # Reason phrases as bytes, built once: responses are written on the demo's hottest path.
 REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -109,14 +119,60 @@ class Response(_Message):
         self.keep_alive = keep_alive
 
 
-def _parse_headers(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+# RFC 9110 5.6.2: a field name (and a method) is a token.
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+# Control characters other than HTAB, CR and LF (CR and LF are checked by counting lines).
+_CTL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_VERSION = re.compile(rb"HTTP/1\.[0-9]")
+
+
+def parse_headers(lines: list[bytes], status: int = 400) -> list[tuple[bytes, bytes]]:
+    """Header lines as (lower-case name, value without surrounding whitespace); ``status``
+    is the HttpError to raise for a malformed line (400 for requests, 502 for upstreams)."""
     headers = []
     for line in lines:
         name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip():
-            raise HttpError(400, f"malformed header line {line[:60]!r}")
-        headers.append((name.lower(), value.strip()))
+        if not sep or not _TOKEN.fullmatch(name):
+            if line[:1] in (b" ", b"\t"):
+                raise HttpError(status, f"obsolete line folding is not accepted: {line[:60]!r}")
+            raise HttpError(status, f"malformed header line {line[:60]!r}")
+        headers.append((name.lower(), value.strip(b" \t")))
     return headers
+
+
+def split_head(head: bytes, status: int = 400) -> list[bytes]:
+    """The lines of a head (without its blank line); HttpError on bare CR, bare LF or
+    control characters, which other parsers may read differently."""
+    lines = head.split(b"\r\n")
+    crlf = len(lines) - 1
+    if head.count(b"\n") != crlf:
+        raise HttpError(status, "bare LF line ending (lines must end with CRLF)")
+    if head.count(b"\r") != crlf:
+        raise HttpError(status, "bare CR in the message head")
+    if _CTL.search(head) is not None:
+        raise HttpError(status, "control character in the message head")
+    return lines
+
+
+def head_end(buf: bytes | bytearray, status: int = 400) -> int:
+    """Where the head in ``buf`` ends (the index of its blank line's CRLF CRLF), or -1 while
+    it is incomplete. HttpError as soon as the head uses bare LF line endings (such a head
+    never ends with CRLF CRLF: waiting would leave the client without an answer) and 431
+    (``status`` for upstreams) when it is larger than ``MAX_HEAD``."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        if buf.count(b"\n") != buf.count(b"\r\n"):
+            raise HttpError(status, "bare LF line ending (lines must end with CRLF)")
+        if len(buf) > MAX_HEAD:
+            raise HttpError(
+                431 if status == 400 else status, f"message head larger than {MAX_HEAD} bytes"
+            )
+        return -1
+    if end > MAX_HEAD:
+        raise HttpError(
+            431 if status == 400 else status, f"message head larger than {MAX_HEAD} bytes"
+        )
+    return end
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
@@ -130,17 +186,26 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HttpError(431, f"message head larger than {MAX_HEAD} bytes") from None
 
 
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+def content_length(headers: list[tuple[bytes, bytes]], status: int = 400) -> int | None:
+    """The body length the Content-Length headers give, or None without one.
+
+    RFC 9112 6.3: a value that is not a plain decimal number, or several headers (or a list)
+    with different values, make the framing invalid: HttpError(``status``). Identical
+    repeated values are one length (RFC 9110 8.6 allows either)."""
+    found: bytes | None = None
     for k, v in headers:
-        if k == b"content-length":
-            try:
-                n = int(v)
-            except ValueError:
-                raise HttpError(400, f"bad Content-Length {v[:20]!r}") from None
-            if n < 0:
-                raise HttpError(400, "negative Content-Length")
-            return n
-    return 0
+        if k != b"content-length":
+            continue
+        if not v.isdigit():  # ASCII digits only: no sign, space, underscore or list
+            raise HttpError(status, f"invalid Content-Length {v[:20]!r}")
+        if found is not None and v.lstrip(b"0") != found.lstrip(b"0"):
+            raise HttpError(status, "conflicting Content-Length headers")
+        found = v
+    if found is None:
+        return None
+    if len(found) > 12:
+        return MAX_BODY * 1024  # larger than any limit here; int() of a huge string is slow
+    return int(found)
 
 
 def _wants_keep_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -153,37 +218,79 @@ def _wants_keep_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> boo
     return b"close" not in conn
 
 
-def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[bytes, bytes]], bool, int]:
-    """(method, target, headers, keep_alive, content_length) from a head without its blank line."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        raise HttpError(400, f"malformed request line {lines[0][:80]!r}")
-    headers = _parse_headers(lines[1:])
-    for k, v in headers:
-        if k == b"transfer-encoding" and v.lower() != b"identity":
+def _request_body_length(version: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """RFC 9112 6.1 and 6.3 for a request: the body length, or HttpError."""
+    codings = [v for k, v in headers if k == b"transfer-encoding"]
+    if codings:
+        if version == b"HTTP/1.0":
+            raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if any(k == b"content-length" for k, _ in headers):
+            raise HttpError(400, "both Transfer-Encoding and Content-Length")
+        last = b",".join(codings).rsplit(b",", 1)[-1].strip(b" \t").lower()
+        if last == b"chunked":
             raise HttpError(411, "chunked request bodies are not supported; send Content-Length")
-    n = _content_length(headers)
+        raise HttpError(400, "Transfer-Encoding whose final coding is not chunked")
+    n = content_length(headers)
+    if n is None:
+        return 0
     if n > MAX_BODY:
         raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
+    return n
+
+
+def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[bytes, bytes]], bool, int]:
+    """(method, target, headers, keep_alive, content_length) from a head without its blank line."""
+    lines = split_head(head)
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
+        raise HttpError(400, f"malformed request line {lines[0][:80]!r}")
+    version = parts[2]
+    if not _VERSION.fullmatch(version):
+        if re.fullmatch(rb"HTTP/[0-9]\.[0-9]", version):
+            raise HttpError(505, "only HTTP/1.x is served here")
+        raise HttpError(400, f"malformed request line {lines[0][:80]!r}")
+    headers = parse_headers(lines[1:])
+    n = _request_body_length(version, headers)
     try:
         method, target = parts[0].decode("ascii"), parts[1].decode("ascii")
     except UnicodeDecodeError:
         raise HttpError(400, "request line is not ASCII") from None
-    return method, target, headers, _wants_keep_alive(parts[2], headers), n
+    return method, target, headers, _wants_keep_alive(version, headers), n
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    """Read one request; None when the peer closed the connection between requests."""
-    head = await _read_head(reader)
-    if head is None:
-        return None
-    method, target, headers, keep_alive, n = parse_request_head(head[:-4])
-    try:
-        body = await reader.readexactly(n) if n else b""
-    except asyncio.IncompleteReadError:
-        raise HttpError(400, "connection closed in the middle of the request body") from None
-    return Request(method, target, headers, body, keep_alive)
+class RequestFramer:
+    """Cuts the bytes of one client connection into requests.
+
+    ``feed`` what arrives, then ``pop`` requests until it returns None (incomplete: feed
+    more). Pipelined requests wait in ``buf``. ``pop`` raises HttpError for a malformed
+    request; the connection must then be answered and closed (its framing is lost).
+    """
+
+    __slots__ = ("buf",)
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    def pop(self) -> Request | None:
+        buf = self.buf
+        end = head_end(buf)
+        if end < 0:
+            return None
+        method, target, headers, keep_alive, n = parse_request_head(bytes(buf[:end]))
+        total = end + 4 + n
+        if len(buf) < total:
+            return None  # the body is still arriving
+        body = bytes(buf[end + 4 : total])
+        del buf[:total]
+        return Request(method, target, headers, body, keep_alive)
+
+    def at_eof(self) -> None:
+        """The peer closed its side: HttpError(400) if it left a request unfinished."""
+        if self.buf.strip():
+            raise HttpError(400, "connection closed in the middle of a request")
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -220,15 +327,15 @@ async def read_response(reader: asyncio.StreamReader, method: str = "GET") -> Re
         return None
     lines = head[:-4].split(b"\r\n")
     version, status = parse_status_line(lines[0])
-    headers = _parse_headers(lines[1:])
+    headers = parse_headers(lines[1:], 502)
     keep_alive = _wants_keep_alive(version, headers)
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         return Response(status, headers, b"", keep_alive)
     chunked = any(k == b"transfer-encoding" and b"chunked" in v.lower() for k, v in headers)
     if chunked:
         body = await _read_chunked(reader)
-    elif any(k == b"content-length" for k, _ in headers):
-        body = await reader.readexactly(_content_length(headers))
+    elif (n := content_length(headers, 502)) is not None:
+        body = await reader.readexactly(n)
     else:
         body = await reader.read(MAX_BODY * 8)
         keep_alive = False
@@ -294,13 +401,22 @@ async def serve_connection(
 
     ``idle`` (optional) holds the writer while it waits for the next request, so that a
     shutting-down server can close idle connections without cutting a request short.
+    A malformed request is answered with its 4xx and the connection closed.
     """
+    framer = RequestFramer()
     try:
         while True:
             if idle is not None:
                 idle.add(writer)
             try:
-                req = await read_request(reader)
+                req = framer.pop()
+                while req is None:
+                    data = await reader.read(READ_SIZE)
+                    if not data:
+                        framer.at_eof()
+                        return
+                    framer.feed(data)
+                    req = framer.pop()
             except HttpError as exc:
                 writer.write(error_response(exc.status, exc.message, keep_alive=False))
                 await writer.drain()
@@ -308,8 +424,6 @@ async def serve_connection(
             finally:
                 if idle is not None:
                     idle.discard(writer)
-            if req is None:
-                return
             try:
                 out = await handle(req)
             except Exception as exc:  # a bug must cost one request, never the server
