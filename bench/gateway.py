@@ -1,6 +1,6 @@
 """Benchmark the demo gateway: throughput and added latency vs a direct call and vs HAProxy.
 
-    .venv/bin/python bench/gateway.py [--rounds 5] [--seconds 3] [--write]
+    .venv/bin/python bench/gateway.py [--rounds 5] [--seconds 3] [--write] [--compare NAME=DIR]
 
 One run starts the demo (``courses`` only, 2 instances per version, no background load, no
 artificial service latency), splits courses 50/50, and generates an HAProxy config with the
@@ -14,12 +14,18 @@ through the gateway, through HAProxy) it measures:
 Medians over the rounds are printed, and with ``--write`` stored in docs/benchmarks.md under
 "## Gateway" (other sections are left alone). The client is Python too, on the same two
 cores, so the numbers are a lower bound of what the gateway can do.
+
+``--compare NAME=DIR`` (repeatable) also starts the demo of another checkout in DIR (for
+instance ``git worktree add DIR main``: today's code as the baseline) and measures its
+gateway and one of its instances in the same rounds, interleaved with this checkout's; the
+summary gives this checkout's CPU per request as a ratio to each compared one's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -204,6 +210,58 @@ def start_haproxy(
     raise SystemExit(f"haproxy did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
+def start_compared(
+    spec: str, work: Path, stack: contextlib.ExitStack
+) -> dict[str, tuple[int, int]]:
+    """Start the demo of the checkout named by ``NAME=DIR`` as the main one is started;
+    its gateway and one v1 instance as targets ``gateway@NAME`` and ``direct@NAME``."""
+    name, sep, src = spec.partition("=")
+    if not sep or not (Path(src) / "backends" / "local").is_dir():
+        raise SystemExit(f"--compare {spec}: expected NAME=DIR, DIR a checkout of this project")
+    # Its processes import backends/ from DIR: PYTHONPATH first, and not the working
+    # directory (PYTHONSAFEPATH), which may be this checkout.
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    os.environ["PYTHONPATH"] = str(Path(src).resolve())
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        demo = stack.enter_context(
+            start_demo(work / f"demo-{name}", rps=0, instances=2, services=["courses"])
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    env = connect(work / f"demo-{name}")
+    control = env.extras["control"]
+    for v in ("v1", "v2"):
+        control.inject_fault("courses", v, errors=0.0, latency=0.0, base_latency=0.0, jitter=0.0)
+    env.traffic.set_split("courses", {"v1": 50, "v2": 50})
+    one = next(
+        i for i in control.status()["instances"] if i["state"] == "ready" and i["version"] == "v1"
+    )
+    return {
+        f"direct@{name}": (one["port"], one["pid"]),
+        f"gateway@{name}": (demo.ports["gateway"], demo.pid),
+    }
+
+
+def compared_lines(med: dict[str, dict[str, float]], names: list[str]) -> list[str]:
+    """The CPU-per-request ratios of this checkout to each ``--compare`` checkout."""
+    lines = []
+    for name in names:
+        g, gb = med["gateway"], med[f"gateway@{name}"]
+        d, db = med["direct"], med[f"direct@{name}"]
+        lines.append(
+            f"Compared with `{name}` (same rounds, medians): CPU per request through the gateway "
+            f"{g['cpu']:.3f} ms here vs {gb['cpu']:.3f} ms there, ratio {g['cpu'] / gb['cpu']:.3f}; "
+            f"in an instance {d['cpu']:.3f} ms vs {db['cpu']:.3f} ms, ratio "
+            f"{d['cpu'] / db['cpu']:.3f}; gateway throughput {g['rps']:.0f} vs {gb['rps']:.0f} req/s."
+        )
+    return lines
+
+
 def write_section(path: Path, body: str) -> None:
     """Replace (or append) the "## Gateway" section of docs/benchmarks.md."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -223,6 +281,13 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rate", type=float, default=500.0, help="open-loop rate for latency")
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    ap.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also measure the demo of the checkout in DIR (CPU per request as a ratio)",
+    )
     args = ap.parse_args()
 
     load_before = os.getloadavg()[0]
@@ -242,6 +307,7 @@ def main() -> int:
             per_version = {v: sum(1 for i in instances if i["version"] == v) for v in ("v1", "v2")}
             servers = [(i["name"], i["port"], 50 // per_version[i["version"]]) for i in instances]
             haproxy, haproxy_port = start_haproxy(work, servers)
+            compared = contextlib.ExitStack()
             try:
                 direct_pid = next(i["pid"] for i in instances if i["port"] == direct_port)
                 targets = {
@@ -249,6 +315,8 @@ def main() -> int:
                     "gateway": (gateway_port, demo.pid),
                     "haproxy": (haproxy_port, haproxy.pid),
                 }
+                for spec in args.compare:
+                    targets.update(start_compared(spec, work, compared))
                 results: dict[str, dict[str, list[float]]] = {
                     t: {"rps": [], "p50": [], "p99": [], "errors": [], "cpu": []} for t in targets
                 }
@@ -266,12 +334,13 @@ def main() -> int:
                         res["p99"].append(p99)
                         res["errors"].append(bad + errs)
                         print(
-                            f"round {r + 1} {name:8s} {rps:8.0f} rps  p50 {p50 * 1e3:6.2f} ms  "
+                            f"round {r + 1} {name:16s} {rps:8.0f} rps  p50 {p50 * 1e3:6.2f} ms  "
                             f"p99 {p99 * 1e3:6.2f} ms  cpu {cpu_ms:.3f} ms/req  errors {bad + errs}",
                             flush=True,
                         )
                 split = json.dumps(env.traffic.get_split("courses").weights)
             finally:
+                compared.close()
                 haproxy.terminate()
                 haproxy.wait(5)
     load_after = os.getloadavg()[0]
@@ -327,6 +396,10 @@ def main() -> int:
             f"Ratios: gateway/direct throughput {g['rps'] / d['rps']:.2f}, gateway/HAProxy "
             f"throughput {g['rps'] / h['rps']:.2f}.",
             "",
+            *(
+                line + "\n"
+                for line in compared_lines(med, [c.partition("=")[0] for c in args.compare])
+            ),
         ]
     )
     print()

@@ -274,6 +274,15 @@ class RequestFramer:
     def feed(self, data: bytes) -> None:
         self.buf += data
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet taken as a request."""
+        return len(self.buf)
+
+    def clear(self) -> None:
+        """Drop what is buffered (the connection is being closed)."""
+        self.buf.clear()
+
     def pop(self) -> Request | None:
         buf = self.buf
         end = head_end(buf)

@@ -49,7 +49,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self.framer.feed(data)
         if not self.busy:
             self._next()
-        elif len(self.framer.buf) > MAX_HEAD + MAX_BODY:
+        elif self.framer.buffered > MAX_HEAD + MAX_BODY:
             self._fail(413, "too much pipelined data")
 
     @property
@@ -64,7 +64,7 @@ class HttpServerProtocol(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.write(error_response(status, message, keep_alive=False))
             self.transport.close()
-        self.framer.buf.clear()
+        self.framer.clear()
 
     def _next(self) -> None:
         """Start the next complete request in the buffer, if there is one."""
@@ -94,7 +94,7 @@ class HttpServerProtocol(asyncio.Protocol):
             self.transport.close()
             return
         self.busy = False
-        if self.framer.buf:
+        if self.framer.buffered:
             self._next()
 
 
