@@ -248,18 +248,26 @@ def start_compared(
 
 
 def compared_lines(med: dict[str, dict[str, float]], names: list[str]) -> list[str]:
-    """The CPU-per-request ratios of this checkout to each ``--compare`` checkout."""
-    lines = []
-    for name in names:
-        g, gb = med["gateway"], med[f"gateway@{name}"]
-        d, db = med["direct"], med[f"direct@{name}"]
+    """A table of CPU per request (medians) of this checkout and of every ``--compare``
+    one, as ratios to the first ``--compare`` (the baseline)."""
+    if not names:
+        return []
+    base = names[0]
+    gb, db = med[f"gateway@{base}"], med[f"direct@{base}"]
+    lines = [
+        f"CPU per request against `{base}` (the first `--compare`), same rounds, medians:",
+        "",
+        "| checkout | gateway: CPU per request | ratio | instance: CPU per request | ratio "
+        "| gateway throughput, req/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, key in [("this one", "")] + [(n, f"@{n}") for n in names]:
+        g, d = med["gateway" + key], med["direct" + key]
         lines.append(
-            f"Compared with `{name}` (same rounds, medians): CPU per request through the gateway "
-            f"{g['cpu']:.3f} ms here vs {gb['cpu']:.3f} ms there, ratio {g['cpu'] / gb['cpu']:.3f}; "
-            f"in an instance {d['cpu']:.3f} ms vs {db['cpu']:.3f} ms, ratio "
-            f"{d['cpu'] / db['cpu']:.3f}; gateway throughput {g['rps']:.0f} vs {gb['rps']:.0f} req/s."
+            f"| {label} | {g['cpu']:.3f} ms | {g['cpu'] / gb['cpu']:.3f} | {d['cpu']:.3f} ms "
+            f"| {d['cpu'] / db['cpu']:.3f} | {g['rps']:.0f} |"
         )
-    return lines
+    return [*lines, ""]
 
 
 def write_section(path: Path, body: str) -> None:
@@ -396,10 +404,7 @@ def main() -> int:
             f"Ratios: gateway/direct throughput {g['rps'] / d['rps']:.2f}, gateway/HAProxy "
             f"throughput {g['rps'] / h['rps']:.2f}.",
             "",
-            *(
-                line + "\n"
-                for line in compared_lines(med, [c.partition("=")[0] for c in args.compare])
-            ),
+            *compared_lines(med, [c.partition("=")[0] for c in args.compare]),
         ]
     )
     print()
