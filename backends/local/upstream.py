@@ -14,11 +14,8 @@ from backends.local.http11 import (
     MAX_BODY,
     HttpError,
     Response,
-    content_length,
     head_end,
-    parse_headers,
-    parse_status_line,
-    split_head,
+    parse_response_head,
 )
 
 # Requests in flight -> their deadline (loop time). One sweeper task per gateway expires
@@ -133,17 +130,9 @@ class UpstreamConn(asyncio.Protocol):
 
 def _parse_head(head: bytes, method: str) -> tuple[int, list[tuple[bytes, bytes]], bool, int]:
     """(status, headers, keep_alive, body length or -1 for read-until-close)."""
-    lines = split_head(head, 502)
-    version, status = parse_status_line(lines[0])
-    headers = parse_headers(lines[1:], 502)
-    keep_alive = version != b"HTTP/1.0"
-    for name, value in headers:
-        if name == b"connection":
-            v = value.lower()
-            keep_alive = b"close" not in v if keep_alive else b"keep-alive" in v
-        elif name == b"transfer-encoding":
-            raise HttpError(502, "the demo gateway takes no Transfer-Encoding from upstreams")
-    n = content_length(headers, 502)
+    status, headers, keep_alive, n, codings = parse_response_head(head)
+    if codings is not None:
+        raise HttpError(502, "the demo gateway takes no Transfer-Encoding from upstreams")
     length = -1 if n is None else n
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         length = 0
