@@ -17,8 +17,8 @@ cores, so the numbers are a lower bound of what the gateway can do.
 
 ``--compare NAME=DIR`` (repeatable) also starts the demo of another checkout in DIR (for
 instance ``git worktree add DIR main``: today's code as the baseline) and measures its
-gateway and one of its instances in the same rounds, interleaved with this checkout's; the
-summary gives this checkout's CPU per request as a ratio to each compared one's.
+gateway and one of its instances in the same rounds, interleaved with this checkout's; a
+table gives the CPU per request of each, as a ratio to the first ``--compare`` (the baseline).
 """
 
 from __future__ import annotations
@@ -285,10 +285,6 @@ def write_section(path: Path, body: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--rate", type=float, default=500.0, help="open-loop rate for latency")
-    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     ap.add_argument(
         "--compare",
         action="append",
@@ -296,9 +292,14 @@ def main() -> int:
         metavar="NAME=DIR",
         help="also measure the demo of the checkout in DIR (CPU per request as a ratio)",
     )
+    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rate", type=float, default=500.0, help="open-loop rate for latency")
+    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
 
     load_before = os.getloadavg()[0]
+    compared = contextlib.ExitStack()  # the --compare demos
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with start_demo(work / "demo", rps=0, instances=2, services=["courses"]) as demo:
@@ -315,7 +316,6 @@ def main() -> int:
             per_version = {v: sum(1 for i in instances if i["version"] == v) for v in ("v1", "v2")}
             servers = [(i["name"], i["port"], 50 // per_version[i["version"]]) for i in instances]
             haproxy, haproxy_port = start_haproxy(work, servers)
-            compared = contextlib.ExitStack()
             try:
                 direct_pid = next(i["pid"] for i in instances if i["port"] == direct_port)
                 targets = {
@@ -342,15 +342,15 @@ def main() -> int:
                         res["p99"].append(p99)
                         res["errors"].append(bad + errs)
                         print(
-                            f"round {r + 1} {name:16s} {rps:8.0f} rps  p50 {p50 * 1e3:6.2f} ms  "
+                            f"round {r + 1} {name:8s} {rps:8.0f} rps  p50 {p50 * 1e3:6.2f} ms  "
                             f"p99 {p99 * 1e3:6.2f} ms  cpu {cpu_ms:.3f} ms/req  errors {bad + errs}",
                             flush=True,
                         )
                 split = json.dumps(env.traffic.get_split("courses").weights)
             finally:
-                compared.close()
                 haproxy.terminate()
                 haproxy.wait(5)
+                compared.close()
     load_after = os.getloadavg()[0]
     med = {t: {k: statistics.median(v) for k, v in m.items()} for t, m in results.items()}
     spread = {t: (min(m["rps"]), max(m["rps"])) for t, m in results.items()}
@@ -404,9 +404,9 @@ def main() -> int:
             f"Ratios: gateway/direct throughput {g['rps'] / d['rps']:.2f}, gateway/HAProxy "
             f"throughput {g['rps'] / h['rps']:.2f}.",
             "",
-            *compared_lines(med, [c.partition("=")[0] for c in args.compare]),
         ]
     )
+    body += "\n".join(compared_lines(med, [c.partition("=")[0] for c in args.compare]))
     print()
     print(body)
     if args.write:
