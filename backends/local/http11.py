@@ -261,6 +261,7 @@ class RequestFramer:
         "_begun",
         "_body",
         "_done",
+        "_ended",
         "_error",
         "_fed",
         "_head",
@@ -275,6 +276,7 @@ class RequestFramer:
         self._parser = httptools.HttpRequestParser(self)
         self._done: deque[Request] = deque()
         self._error: HttpError | None = None
+        self._ended = False  # the last request of the connection has been parsed
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
@@ -336,8 +338,8 @@ class RequestFramer:
 
     # ------------------------------------------------------------ the framer
     def feed(self, data: bytes) -> None:
-        if self._error is not None:
-            return  # the connection is being refused; nothing after it counts
+        if self._error is not None or self._ended:
+            return  # nothing after a refusal or the connection's last request counts
         self._fed += len(data)
         begun = self._begun
         try:
@@ -346,7 +348,14 @@ class RequestFramer:
             cause = exc.__cause__ or exc.__context__
             self._error = cause if isinstance(cause, HttpError) else HttpError(400, str(exc))
         except httptools.HttpParserUpgrade:
-            self._error = HttpError(400, "protocol upgrades are not served here")
+            # llhttp stops after a request that asks for another protocol (Upgrade,
+            # CONNECT). The demo speaks none: that request is answered as plain HTTP (RFC
+            # 9110 7.8 lets a server ignore Upgrade) and is the connection's last.
+            if self._done:
+                self._done[-1].keep_alive = False
+                self._ended = True
+            else:
+                self._error = HttpError(400, "protocol upgrades are not served here")
         except httptools.HttpParserError as exc:
             self._error = HttpError(400, f"malformed request: {exc}")
         else:

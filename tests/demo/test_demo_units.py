@@ -227,6 +227,16 @@ def test_requests_before_a_malformed_one_are_served_first() -> None:
         framer.pop()
 
 
+def test_an_upgrade_request_is_answered_as_plain_http_and_ends_the_connection() -> None:
+    framer = _framer(
+        b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        b"GET /y HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    req = framer.pop()
+    assert req is not None and req.path == "/x" and req.keep_alive is False
+    assert framer.pop() is None  # what follows it is not read as a request
+
+
 def test_a_head_growing_over_reads_is_refused_at_the_limit() -> None:
     # llhttp has no limit of its own; an endless header line must not grow without bound.
     framer = _framer(b"GET / HTTP/1.1\r\nX-Big: ")
