@@ -1,18 +1,17 @@
 """Just enough HTTP/1.1 for the demo: read and write requests and responses on asyncio streams.
 
-The demo's services, gateway, control API and load generator all speak through this module.
-Requests are parsed by llhttp (the parser of Node.js, through ``httptools``), in its strict
-default mode, one parser per connection (``RequestFramer``): the gateway is a proxy, and a
-request that two parsers would frame differently is a request-smuggling vector. Two
-different (or repeated) Content-Lengths, an invalid one, Transfer-Encoding with
-Content-Length (or in HTTP/1.0, or without chunked last), obsolete line folding, a header
-line without a colon or with whitespace before it, control characters, bare CR and bare LF
-line endings (RFC 9112 2.2 lets a recipient accept bare LF; llhttp refuses it) get 400 and a
-closed connection; a head over ``MAX_HEAD`` bytes gets 431. Request bodies need a
-Content-Length: chunked ones are refused with 411.
+The demo's services, gateway, control API and load generator all speak through this module so
+that each instance process imports nothing but the standard library (they must start fast and
+stay small on a two-core laptop). Bodies need a Content-Length (or chunked encoding in
+responses); requests with a chunked body are refused with 411.
 
-Responses come from the demo's own processes and are parsed here by hand, with the same
-rules (a malformed one is a 502 at the gateway); chunked responses are read by clients.
+Requests are framed strictly (RFC 9112), because the gateway is a proxy and a request that
+two parsers would frame differently is a request-smuggling vector: conflicting or invalid
+Content-Length, Transfer-Encoding with Content-Length (or in HTTP/1.0, or without chunked
+last), obsolete line folding, a header line without a colon or with whitespace before it,
+control characters, bare CR, and bare LF line endings (RFC 9112 2.2 allows a recipient to
+accept them; this one answers 400 instead, as llhttp does) are all answered with 400 and
+the connection is closed; a head over ``MAX_HEAD`` bytes gets 431.
 """
 
 from __future__ import annotations
@@ -20,11 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections import deque
 from http import HTTPStatus
 from typing import Any
-
-import httptools
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024
@@ -137,18 +133,18 @@ _CTL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # control characters bu
 _HTTP1 = (b"HTTP/1.1", b"HTTP/1.0")
 
 
-def _head_lines(head: bytes, status: int) -> list[bytes]:
+def _head_lines(head: bytes, status: int, request: bool) -> list[bytes]:
     """The lines of a head (without its blank line) that has nothing but CRLF line ends and
     allowed characters; else the HttpError that says what is wrong."""
     lines = head.split(b"\r\n")
     if head.translate(None, _LINE_CHARS) != b"\r\n" * (len(lines) - 1):
-        raise _head_error(head, status)
+        raise _head_error(head, status, request)
     return lines
 
 
-def _head_error(head: bytes, status: int) -> HttpError:
-    """What is wrong with a response head that does not keep to the grammar (the slow path:
-    it only runs for a message that is refused anyway), as the HttpError to raise."""
+def _head_error(head: bytes, status: int, request: bool) -> HttpError:
+    """What is wrong with a head that does not match the grammar (the slow path: it only
+    runs for a message that is refused anyway), as the HttpError to answer with."""
     lines = head.split(b"\r\n")
     if head.count(b"\n") != len(lines) - 1:
         return HttpError(status, "bare LF line ending (lines must end with CRLF)")
@@ -156,8 +152,15 @@ def _head_error(head: bytes, status: int) -> HttpError:
         return HttpError(status, "bare CR in the message head")
     if _CTL.search(head) is not None:
         return HttpError(status, "control character in the message head")
-    if not re.fullmatch(rb"HTTP/1\.[0-9] [0-9]{3}( .*)?", lines[0], re.S):
-        return HttpError(status, f"malformed status line {lines[0][:80]!r}")
+    first = lines[0]
+    if request:
+        parts = first.split(b" ")
+        if len(parts) == 3 and re.fullmatch(rb"HTTP/[02-9]\.[0-9]", parts[2]):
+            return HttpError(505, "only HTTP/1.x is served here")
+        if not re.fullmatch(_T + rb" [!-~]+ HTTP/1\.[0-9]", first):
+            return HttpError(status, f"malformed request line {first[:80]!r}")
+    elif not re.fullmatch(rb"HTTP/1\.[0-9] [0-9]{3}( .*)?", first, re.S):
+        return HttpError(status, f"malformed status line {first[:80]!r}")
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t"):
             return HttpError(status, f"obsolete line folding is not accepted: {line[:60]!r}")
@@ -166,19 +169,24 @@ def _head_error(head: bytes, status: int) -> HttpError:
     return HttpError(status, "malformed message head")
 
 
-def head_end(buf: bytes | bytearray, status: int = 502) -> int:
-    """Where the response head in ``buf`` ends (the index of its blank line's CRLF CRLF), or
-    -1 while it is incomplete. HttpError(``status``) as soon as the head uses bare LF line
-    endings (such a head never ends with CRLF CRLF) or is larger than ``MAX_HEAD``."""
+def head_end(buf: bytes | bytearray, status: int = 400) -> int:
+    """Where the head in ``buf`` ends (the index of its blank line's CRLF CRLF), or -1 while
+    it is incomplete. HttpError as soon as the head uses bare LF line endings (such a head
+    never ends with CRLF CRLF: waiting would leave the client without an answer) and 431
+    (``status`` for upstreams) when it is larger than ``MAX_HEAD``."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         if buf.count(b"\n") != buf.count(b"\r\n"):
             raise HttpError(status, "bare LF line ending (lines must end with CRLF)")
         if len(buf) > MAX_HEAD:
-            raise HttpError(status, f"message head larger than {MAX_HEAD} bytes")
+            raise HttpError(
+                431 if status == 400 else status, f"message head larger than {MAX_HEAD} bytes"
+            )
         return -1
     if end > MAX_HEAD:
-        raise HttpError(status, f"message head larger than {MAX_HEAD} bytes")
+        raise HttpError(
+            431 if status == 400 else status, f"message head larger than {MAX_HEAD} bytes"
+        )
     return end
 
 
@@ -208,13 +216,63 @@ def _length(value: bytes) -> int:
     return int(value)
 
 
+def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[bytes, bytes]], bool, int]:
+    """(method, target, headers, keep_alive, content_length) from a head without its blank
+    line; HttpError (400, 411, 413, 505) if the request is malformed or refused.
+
+    One pass over the header lines checks each and notes what frames the body."""
+    lines = _head_lines(head, 400, True)
+    parts = lines[0].split(b" ")
+    if (
+        len(parts) != 3
+        or not parts[0]
+        or parts[0].translate(None, _TCHAR)
+        or not parts[1]
+        or not parts[1].isascii()
+        or (parts[2] not in _HTTP1 and not re.fullmatch(rb"HTTP/1\.[0-9]", parts[2]))
+    ):
+        raise _head_error(head, 400, True)
+    version = parts[2]
+    headers = []
+    length: bytes | None = None
+    codings: bytes | None = None
+    conn = b""
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name.translate(None, _TCHAR):
+            raise _head_error(head, 400, True)
+        name = name.lower()
+        value = value.strip(b" \t")
+        headers.append((name, value))
+        if name == b"content-length":
+            length = _one_length(length, value, 400)
+        elif name == b"transfer-encoding":
+            codings = value if codings is None else codings + b"," + value
+        elif name == b"connection":
+            conn = value.lower()
+    keep_alive = b"keep-alive" in conn if version == b"HTTP/1.0" else b"close" not in conn
+    # RFC 9112 6.1 and 6.3: how long the body is, or why that cannot be known.
+    if codings is not None:
+        if version == b"HTTP/1.0":
+            raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if length is not None:
+            raise HttpError(400, "both Transfer-Encoding and Content-Length")
+        if codings.rsplit(b",", 1)[-1].strip(b" \t").lower() == b"chunked":
+            raise HttpError(411, "chunked request bodies are not supported; send Content-Length")
+        raise HttpError(400, "Transfer-Encoding whose final coding is not chunked")
+    n = 0 if length is None else _length(length)
+    if n > MAX_BODY:
+        raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
+    return parts[0].decode(), parts[1].decode(), headers, keep_alive, n
+
+
 def parse_response_head(
     head: bytes, status: int = 502
 ) -> tuple[int, list[tuple[bytes, bytes]], bool, int | None, bytes | None]:
     """(status, headers, keep_alive, Content-Length or None, Transfer-Encoding or None) from
     a response head without its blank line; HttpError(``status``) if it is malformed or its
     Content-Length is invalid or conflicting."""
-    lines = _head_lines(head, status)
+    lines = _head_lines(head, status, False)
     parts = lines[0].split(b" ", 2)
     version = parts[0]
     if (
@@ -223,7 +281,7 @@ def parse_response_head(
         or len(parts[1]) != 3
         or not parts[1].isdigit()
     ):
-        raise _head_error(head, status)
+        raise _head_error(head, status, False)
     headers = []
     length: bytes | None = None
     codings: bytes | None = None
@@ -231,7 +289,7 @@ def parse_response_head(
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
         if not sep or not name or name.translate(None, _TCHAR):
-            raise _head_error(head, status)
+            raise _head_error(head, status, False)
         name = name.lower()
         value = value.strip(b" \t")
         headers.append((name, value))
@@ -247,148 +305,46 @@ def parse_response_head(
 
 
 class RequestFramer:
-    """Cuts the bytes of one client connection into requests, with llhttp.
+    """Cuts the bytes of one client connection into requests.
 
     ``feed`` what arrives, then ``pop`` requests until it returns None (incomplete: feed
-    more). Pipelined requests wait, parsed. ``pop`` raises HttpError for a malformed
-    request, after the requests before it; the connection must then be answered and closed
-    (its framing is lost). llhttp checks the grammar and the framing headers; the callbacks
-    add what it leaves to its user: the version, the head's size, the body's size, and no
-    chunked bodies.
+    more). Pipelined requests wait in ``buf``. ``pop`` raises HttpError for a malformed
+    request; the connection must then be answered and closed (its framing is lost).
     """
 
-    __slots__ = (
-        "_begun",
-        "_body",
-        "_done",
-        "_ended",
-        "_error",
-        "_fed",
-        "_head",
-        "_headers",
-        "_in_head",
-        "_parser",
-        "_started",
-        "_url",
-    )
+    __slots__ = ("buf",)
 
     def __init__(self) -> None:
-        self._parser = httptools.HttpRequestParser(self)
-        self._done: deque[Request] = deque()
-        self._error: HttpError | None = None
-        self._ended = False  # the last request of the connection has been parsed
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._body: list[bytes] = []
-        self._started = False  # a request has begun and not ended
-        self._in_head = False  # ... and its head has not ended
-        self._begun = 0  # requests begun on this connection
-        self._head = 0  # bytes fed while the current head went on
-        self._fed = 0  # bytes fed since the framer was last empty
+        self.buf = bytearray()
 
-    # ------------------------------------------------------------ llhttp's callbacks
-    def on_message_begin(self) -> None:
-        self._started = self._in_head = True
-        self._begun += 1
-        self._head = 0
-        self._url = b""
-        self._headers = []
-        self._body = []
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # llhttp leaves trailing whitespace in the value (RFC 9110 5.5: not part of it).
-        self._headers.append((name.lower(), value.rstrip(b" \t")))
-
-    def on_headers_complete(self) -> None:
-        size = len(self._url) + sum(len(k) + len(v) + 4 for k, v in self._headers)
-        if size > MAX_HEAD:
-            raise HttpError(431, f"message head larger than {MAX_HEAD} bytes")
-        self._in_head = False
-        version = self._parser.get_http_version()
-        if version not in ("1.1", "1.0"):
-            raise HttpError(505, "only HTTP/1.x is served here")
-        for k, v in self._headers:
-            if k == b"transfer-encoding":
-                if version == "1.0":  # RFC 9112 6.1: faulty framing
-                    raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
-                if v.rsplit(b",", 1)[-1].strip(b" \t").lower() != b"chunked":
-                    raise HttpError(400, "Transfer-Encoding whose final coding is not chunked")
-                raise HttpError(
-                    411, "chunked request bodies are not supported; send Content-Length"
-                )
-            if k == b"content-length" and (len(v) > 12 or int(v) > MAX_BODY):
-                raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
-
-    def on_body(self, body: bytes) -> None:
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        self._started = False
-        if not self._url.isascii():
-            raise HttpError(400, "request target is not ASCII")
-        p = self._parser
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        req = Request(
-            p.get_method().decode(), self._url.decode(), self._headers, body, p.should_keep_alive()
-        )
-        self._done.append(req)
-
-    # ------------------------------------------------------------ the framer
     def feed(self, data: bytes) -> None:
-        if self._error is not None or self._ended:
-            return  # nothing after a refusal or the connection's last request counts
-        self._fed += len(data)
-        begun = self._begun
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__cause__ or exc.__context__
-            self._error = cause if isinstance(cause, HttpError) else HttpError(400, str(exc))
-        except httptools.HttpParserUpgrade:
-            # llhttp stops after a request that asks for another protocol (Upgrade,
-            # CONNECT). The demo speaks none: that request is answered as plain HTTP (RFC
-            # 9110 7.8 lets a server ignore Upgrade) and is the connection's last.
-            if self._done:
-                self._done[-1].keep_alive = False
-                self._ended = True
-            else:
-                self._error = HttpError(400, "protocol upgrades are not served here")
-        except httptools.HttpParserError as exc:
-            self._error = HttpError(400, f"malformed request: {exc}")
-        else:
-            # llhttp keeps no limit on a head's size (httptools gathers a header line until
-            # it ends): count what is fed while one head goes on, from the first read after
-            # its start (a read may also hold the requests before it).
-            if self._in_head and self._begun == begun:
-                self._head += len(data)
-                if self._head > MAX_HEAD:
-                    self._error = HttpError(431, f"message head larger than {MAX_HEAD} bytes")
+        self.buf += data
 
     @property
     def buffered(self) -> int:
-        """About how many bytes were fed and not yet taken as requests (0: nothing waits)."""
-        return self._fed + (self._error is not None)
+        """Bytes received and not yet taken as a request."""
+        return len(self.buf)
 
     def clear(self) -> None:
-        """Drop what is parsed (the connection is being closed)."""
-        self._done.clear()
+        """Drop what is buffered (the connection is being closed)."""
+        self.buf.clear()
 
     def pop(self) -> Request | None:
-        if self._done:
-            req = self._done.popleft()
-            if not self._done and not self._started:
-                self._fed = 0
-            return req
-        if self._error is not None:
-            raise self._error
-        return None
+        buf = self.buf
+        end = head_end(buf)
+        if end < 0:
+            return None
+        method, target, headers, keep_alive, n = parse_request_head(bytes(buf[:end]))
+        total = end + 4 + n
+        if len(buf) < total:
+            return None  # the body is still arriving
+        body = bytes(buf[end + 4 : total])
+        del buf[:total]
+        return Request(method, target, headers, body, keep_alive)
 
     def at_eof(self) -> None:
         """The peer closed its side: HttpError(400) if it left a request unfinished."""
-        if self._started:
+        if self.buf.strip():
             raise HttpError(400, "connection closed in the middle of a request")
 
 

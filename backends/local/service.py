@@ -7,8 +7,7 @@ and can be changed at run time with ``PUT /_admin/behaviour`` (the gateway never
 ``/_admin``). It exits when its stdin closes, so it never outlives the demo that started it,
 and on SIGTERM it stops accepting, finishes what is in flight and exits.
 
-Only the standard library and httptools (llhttp, a C extension: requests are parsed with
-it, see http11.py) are imported: 18 of these run on a two-core laptop.
+Only the standard library is imported: 18 of these run on a two-core laptop.
 """
 
 from __future__ import annotations

@@ -210,13 +210,11 @@ def test_a_request_arriving_byte_by_byte_is_one_request() -> None:
     assert got == [(len(raw) - 1, b"abc")]
 
 
-def test_even_identical_repeated_content_lengths_are_refused() -> None:
-    # RFC 9110 8.6 lets a recipient either take identical values as one or refuse them;
-    # llhttp refuses them.
-    raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n{}"
-    with pytest.raises(HttpError) as info:
-        _framer(raw).pop()
-    assert info.value.status == 400
+def test_identical_repeated_content_lengths_are_one_length() -> None:
+    # RFC 9110 8.6 lets a recipient take identical values as one.
+    raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\ncontent-length: 02\r\n\r\n{}"
+    req = _framer(raw).pop()
+    assert req is not None and req.body == b"{}"
 
 
 def test_requests_before_a_malformed_one_are_served_first() -> None:
@@ -227,18 +225,7 @@ def test_requests_before_a_malformed_one_are_served_first() -> None:
         framer.pop()
 
 
-def test_an_upgrade_request_is_answered_as_plain_http_and_ends_the_connection() -> None:
-    framer = _framer(
-        b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
-        b"GET /y HTTP/1.1\r\nHost: a\r\n\r\n"
-    )
-    req = framer.pop()
-    assert req is not None and req.path == "/x" and req.keep_alive is False
-    assert framer.pop() is None  # what follows it is not read as a request
-
-
 def test_a_head_growing_over_reads_is_refused_at_the_limit() -> None:
-    # llhttp has no limit of its own; an endless header line must not grow without bound.
     framer = _framer(b"GET / HTTP/1.1\r\nX-Big: ")
     refused = None
     for i in range(2 * MAX_HEAD // 1024 + 2):
@@ -265,7 +252,7 @@ MALFORMED = [
     (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4_0\r\n\r\nabcd", 400),
     (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x4\r\n\r\nabcd", 400),
     (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 413),
     (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n", 413),
     # Transfer-Encoding with Content-Length, without chunked last, or in HTTP/1.0 (6.1, 6.3).
     (
@@ -288,11 +275,13 @@ MALFORMED = [
     (b"GET / HTTP/1.1\r\nHost: a\rX-B: 1\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n", 400),
     # Request line.
+    (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     (b"GET / HTTP/1.1x\r\nHost: a\r\n\r\n", 400),
     (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
-    # An overlong header section (one still growing: see the test after this list).
+    # An overlong header section, whether or not it has ended yet.
     (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * MAX_HEAD + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * MAX_HEAD, 431),
 ]
 
 
@@ -314,9 +303,8 @@ def test_a_request_cut_short_by_the_peer_is_a_400() -> None:
 def test_bare_lf_is_refused_before_the_head_could_end() -> None:
     # Such a head never ends with CRLF CRLF: waiting for it would leave the client unanswered.
     framer = _framer(b"GET / HTTP/1.1\nHost: a\n")
-    with pytest.raises(HttpError) as info:
+    with pytest.raises(HttpError, match="bare LF"):
         framer.pop()
-    assert info.value.status == 400
 
 
 def test_upstream_responses_with_conflicting_lengths_are_a_502() -> None:
