@@ -1,6 +1,6 @@
 """Benchmark the demo gateway: throughput and added latency vs a direct call and vs HAProxy.
 
-    .venv/bin/python bench/gateway.py [--rounds 5] [--seconds 3] [--write]
+    .venv/bin/python bench/gateway.py [--rounds 5] [--seconds 3] [--write] [--compare NAME=DIR]
 
 One run starts the demo (``courses`` only, 2 instances per version, no background load, no
 artificial service latency), splits courses 50/50, and generates an HAProxy config with the
@@ -14,12 +14,18 @@ through the gateway, through HAProxy) it measures:
 Medians over the rounds are printed, and with ``--write`` stored in docs/benchmarks.md under
 "## Gateway" (other sections are left alone). The client is Python too, on the same two
 cores, so the numbers are a lower bound of what the gateway can do.
+
+``--compare NAME=DIR`` (repeatable) also starts the demo of another checkout in DIR (for
+instance ``git worktree add DIR main``: today's code as the baseline) and measures its
+gateway and one of its instances in the same rounds, interleaved with this checkout's; a
+table gives the CPU per request of each, as a ratio to the first ``--compare`` (the baseline).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -205,6 +211,66 @@ def start_haproxy(
     raise SystemExit(f"haproxy did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
+def start_compared(
+    spec: str, work: Path, stack: contextlib.ExitStack
+) -> dict[str, tuple[int, int]]:
+    """Start the demo of the checkout named by ``NAME=DIR`` as the main one is started;
+    its gateway and one v1 instance as targets ``gateway@NAME`` and ``direct@NAME``."""
+    name, sep, src = spec.partition("=")
+    if not sep or not (Path(src) / "backends" / "local").is_dir():
+        raise SystemExit(f"--compare {spec}: expected NAME=DIR, DIR a checkout of this project")
+    # Its processes import backends/ from DIR: PYTHONPATH first, and not the working
+    # directory (PYTHONSAFEPATH), which may be this checkout.
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    os.environ["PYTHONPATH"] = str(Path(src).resolve())
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        demo = stack.enter_context(
+            start_demo(work / f"demo-{name}", rps=0, instances=2, services=["courses"])
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    env = connect(work / f"demo-{name}")
+    control = env.extras["control"]
+    for v in ("v1", "v2"):
+        control.inject_fault("courses", v, errors=0.0, latency=0.0, base_latency=0.0, jitter=0.0)
+    env.traffic.set_split("courses", {"v1": 50, "v2": 50})
+    one = next(
+        i for i in control.status()["instances"] if i["state"] == "ready" and i["version"] == "v1"
+    )
+    return {
+        f"direct@{name}": (one["port"], one["pid"]),
+        f"gateway@{name}": (demo.ports["gateway"], demo.pid),
+    }
+
+
+def compared_lines(med: dict[str, dict[str, float]], names: list[str]) -> list[str]:
+    """A table of CPU per request (medians) of this checkout and of every ``--compare``
+    one, as ratios to the first ``--compare`` (the baseline)."""
+    if not names:
+        return []
+    base = names[0]
+    gb, db = med[f"gateway@{base}"], med[f"direct@{base}"]
+    lines = [
+        f"CPU per request against `{base}` (the first `--compare`), same rounds, medians:",
+        "",
+        "| checkout | gateway: CPU per request | ratio | instance: CPU per request | ratio "
+        "| gateway throughput, req/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, key in [("this one", "")] + [(n, f"@{n}") for n in names]:
+        g, d = med["gateway" + key], med["direct" + key]
+        lines.append(
+            f"| {label} | {g['cpu']:.3f} ms | {g['cpu'] / gb['cpu']:.3f} | {d['cpu']:.3f} ms "
+            f"| {d['cpu'] / db['cpu']:.3f} | {g['rps']:.0f} |"
+        )
+    return [*lines, ""]
+
+
 def write_section(path: Path, body: str) -> None:
     """Replace (or append) the "## Gateway" section of docs/benchmarks.md."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -220,6 +286,13 @@ def write_section(path: Path, body: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also measure the demo of the checkout in DIR (CPU per request as a ratio)",
+    )
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rate", type=float, default=500.0, help="open-loop rate for latency")
@@ -228,6 +301,7 @@ def main() -> int:
     args = ap.parse_args()
 
     load_before = os.getloadavg()[0]
+    compared = contextlib.ExitStack()  # the --compare demos
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with start_demo(work / "demo", rps=0, instances=2, services=["courses"]) as demo:
@@ -254,6 +328,8 @@ def main() -> int:
                     "haproxy": (haproxy_port, haproxy.pid),
                     "rollout-haproxy": (driven.port, driven.pid),
                 }
+                for spec in args.compare:
+                    targets.update(start_compared(spec, work, compared))
                 results: dict[str, dict[str, list[float]]] = {
                     t: {"rps": [], "p50": [], "p99": [], "errors": [], "cpu": []} for t in targets
                 }
@@ -281,6 +357,7 @@ def main() -> int:
                 driven.stop()
                 haproxy.terminate()
                 haproxy.wait(5)
+                compared.close()
     load_after = os.getloadavg()[0]
     med = {t: {k: statistics.median(v) for k, v in m.items()} for t, m in results.items()}
     spread = {t: (min(m["rps"]), max(m["rps"])) for t, m in results.items()}
@@ -348,6 +425,7 @@ def main() -> int:
             "",
         ]
     )
+    body += "\n".join(compared_lines(med, [c.partition("=")[0] for c in args.compare]))
     print()
     print(body)
     if args.write:

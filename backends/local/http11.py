@@ -4,17 +4,27 @@ The demo's services, gateway, control API and load generator all speak through t
 that each instance process imports nothing but the standard library (they must start fast and
 stay small on a two-core laptop). Bodies need a Content-Length (or chunked encoding in
 responses); requests with a chunked body are refused with 411.
+
+Requests are framed strictly (RFC 9112), because the gateway is a proxy and a request that
+two parsers would frame differently is a request-smuggling vector: conflicting or invalid
+Content-Length, Transfer-Encoding with Content-Length (or in HTTP/1.0, or without chunked
+last), obsolete line folding, a header line without a colon or with whitespace before it,
+control characters, bare CR, and bare LF line endings (RFC 9112 2.2 allows a recipient to
+accept them; this one answers 400 instead, as llhttp does) are all answered with 400 and
+the connection is closed; a head over ``MAX_HEAD`` bytes gets 431.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024
+READ_SIZE = 64 * 1024  # bytes asked of a connection at a time
 
 # Reason phrases as bytes, built once: responses are written on the demo's hottest path.
 REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -109,14 +119,75 @@ class Response(_Message):
         self.keep_alive = keep_alive
 
 
-def _parse_headers(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
-    headers = []
-    for line in lines:
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip():
-            raise HttpError(400, f"malformed header line {line[:60]!r}")
-        headers.append((name.lower(), value.strip()))
-    return headers
+# The strict grammar of a head (RFC 9112 2.2, 3, 5; RFC 9110 5.5, 5.6.2): lines end with
+# CRLF and hold visible characters, obs-text, spaces and tabs; a field name (and a method) is
+# a token, followed at once by the colon. A head that keeps to it has no bare CR or LF, no
+# other control character, no whitespace before a colon and no obsolete line folding (a
+# line that starts with whitespace): the things two parsers may read differently. The checks
+# use bytes.translate (delete the allowed bytes, see what is left), which costs a fraction of
+# a regular expression on this path.
+_T = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_LINE_CHARS = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+_CTL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # control characters but HTAB, CR, LF
+_HTTP1 = (b"HTTP/1.1", b"HTTP/1.0")
+
+
+def _head_lines(head: bytes, status: int, request: bool) -> list[bytes]:
+    """The lines of a head (without its blank line) that has nothing but CRLF line ends and
+    allowed characters; else the HttpError that says what is wrong."""
+    lines = head.split(b"\r\n")
+    if head.translate(None, _LINE_CHARS) != b"\r\n" * (len(lines) - 1):
+        raise _head_error(head, status, request)
+    return lines
+
+
+def _head_error(head: bytes, status: int, request: bool) -> HttpError:
+    """What is wrong with a head that does not match the grammar (the slow path: it only
+    runs for a message that is refused anyway), as the HttpError to answer with."""
+    lines = head.split(b"\r\n")
+    if head.count(b"\n") != len(lines) - 1:
+        return HttpError(status, "bare LF line ending (lines must end with CRLF)")
+    if head.count(b"\r") != len(lines) - 1:
+        return HttpError(status, "bare CR in the message head")
+    if _CTL.search(head) is not None:
+        return HttpError(status, "control character in the message head")
+    first = lines[0]
+    if request:
+        parts = first.split(b" ")
+        if len(parts) == 3 and re.fullmatch(rb"HTTP/[02-9]\.[0-9]", parts[2]):
+            return HttpError(505, "only HTTP/1.x is served here")
+        if not re.fullmatch(_T + rb" [!-~]+ HTTP/1\.[0-9]", first):
+            return HttpError(status, f"malformed request line {first[:80]!r}")
+    elif not re.fullmatch(rb"HTTP/1\.[0-9] [0-9]{3}( .*)?", first, re.S):
+        return HttpError(status, f"malformed status line {first[:80]!r}")
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            return HttpError(status, f"obsolete line folding is not accepted: {line[:60]!r}")
+        if not re.fullmatch(_T + rb":.*", line, re.S):
+            return HttpError(status, f"malformed header line {line[:60]!r}")
+    return HttpError(status, "malformed message head")
+
+
+def head_end(buf: bytes | bytearray, status: int = 400) -> int:
+    """Where the head in ``buf`` ends (the index of its blank line's CRLF CRLF), or -1 while
+    it is incomplete. HttpError as soon as the head uses bare LF line endings (such a head
+    never ends with CRLF CRLF: waiting would leave the client without an answer) and 431
+    (``status`` for upstreams) when it is larger than ``MAX_HEAD``."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        if buf.count(b"\n") != buf.count(b"\r\n"):
+            raise HttpError(status, "bare LF line ending (lines must end with CRLF)")
+        if len(buf) > MAX_HEAD:
+            raise HttpError(
+                431 if status == 400 else status, f"message head larger than {MAX_HEAD} bytes"
+            )
+        return -1
+    if end > MAX_HEAD:
+        raise HttpError(
+            431 if status == 400 else status, f"message head larger than {MAX_HEAD} bytes"
+        )
+    return end
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
@@ -130,60 +201,151 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HttpError(431, f"message head larger than {MAX_HEAD} bytes") from None
 
 
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
-    for k, v in headers:
-        if k == b"content-length":
-            try:
-                n = int(v)
-            except ValueError:
-                raise HttpError(400, f"bad Content-Length {v[:20]!r}") from None
-            if n < 0:
-                raise HttpError(400, "negative Content-Length")
-            return n
-    return 0
+def _one_length(found: bytes | None, value: bytes, status: int) -> bytes:
+    """A Content-Length value checked against RFC 9112 6.3 and the one seen before it."""
+    if not value.isdigit():  # ASCII digits only: no sign, space, underscore or list
+        raise HttpError(status, f"invalid Content-Length {value[:20]!r}")
+    if found is not None and value.lstrip(b"0") != found.lstrip(b"0"):
+        raise HttpError(status, "conflicting Content-Length headers")
+    return value
 
 
-def _wants_keep_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
-    conn = b""
-    for k, v in headers:
-        if k == b"connection":
-            conn = v.lower()
-    if version == b"HTTP/1.0":
-        return b"keep-alive" in conn
-    return b"close" not in conn
+def _length(value: bytes) -> int:
+    if len(value) > 12:
+        return MAX_BODY * 1024  # larger than any limit here; int() of a huge string is slow
+    return int(value)
 
 
 def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[bytes, bytes]], bool, int]:
-    """(method, target, headers, keep_alive, content_length) from a head without its blank line."""
-    lines = head.split(b"\r\n")
+    """(method, target, headers, keep_alive, content_length) from a head without its blank
+    line; HttpError (400, 411, 413, 505) if the request is malformed or refused.
+
+    One pass over the header lines checks each and notes what frames the body."""
+    lines = _head_lines(head, 400, True)
     parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        raise HttpError(400, f"malformed request line {lines[0][:80]!r}")
-    headers = _parse_headers(lines[1:])
-    for k, v in headers:
-        if k == b"transfer-encoding" and v.lower() != b"identity":
+    if (
+        len(parts) != 3
+        or not parts[0]
+        or parts[0].translate(None, _TCHAR)
+        or not parts[1]
+        or not parts[1].isascii()
+        or (parts[2] not in _HTTP1 and not re.fullmatch(rb"HTTP/1\.[0-9]", parts[2]))
+    ):
+        raise _head_error(head, 400, True)
+    version = parts[2]
+    headers = []
+    length: bytes | None = None
+    codings: bytes | None = None
+    conn = b""
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name.translate(None, _TCHAR):
+            raise _head_error(head, 400, True)
+        name = name.lower()
+        value = value.strip(b" \t")
+        headers.append((name, value))
+        if name == b"content-length":
+            length = _one_length(length, value, 400)
+        elif name == b"transfer-encoding":
+            codings = value if codings is None else codings + b"," + value
+        elif name == b"connection":
+            conn = value.lower()
+    keep_alive = b"keep-alive" in conn if version == b"HTTP/1.0" else b"close" not in conn
+    # RFC 9112 6.1 and 6.3: how long the body is, or why that cannot be known.
+    if codings is not None:
+        if version == b"HTTP/1.0":
+            raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if length is not None:
+            raise HttpError(400, "both Transfer-Encoding and Content-Length")
+        if codings.rsplit(b",", 1)[-1].strip(b" \t").lower() == b"chunked":
             raise HttpError(411, "chunked request bodies are not supported; send Content-Length")
-    n = _content_length(headers)
+        raise HttpError(400, "Transfer-Encoding whose final coding is not chunked")
+    n = 0 if length is None else _length(length)
     if n > MAX_BODY:
         raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
-    try:
-        method, target = parts[0].decode("ascii"), parts[1].decode("ascii")
-    except UnicodeDecodeError:
-        raise HttpError(400, "request line is not ASCII") from None
-    return method, target, headers, _wants_keep_alive(parts[2], headers), n
+    return parts[0].decode(), parts[1].decode(), headers, keep_alive, n
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    """Read one request; None when the peer closed the connection between requests."""
-    head = await _read_head(reader)
-    if head is None:
-        return None
-    method, target, headers, keep_alive, n = parse_request_head(head[:-4])
-    try:
-        body = await reader.readexactly(n) if n else b""
-    except asyncio.IncompleteReadError:
-        raise HttpError(400, "connection closed in the middle of the request body") from None
-    return Request(method, target, headers, body, keep_alive)
+def parse_response_head(
+    head: bytes, status: int = 502
+) -> tuple[int, list[tuple[bytes, bytes]], bool, int | None, bytes | None]:
+    """(status, headers, keep_alive, Content-Length or None, Transfer-Encoding or None) from
+    a response head without its blank line; HttpError(``status``) if it is malformed or its
+    Content-Length is invalid or conflicting."""
+    lines = _head_lines(head, status, False)
+    parts = lines[0].split(b" ", 2)
+    version = parts[0]
+    if (
+        len(parts) < 2
+        or (version not in _HTTP1 and not re.fullmatch(rb"HTTP/1\.[0-9]", version))
+        or len(parts[1]) != 3
+        or not parts[1].isdigit()
+    ):
+        raise _head_error(head, status, False)
+    headers = []
+    length: bytes | None = None
+    codings: bytes | None = None
+    conn = b""
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name.translate(None, _TCHAR):
+            raise _head_error(head, status, False)
+        name = name.lower()
+        value = value.strip(b" \t")
+        headers.append((name, value))
+        if name == b"content-length":
+            length = _one_length(length, value, status)
+        elif name == b"transfer-encoding":
+            codings = value if codings is None else codings + b"," + value
+        elif name == b"connection":
+            conn = value.lower()
+    keep_alive = b"keep-alive" in conn if version == b"HTTP/1.0" else b"close" not in conn
+    n = None if length is None else _length(length)
+    return int(parts[1]), headers, keep_alive, n, codings
+
+
+class RequestFramer:
+    """Cuts the bytes of one client connection into requests.
+
+    ``feed`` what arrives, then ``pop`` requests until it returns None (incomplete: feed
+    more). Pipelined requests wait in ``buf``. ``pop`` raises HttpError for a malformed
+    request; the connection must then be answered and closed (its framing is lost).
+    """
+
+    __slots__ = ("buf",)
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet taken as a request."""
+        return len(self.buf)
+
+    def clear(self) -> None:
+        """Drop what is buffered (the connection is being closed)."""
+        self.buf.clear()
+
+    def pop(self) -> Request | None:
+        buf = self.buf
+        end = head_end(buf)
+        if end < 0:
+            return None
+        method, target, headers, keep_alive, n = parse_request_head(bytes(buf[:end]))
+        total = end + 4 + n
+        if len(buf) < total:
+            return None  # the body is still arriving
+        body = bytes(buf[end + 4 : total])
+        del buf[:total]
+        return Request(method, target, headers, body, keep_alive)
+
+    def at_eof(self) -> None:
+        """The peer closed its side: HttpError(400) if it left a request unfinished."""
+        if self.buf.strip():
+            raise HttpError(400, "connection closed in the middle of a request")
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -202,33 +364,18 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             raise HttpError(502, "upstream response too large")
 
 
-def parse_status_line(line: bytes) -> tuple[bytes, int]:
-    """(HTTP version, status) from a response's first line; HttpError(502) if malformed."""
-    parts = line.split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-        raise HttpError(502, f"malformed status line {line[:80]!r}")
-    try:
-        return parts[0], int(parts[1])
-    except ValueError:
-        raise HttpError(502, f"malformed status line {line[:80]!r}") from None
-
-
 async def read_response(reader: asyncio.StreamReader, method: str = "GET") -> Response | None:
     """Read one response; None if the connection closed before a single byte arrived."""
     head = await _read_head(reader)
     if head is None:
         return None
-    lines = head[:-4].split(b"\r\n")
-    version, status = parse_status_line(lines[0])
-    headers = _parse_headers(lines[1:])
-    keep_alive = _wants_keep_alive(version, headers)
+    status, headers, keep_alive, n, codings = parse_response_head(head[:-4])
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         return Response(status, headers, b"", keep_alive)
-    chunked = any(k == b"transfer-encoding" and b"chunked" in v.lower() for k, v in headers)
-    if chunked:
+    if codings is not None and b"chunked" in codings.lower():
         body = await _read_chunked(reader)
-    elif any(k == b"content-length" for k, _ in headers):
-        body = await reader.readexactly(_content_length(headers))
+    elif n is not None:
+        body = await reader.readexactly(n)
     else:
         body = await reader.read(MAX_BODY * 8)
         keep_alive = False
@@ -294,13 +441,22 @@ async def serve_connection(
 
     ``idle`` (optional) holds the writer while it waits for the next request, so that a
     shutting-down server can close idle connections without cutting a request short.
+    A malformed request is answered with its 4xx and the connection closed.
     """
+    framer = RequestFramer()
     try:
         while True:
             if idle is not None:
                 idle.add(writer)
             try:
-                req = await read_request(reader)
+                req = framer.pop()
+                while req is None:
+                    data = await reader.read(READ_SIZE)
+                    if not data:
+                        framer.at_eof()
+                        return
+                    framer.feed(data)
+                    req = framer.pop()
             except HttpError as exc:
                 writer.write(error_response(exc.status, exc.message, keep_alive=False))
                 await writer.drain()
@@ -308,8 +464,6 @@ async def serve_connection(
             finally:
                 if idle is not None:
                     idle.discard(writer)
-            if req is None:
-                return
             try:
                 out = await handle(req)
             except Exception as exc:  # a bug must cost one request, never the server

@@ -18,8 +18,8 @@ from backends.local.http11 import (
     MAX_HEAD,
     HttpError,
     Request,
+    RequestFramer,
     error_response,
-    parse_request_head,
 )
 
 Handler = Callable[[Request], Awaitable[bytes]]
@@ -32,7 +32,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self.handle = handle
         self.conns = conns
         self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
+        self.framer = RequestFramer()
         self.busy = False
         self.closed = False
         self.task: asyncio.Task[None] | None = None
@@ -46,10 +46,10 @@ class HttpServerProtocol(asyncio.Protocol):
         self.conns.discard(self)
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
+        self.framer.feed(data)
         if not self.busy:
             self._next()
-        elif len(self.buf) > MAX_HEAD + MAX_BODY:
+        elif self.framer.buffered > MAX_HEAD + MAX_BODY:
             self._fail(413, "too much pipelined data")
 
     @property
@@ -64,27 +64,18 @@ class HttpServerProtocol(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.write(error_response(status, message, keep_alive=False))
             self.transport.close()
-        self.buf.clear()
+        self.framer.clear()
 
     def _next(self) -> None:
         """Start the next complete request in the buffer, if there is one."""
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buf) > MAX_HEAD:
-                self._fail(431, f"message head larger than {MAX_HEAD} bytes")
-            return
         try:
-            method, target, headers, keep_alive, n = parse_request_head(bytes(self.buf[:end]))
+            req = self.framer.pop()
         except HttpError as exc:
             self._fail(exc.status, exc.message)
             return
-        total = end + 4 + n
-        if len(self.buf) < total:
-            return  # the body is still arriving
-        body = bytes(self.buf[end + 4 : total])
-        del self.buf[:total]
+        if req is None:
+            return  # incomplete: more bytes will come
         self.busy = True
-        req = Request(method, target, headers, body, keep_alive)
         self.task = asyncio.get_running_loop().create_task(self._serve(req))
 
     async def _serve(self, req: Request) -> None:
@@ -103,7 +94,7 @@ class HttpServerProtocol(asyncio.Protocol):
             self.transport.close()
             return
         self.busy = False
-        if self.buf:
+        if self.framer.buffered:
             self._next()
 
 

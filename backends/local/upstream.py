@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 
-from backends.local.http11 import MAX_BODY, MAX_HEAD, HttpError, Response, parse_status_line
-
-_HEAD_END = b"\r\n\r\n"
+from backends.local.http11 import (
+    MAX_BODY,
+    HttpError,
+    Response,
+    head_end,
+    parse_response_head,
+)
 
 # Requests in flight -> their deadline (loop time). One sweeper task per gateway expires
 # them, which is cheaper than a timer per request on the hottest path.
@@ -73,10 +77,8 @@ class UpstreamConn(asyncio.Protocol):
     # -- parsing
     def _parse(self) -> None:
         if self._head is None:
-            end = self._buf.find(_HEAD_END)
+            end = head_end(self._buf, 502)
             if end < 0:
-                if len(self._buf) > MAX_HEAD:
-                    raise HttpError(502, "upstream response head too large")
                 return
             self._head = _parse_head(bytes(self._buf[:end]), self._method)
             self._head_len = end + 4
@@ -128,28 +130,10 @@ class UpstreamConn(asyncio.Protocol):
 
 def _parse_head(head: bytes, method: str) -> tuple[int, list[tuple[bytes, bytes]], bool, int]:
     """(status, headers, keep_alive, body length or -1 for read-until-close)."""
-    lines = head.split(b"\r\n")
-    version, status = parse_status_line(lines[0])
-    headers: list[tuple[bytes, bytes]] = []
-    length = -1
-    keep_alive = version != b"HTTP/1.0"
-    for line in lines[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise HttpError(502, f"malformed upstream header {line[:60]!r}")
-        name = name.strip().lower()
-        value = value.strip()
-        if name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                raise HttpError(502, "bad upstream Content-Length") from None
-        elif name == b"connection":
-            v = value.lower()
-            keep_alive = b"close" not in v if keep_alive else b"keep-alive" in v
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            raise HttpError(502, "chunked upstream responses are not supported by the demo gateway")
-        headers.append((name, value))
+    status, headers, keep_alive, n, codings = parse_response_head(head)
+    if codings is not None:
+        raise HttpError(502, "the demo gateway takes no Transfer-Encoding from upstreams")
+    length = -1 if n is None else n
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         length = 0
     if length < 0:

@@ -177,6 +177,80 @@ def test_gateway_answers_bad_requests_with_a_4xx(demo_env: Any) -> None:
     assert httpx.get(demo_env.gateway_url + "/courses/1").status_code == 200
 
 
+# Hostile requests (RFC 9112), sent on raw sockets: each must be answered with its status and
+# the connection closed, so that nothing after it on the connection is taken as a request.
+SMUGGLED = b"GET /courses/2 HTTP/1.1\r\nHost: a\r\n\r\n"
+HOSTILE = [
+    pytest.param(
+        b"POST /courses/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n"
+        + SMUGGLED,
+        b" 400 ",
+        id="two-content-lengths",
+    ),
+    pytest.param(b"GET /courses/1 HTTP/1.1\nHost: a\n\n", b" 400 ", id="bare-lf"),
+    pytest.param(
+        b"POST /courses/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+        b" 400 ",
+        id="transfer-encoding-and-content-length",
+    ),
+    pytest.param(
+        b"POST /courses/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4_0\r\n\r\nabcd",
+        b" 400 ",
+        id="invalid-content-length",
+    ),
+    pytest.param(
+        b"GET /courses/1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", b" 400 ", id="obs-fold"
+    ),
+    pytest.param(b"GET /courses/1 HTTP/1.1\r\nHost a\r\n\r\n", b" 400 ", id="no-colon"),
+    pytest.param(
+        b"GET /courses/1 HTTP/1.1\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+        b" 431 ",
+        id="overlong-head",
+    ),
+]
+
+
+def _exchange(port: int, raw: bytes, timeout: float = 10.0) -> tuple[bytes, bool]:
+    """Send ``raw``; (all bytes answered, whether the server closed) within ``timeout`` s."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(raw)
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+            except TimeoutError:
+                break
+            if not data:
+                return b"".join(chunks), True
+            chunks.append(data)
+    return b"".join(chunks), False
+
+
+def _targets(demo_env: Any) -> dict[str, int]:
+    """The gateway, one ready instance (a service process) and the control API."""
+    instance = next(i for i in demo_env.control.status()["instances"] if i["state"] == "ready")
+    return {
+        "gateway": int(demo_env.gateway_url.rsplit(":", 1)[1]),
+        "instance": int(instance["port"]),
+        "control": int(demo_env.handle.control_url.rsplit(":", 1)[1]),
+    }
+
+
+@pytest.mark.parametrize(("raw", "status"), HOSTILE)
+def test_hostile_requests_get_one_answer_and_a_closed_connection(
+    demo_env: Any, raw: bytes, status: bytes
+) -> None:
+    for name, port in _targets(demo_env).items():
+        out, closed = _exchange(port, raw)
+        assert out.startswith(b"HTTP/1.1") and status in out.split(b"\r\n")[0], (name, out)
+        # One answer: the bytes after the refused head were not served as a request.
+        assert out.count(b"HTTP/1.1 ") == 1 and closed, (name, out)
+    # Still serving after it.
+    assert httpx.get(demo_env.gateway_url + "/courses/1").status_code == 200
+
+
 def test_metrics_endpoint_is_prometheus_text_per_version_and_code(demo_env: Any) -> None:
     demo_env.env.traffic.set_split("courses", {"v1": 50, "v2": 50})
     fire_sync(demo_env.gateway_url, 200)

@@ -9,7 +9,7 @@ import pytest
 
 from backends.base import MatchRule
 from backends.local.faults import FaultSpecError, parse_fault
-from backends.local.http11 import HttpError, read_request, read_response
+from backends.local.http11 import MAX_HEAD, HttpError, RequestFramer, read_response
 from backends.local.metrics import Recorder, quantile
 from backends.local.routing import Route, RouteError, parse_cookies, validate_weights
 from tests.support.clock import Clock
@@ -172,12 +172,18 @@ def _reader(data: bytes) -> asyncio.StreamReader:
     return r
 
 
-async def test_requests_parse_with_keep_alive_and_body() -> None:
+def _framer(data: bytes) -> RequestFramer:
+    framer = RequestFramer()
+    framer.feed(data)
+    return framer
+
+
+def test_requests_parse_with_keep_alive_and_body() -> None:
     raw = (
         b"POST /grades?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}GET / HTTP/1.0\r\n\r\n"
     )
-    r = _reader(raw)
-    first = await read_request(r)
+    framer = _framer(raw)
+    first = framer.pop()
     assert first is not None
     assert (first.method, first.path, first.query, first.body, first.keep_alive) == (
         "POST",
@@ -186,25 +192,135 @@ async def test_requests_parse_with_keep_alive_and_body() -> None:
         b"{}",
         True,
     )
-    second = await read_request(r)
+    second = framer.pop()
     assert second is not None and second.keep_alive is False
-    assert await read_request(r) is None
+    assert framer.pop() is None
+    framer.at_eof()  # nothing left half-sent
 
 
-@pytest.mark.parametrize(
-    ("raw", "status"),
-    [
-        (b"NONSENSE\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nbad header\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
-        (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab", 400),
-    ],
-)
-async def test_malformed_requests_raise_a_4xx(raw: bytes, status: int) -> None:
+def test_a_request_arriving_byte_by_byte_is_one_request() -> None:
+    raw = b"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+    framer = RequestFramer()
+    got = []
+    for i in range(len(raw)):
+        framer.feed(raw[i : i + 1])
+        req = framer.pop()
+        if req is not None:
+            got.append((i, req.body))
+    assert got == [(len(raw) - 1, b"abc")]
+
+
+def test_identical_repeated_content_lengths_are_one_length() -> None:
+    # RFC 9110 8.6 lets a recipient take identical values as one.
+    raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\ncontent-length: 02\r\n\r\n{}"
+    req = _framer(raw).pop()
+    assert req is not None and req.body == b"{}"
+
+
+def test_requests_before_a_malformed_one_are_served_first() -> None:
+    framer = _framer(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\nHost: a\n\n")
+    first = framer.pop()
+    assert first is not None and first.path == "/a"
+    with pytest.raises(HttpError):
+        framer.pop()
+
+
+def test_a_head_growing_over_reads_is_refused_at_the_limit() -> None:
+    framer = _framer(b"GET / HTTP/1.1\r\nX-Big: ")
+    refused = None
+    for i in range(2 * MAX_HEAD // 1024 + 2):
+        framer.feed(b"a" * 1024)
+        try:
+            framer.pop()
+        except HttpError as exc:
+            refused = (i, exc.status)
+            break
+    assert refused is not None and refused[1] == 431 and refused[0] <= MAX_HEAD // 1024
+
+
+# Hostile and malformed requests (RFC 9112): each is refused with its status, never framed.
+MALFORMED = [
+    (b"NONSENSE\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nbad header\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+    (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+    # Two different lengths: a proxy and its upstream could frame it differently (6.3).
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 40\r\n\r\nabcd", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +4\r\n\r\nabcd", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -4\r\n\r\nabcd", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4_0\r\n\r\nabcd", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x4\r\n\r\nabcd", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 413),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n", 413),
+    # Transfer-Encoding with Content-Length, without chunked last, or in HTTP/1.0 (6.1, 6.3).
+    (
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    ),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    # Obsolete line folding, whitespace before the colon or before the first header (5.1, 5.2).
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\t2\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n: a\r\n\r\n", 400),
+    # Line endings and control characters (2.2, 5.5).
+    (b"GET / HTTP/1.1\nHost: a\n\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\n\r\n", 400),
+    (b"GET / HTTP/1.1\nHost: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\rX-B: 1\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n", 400),
+    # Request line.
+    (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1x\r\nHost: a\r\n\r\n", 400),
+    (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    # An overlong header section, whether or not it has ended yet.
+    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * MAX_HEAD + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * MAX_HEAD, 431),
+]
+
+
+@pytest.mark.parametrize(("raw", "status"), MALFORMED)
+def test_malformed_requests_raise_a_4xx(raw: bytes, status: int) -> None:
     with pytest.raises(HttpError) as info:
-        await read_request(_reader(raw))
+        _framer(raw).pop()
     assert info.value.status == status
+
+
+def test_a_request_cut_short_by_the_peer_is_a_400() -> None:
+    framer = _framer(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+    assert framer.pop() is None  # waits for the rest of the body
+    with pytest.raises(HttpError) as info:
+        framer.at_eof()
+    assert info.value.status == 400
+
+
+def test_bare_lf_is_refused_before_the_head_could_end() -> None:
+    # Such a head never ends with CRLF CRLF: waiting for it would leave the client unanswered.
+    framer = _framer(b"GET / HTTP/1.1\nHost: a\n")
+    with pytest.raises(HttpError, match="bare LF"):
+        framer.pop()
+
+
+def test_upstream_responses_with_conflicting_lengths_are_a_502() -> None:
+    from backends.local.upstream import _parse_head
+
+    ok = _parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 4", "GET")
+    assert ok[0] == 200 and ok[3] == 4
+    for head in (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 40",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4_0",
+        b"HTTP/1.1 200 OK\nContent-Length: 4",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n folded",
+    ):
+        with pytest.raises(HttpError) as info:
+            _parse_head(head, "GET")
+        assert info.value.status == 502, head
 
 
 async def test_chunked_responses_are_decoded() -> None:
