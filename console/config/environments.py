@@ -15,6 +15,7 @@ import importlib
 from pathlib import Path
 
 from backends.base import BackendUnavailable, Environment
+from console.config.kubeflags import KubeFlags, current, resolve
 from console.config.paths import demo_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
 
@@ -32,7 +33,7 @@ def open_demo(state_dir: Path) -> Environment:
     return env
 
 
-def open_for_reading(name: str | None) -> tuple[Environment, str]:
+def open_for_reading(name: str | None, kube: KubeFlags | None = None) -> tuple[Environment, str]:
     """The environment for read-only commands (status, history), and a note for the user.
 
     When the demo is not running its rollout records are still on disk: read them from
@@ -41,11 +42,12 @@ def open_for_reading(name: str | None) -> tuple[Environment, str]:
     from backends.local.store import FileStateStore
 
     config = load_config()
+    kube = kube or current()
     try:
-        return open_environment(name, config), ""
+        return open_environment(name, config, kube=kube), ""
     except BackendUnavailable as exc:
         records = demo_dir() / "rollouts"
-        if config.environment(name).name != DEMO or not records.is_dir():
+        if resolve(config, name, kube).name != DEMO or not records.is_dir():
             raise
         env = Environment(
             name=DEMO,
@@ -57,10 +59,13 @@ def open_for_reading(name: str | None) -> tuple[Environment, str]:
         return env, f"{exc}; showing the recorded state only"
 
 
-def open_environment(name: str | None = None, config: Config | None = None) -> Environment:
-    """Connect to the named environment (or the default). Raises ConfigError, BackendError."""
+def open_environment(
+    name: str | None = None, config: Config | None = None, *, kube: KubeFlags | None = None
+) -> Environment:
+    """Connect to the named environment (or the default), with kubectl's flags over its
+    cluster entry (console/config/kubeflags.py). Raises ConfigError, BackendError."""
     config = config or load_config()
-    env_cfg = config.environment(name)
+    env_cfg = resolve(config, name, kube or current())
     traffic = store = metrics = None
     extras: dict[str, object] = {}
     description = env_cfg.name
@@ -70,9 +75,13 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
         traffic, store, metrics, extras = env.traffic, env.store, env.metrics, env.extras
         description = env.description or "demo"
     elif cluster.get("kind") == "kubernetes":
-        kube = importlib.import_module("backends.kubernetes")
+        backend = importlib.import_module("backends.kubernetes")
+        from backends.kubernetes.connection import KubeconfigError
+
         try:
-            traffic, store = kube.from_config(cluster, env_cfg.name)
+            traffic, store = backend.from_config(cluster, env_cfg.name)
+        except KubeconfigError as exc:  # no such file or context: the user's to fix
+            raise ConfigError(str(exc)) from None
         except ValueError as exc:  # a cluster entry the backend rejects: the user's to fix
             raise ConfigError(f"environment '{env_cfg.name}': {exc}") from None
         description = f"kube {cluster.get('context') or 'current-context'} / {cluster.get('namespace') or 'default'}"
