@@ -698,3 +698,143 @@ class Environment:
     store: StateStore | None
     description: str = ""  # "demo", "kube prod-eu / lms"
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. the demo control client
+    # rollouts another controller drives (Argo Rollouts, Flagger); see ForeignController
+    foreign: ForeignController | None = None
+
+
+# --------------------------------------------------------------------------- foreign controllers
+# Rollouts that another controller drives (Argo Rollouts, Flagger): the console reads their
+# custom resources and sends their verbs, it never drives them. Additive to the contracts
+# above: an Environment without ``foreign`` behaves exactly as before. docs/internals.md,
+# "Foreign controllers".
+
+FOREIGN_VERBS = ("promote", "promote-full", "pause", "resume", "abort", "retry", "undo")
+
+
+@dataclass(frozen=True)
+class ForeignMeasurement:
+    """One measurement of one metric, as the controller recorded it (value as text)."""
+
+    value: str
+    phase: str  # Successful, Failed, Inconclusive, Error, Running
+    at: float | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ForeignMetric:
+    """One metric of an analysis: its conditions as written and its counts against limits.
+
+    Argo: ``successCondition``/``failureCondition`` and ``failureLimit``/``inconclusiveLimit``;
+    Flagger: ``thresholdRange`` written as a condition, and the Canary's ``threshold`` as
+    the failure limit. ``query`` is the provider's query with the analysis' args filled in.
+    """
+
+    name: str
+    phase: str = ""
+    success_condition: str = ""
+    failure_condition: str = ""
+    failed: int = 0
+    inconclusive: int = 0
+    errors: int = 0
+    successful: int = 0
+    count: int = 0
+    failure_limit: int | None = None
+    inconclusive_limit: int | None = None
+    error_limit: int | None = None
+    interval: str = ""
+    provider: str = ""  # "prometheus", "web", ...
+    address: str = ""  # the provider's address (Prometheus URL), when it has one
+    query: str = ""
+    message: str = ""
+    measurements: tuple[ForeignMeasurement, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForeignAnalysis:
+    """One analysis run (Argo AnalysisRun) or a Canary's analysis (Flagger)."""
+
+    name: str
+    phase: str  # Pending, Running, Successful, Failed, Inconclusive, Error
+    kind: str = ""  # "step", "background", "pre-promotion", "post-promotion", "canary"
+    message: str = ""
+    metrics: tuple[ForeignMetric, ...] = ()
+    args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ForeignStep:
+    """One step of the controller's plan in words (``setWeight 20``, ``pause 30s``)."""
+
+    text: str
+    weight: int | None = None  # the weight the step sets, when it sets one
+
+
+@dataclass(frozen=True)
+class ForeignRollout:
+    """A rollout another controller drives, mapped onto what the console shows.
+
+    ``phase`` is the console's word (for colours, alerts, exit codes); ``status`` the
+    controller's own (Argo: Healthy, Progressing, Paused, Degraded; Flagger: Initialized,
+    Progressing, Promoting, Succeeded, Failed, ...). ``step`` counts from 1 (``None`` when
+    the strategy has no steps); ``set_weight`` is what the controller asked for and
+    ``actual_weight`` what the traffic router reports. ``failed_checks``/``threshold`` and
+    ``iterations`` are Flagger's counters (``None`` for Argo).
+    """
+
+    controller: str  # "argo-rollouts", "flagger"
+    kind: str  # the custom resource's kind: "Rollout", "Canary"
+    name: str
+    phase: Phase
+    status: str
+    strategy: Strategy
+    message: str = ""
+    step: int | None = None
+    steps_total: int | None = None
+    steps: tuple[ForeignStep, ...] = ()
+    set_weight: int | None = None
+    actual_weight: int | None = None
+    stable: str = ""  # the stable version: an image, or a revision hash
+    canary: str = ""  # the candidate, "" when nothing is rolling out
+    ready: int = 0
+    desired: int = 0
+    updated: int = 0
+    pause_reasons: tuple[str, ...] = ()
+    aborted: bool = False
+    active: str = ""  # blue/green: the active and preview selectors
+    preview: str = ""
+    revision: int | None = None
+    analyses: tuple[ForeignAnalysis, ...] = ()
+    failed_checks: int | None = None
+    threshold: int | None = None
+    iterations: int | None = None
+    updated_at: float | None = None  # the last transition the controller recorded
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for ``rollout status --json`` (enums as their words)."""
+        d = dataclasses.asdict(self)
+        d["phase"], d["strategy"] = str(self.phase), str(self.strategy)
+        return d
+
+
+@runtime_checkable
+class ForeignController(Protocol):
+    """Reads the rollouts another controller drives and sends that controller's verbs.
+
+    ``verbs`` are the FOREIGN_VERBS this controller has an API for; ``act`` raises
+    Unsupported for any other, NotFound for an unknown rollout, ConflictError when the
+    rollout cannot take the verb now (its message says why), Forbidden, BackendError.
+    ``act`` records who did it (``user``, ``reason``) where the controller keeps history;
+    ``history`` reads it back as audit entries, oldest first.
+    """
+
+    name: str  # "argo-rollouts"
+    verbs: frozenset[str]
+
+    def rollouts(self) -> list[ForeignRollout]: ...
+
+    def rollout(self, name: str) -> ForeignRollout: ...
+
+    def act(self, name: str, verb: str, *, user: str, reason: str = "") -> str: ...
+
+    def history(self, name: str, limit: int | None = None) -> list[AuditEntry]: ...

@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("resume", "continue a paused rollout"),
         ("abort", "roll back now: 100%% to stable, skipping analysis"),
         ("retry", "restart an aborted or rolled-back rollout"),
+        ("undo", "Argo Rollouts: go back to the previous revision (as kubectl argo rollouts undo)"),
     ]:
         p = sub.add_parser(name, help=text)
         p.add_argument("service", help=SERVICE_HELP)
@@ -290,6 +291,7 @@ _MODULES = {
     "resume": "verbs",
     "abort": "verbs",
     "retry": "verbs",
+    "undo": "verbs",
     "history": "history",
 }
 

@@ -41,3 +41,13 @@ def from_config(
         record_hint=store.load,
     )
     return traffic, store
+
+
+def argo_from_config(cluster_cfg: Mapping[str, Any], env_name: str, *, detect: bool) -> Any:
+    """The Argo Rollouts of the environment's namespace (``backends.base.ForeignController``;
+    argo.py). ``detect``: list nothing unless the API server serves argoproj.io."""
+    from backends.kubernetes.argo import ArgoRollouts
+    from backends.kubernetes.connection import connect
+
+    conn = connect(cluster_cfg, env_name)
+    return ArgoRollouts(conn.api_client, conn.namespace, detect=detect)

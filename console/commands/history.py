@@ -26,15 +26,35 @@ def run(args: argparse.Namespace) -> int:
         env, note = open_for_reading(args.env)
         if note:
             print(f"rollout history: {note}", file=sys.stderr)
-        if env.store is None:
+        from console.driver.foreign import lookup
+
+        theirs = lookup(env, args.service) is not None
+        if theirs:  # a rollout another controller drives: its Events
+            assert env.foreign is not None
+            entries = env.foreign.history(args.service, args.limit)
+        elif env.store is None and env.foreign is not None:
+            listed = ", ".join(r.name for r in env.foreign.rollouts()) or "none"
+            print(
+                f"rollout history: unknown rollout '{args.service}' in environment "
+                f"'{env.name}' ({env.foreign.name}); known: {listed}",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        elif env.store is None:
             print(
                 f"rollout history: environment '{env.name}' keeps no rollout state"
                 + cluster_hint(),
                 file=sys.stderr,
             )
             return EXIT_BAD_INPUT
-        entries = env.store.read_audit(args.service, args.limit)
-        if not entries and env.store.load(args.service) is None:
+        else:
+            entries = env.store.read_audit(args.service, args.limit)
+        if (
+            not theirs
+            and env.store is not None
+            and not entries
+            and env.store.load(args.service) is None
+        ):
             known = set(env.store.services())
             if env.traffic is not None:
                 known.update(env.traffic.services())

@@ -37,12 +37,17 @@ def collect(
     env: Environment, only: str | None = None, now: float | None = None
 ) -> list[dict[str, Any]]:
     """One dict per service: its record (if any), lease holder, actual split and guard."""
+    from console.driver.foreign import foreign_rollouts
+    from console.view.foreign import status_row
+
     now = time.time() if now is None else now
     names: set[str] = set()
     if env.traffic is not None:
         names.update(env.traffic.services())
     if env.store is not None:
         names.update(env.store.services())
+    foreign = foreign_rollouts(env)  # rollouts another controller drives (Argo Rollouts)
+    names.update(foreign)
     if only is not None:
         if only not in names:
             raise LookupError(
@@ -52,6 +57,9 @@ def collect(
         names = {only}
     rows = []
     for name in sorted(names):
+        if name in foreign:
+            rows.append(status_row(foreign[name]))
+            continue
         error = ""
         try:
             rec = env.store.load(name) if env.store is not None else None
@@ -150,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     try:
         env, note = open_for_reading(args.env)
-        if env.traffic is None and env.store is None:
+        if env.traffic is None and env.store is None and env.foreign is None:
             print(
                 f"rollout status: environment '{env.name}' has no cluster (metrics only): "
                 f"status needs an environment with a cluster, or the demo{cluster_hint()}",

@@ -6,7 +6,9 @@ Each backend package offers one factory:
 - ``backends.local.connect(state_dir)`` -> Environment for a running demo with its own
   in-process metrics (raises BackendUnavailable when none runs);
 - ``backends.prometheus.from_config(metrics_cfg)`` -> MetricsBackend;
-- ``backends.kubernetes.from_config(cluster_cfg, env_name)`` -> (TrafficBackend, StateStore).
+- ``backends.kubernetes.from_config(cluster_cfg, env_name)`` -> (TrafficBackend, StateStore);
+- ``backends.kubernetes.argo_from_config(cluster_cfg, env_name, detect=...)`` -> the
+  ForeignController for Argo Rollouts (``cluster.controller``, below).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from backends.base import BackendUnavailable, Environment
+from backends.base import BackendUnavailable, Environment, ForeignController
 from console.config.kubeflags import KubeFlags, current, resolve
 from console.config.paths import demo_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
@@ -67,6 +69,7 @@ def open_environment(
     config = config or load_config()
     env_cfg = resolve(config, name, kube or current())
     traffic = store = metrics = None
+    foreign: ForeignController | None = None
     extras: dict[str, object] = {}
     description = env_cfg.name
     cluster = dict(env_cfg.cluster or {})
@@ -74,11 +77,17 @@ def open_environment(
         env = open_demo(demo_dir())
         traffic, store, metrics, extras = env.traffic, env.store, env.metrics, env.extras
         description = env.description or "demo"
+    elif cluster.get("kind") == "kubernetes" and cluster.get("controller") not in (None, "none"):
+        foreign = open_foreign(env_cfg.name, cluster)
+        where = f"{cluster.get('context') or 'current-context'} / {cluster.get('namespace') or 'default'}"
+        description = f"{foreign.name} {where}"
     elif cluster.get("kind") == "kubernetes":
         backend = importlib.import_module("backends.kubernetes")
         from backends.kubernetes.connection import KubeconfigError
 
         try:
+            if cluster.get("controller") is None:  # detection; "none" turns it off
+                foreign = backend.argo_from_config(cluster, env_cfg.name, detect=True)
             traffic, store = backend.from_config(cluster, env_cfg.name)
         except KubeconfigError as exc:  # no such file or context: the user's to fix
             raise ConfigError(str(exc)) from None
@@ -99,4 +108,25 @@ def open_environment(
         store=store,
         description=description,
         extras=extras,
+        foreign=foreign,
+    )
+
+
+# ``cluster.controller``: who drives the rollouts of a Kubernetes environment.
+FOREIGN_CONTROLLERS = ("argo-rollouts",)
+
+
+def open_foreign(env_name: str, cluster: dict[str, object]) -> ForeignController:
+    """The environment's foreign controller (``controller: argo-rollouts``): every rollout
+    there is the controller's, so no traffic backend or store of ours is opened."""
+    kind = cluster.get("controller")
+    if kind == "argo-rollouts":
+        kube = importlib.import_module("backends.kubernetes")
+        try:
+            return kube.argo_from_config(cluster, env_name, detect=False)
+        except ValueError as exc:
+            raise ConfigError(f"environment '{env_name}': {exc}") from None
+    raise ConfigError(
+        f"environment '{env_name}': cluster.controller must be one of "
+        f"{', '.join(FOREIGN_CONTROLLERS)} or none (rollout drives), got {kind!r}"
     )

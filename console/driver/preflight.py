@@ -48,6 +48,11 @@ def routing_problems(plan: Plan, routing: Routing) -> list[str]:
 def preflight(env: Environment, plan: Plan) -> Refusal | None:
     """None when ``env`` can run ``plan``; else why not, with the exit code to use."""
     where = plan.source or plan.service
+    from console.driver.foreign import drive_refusal
+
+    theirs = drive_refusal(env, plan.service)  # Argo Rollouts drives it: not ours to run
+    if theirs is not None:
+        return Refusal(BAD_INPUT, theirs)
     if env.traffic is None or env.store is None:
         return Refusal(
             BAD_INPUT, f"environment '{env.name}' has no traffic backend; it cannot run rollouts"

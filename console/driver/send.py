@@ -57,6 +57,20 @@ def send_command(
     driver (me@host)") and does not claim that no driver runs.
     """
     kind = CommandKind(kind)
+    if env.foreign is not None:  # a rollout another controller drives takes its own verbs
+        from console.driver import foreign
+
+        if foreign.lookup(env, service) is not None:
+            try:
+                return foreign.act(env, service, str(kind), reason=reason, user=user or "")
+            except foreign.ForeignRefused as exc:
+                raise ControlError(f"{service}: {exc}") from None
+        if env.store is None:
+            listed = ", ".join(r.name for r in env.foreign.rollouts()) or "none"
+            raise ControlError(
+                f"unknown rollout '{service}' in environment '{env.name}' "
+                f"({env.foreign.name}); known: {listed}"
+            )
     if env.store is None or env.traffic is None:
         raise NoRolloutsHere(f"environment '{env.name}' has no rollouts (no traffic backend)")
     store = env.store

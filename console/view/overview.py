@@ -14,6 +14,7 @@ from typing import Any
 
 from backends.base import (
     AuditEntry,
+    ForeignRollout,
     Lease,
     MetricSample,
     Phase,
@@ -23,6 +24,7 @@ from backends.base import (
 )
 from console.driver.guard import Guard
 from console.engine.state import EngineState
+from console.view import foreign as foreign_text
 from console.view.guarding import row_text as guard_row_text
 from console.view.text import step_label, weights_compact
 
@@ -46,6 +48,7 @@ class ServiceState:
     audit: tuple[AuditEntry, ...] = ()
     errors: tuple[str, ...] = ()  # what could not be read, in words
     guard: Guard | None = None  # is a live driver guarding the rollout (console.driver.guard)
+    foreign: ForeignRollout | None = None  # set when another controller drives it (Argo ...)
 
 
 def unguarded(state: ServiceState) -> bool:
@@ -186,6 +189,8 @@ def driver_text(lease: Lease | None, holder: str, now: float) -> str:
 
 def service_row(state: ServiceState, *, holder: str, now: float) -> ServiceRow:
     """Format one service for the overview table."""
+    if state.foreign is not None:
+        return foreign_row(state, state.foreign)
     rec = state.record
     weights = dict(state.split.weights) if state.split else dict(rec.weights) if rec else {}
     success = overall_success(state.samples)
@@ -211,6 +216,27 @@ def service_row(state: ServiceState, *, holder: str, now: float) -> ServiceRow:
         or unguarded(state)
         or (rec is not None and rec.phase == Phase.ROLLED_BACK),
         unguarded=unguarded(state),
+    )
+
+
+def foreign_row(state: ServiceState, fr: ForeignRollout) -> ServiceRow:
+    """A rollout another controller drives: its phase word, step k/N, set (and actual)
+    weight, replicas ready/desired, and the controller in the driver column."""
+    success = overall_success(state.samples)
+    p99 = worst_p99(state.samples)
+    return ServiceRow(
+        service=state.service,
+        phase=foreign_text.phase_cell(fr),
+        strategy=str(fr.strategy),
+        step=foreign_text.step_cell(fr),
+        weights=foreign_text.weight_cell(fr),
+        success=fmt_pct(success),
+        p99=fmt_latency(p99),
+        ready=foreign_text.ready_cell(fr),
+        driver=fr.controller,
+        success_value=success,
+        p99_value=p99,
+        alert=foreign_text.alert(fr),
     )
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from backends.base import BackendError, Environment, MetricSample, RolloutRecord, TrafficSplit
+from backends.base import (
+    BackendError,
+    Environment,
+    ForeignRollout,
+    MetricSample,
+    RolloutRecord,
+    TrafficSplit,
+)
+from console.driver import foreign as foreign_driver
 from console.driver import presence, unguarded
 from console.driver.guard import Guard
 from console.view.overview import ServiceState, Snapshot
@@ -97,6 +105,35 @@ def collect_service(
     )
 
 
+def collect_foreign(
+    env: Environment, fr: ForeignRollout, *, with_audit: bool = False, window: float = SAMPLE_WINDOW
+) -> ServiceState:
+    """A rollout another controller drives: its object as read, the environment's metrics
+    for its stable and canary versions (image tags), and its history when asked."""
+    from console.view.foreign import tag
+
+    errors: list[str] = []
+    versions = [tag(v) for v in (fr.stable, fr.canary) if v]
+    samples: dict = {}
+    audit: list = []
+    if env.metrics is not None and versions:
+        m = env.metrics
+        got = _try(errors, "metrics", lambda: m.sample(fr.name, versions, window))
+        samples = got if isinstance(got, dict) else {}
+    if with_audit and env.foreign is not None:
+        f = env.foreign
+        got = _try(errors, "history", lambda: f.history(fr.name, AUDIT_LIMIT))
+        audit = got if isinstance(got, list) else []
+    return ServiceState(
+        service=fr.name,
+        versions=tuple(versions),
+        samples=samples,
+        audit=tuple(audit),
+        errors=tuple(errors),
+        foreign=fr,
+    )
+
+
 def collect_snapshot(
     env: Environment,
     *,
@@ -106,7 +143,23 @@ def collect_snapshot(
     """Poll every service once. ``detail`` names the service whose audit log is read too."""
     names, error = service_names(env)
     now = clock()
-    services = {n: collect_service(env, n, with_audit=(n == detail), now=now) for n in names}
+    errors: list[str] = [error] if error else []
+    got = _try(
+        errors,
+        env.foreign.name if env.foreign else "",
+        lambda: foreign_driver.foreign_rollouts(env),
+    )
+    foreign: dict[str, ForeignRollout] = got if isinstance(got, dict) else {}
+    error = "; ".join(errors) or None
+    names = list(dict.fromkeys([*names, *sorted(foreign)]))
+    services = {
+        n: (
+            collect_foreign(env, foreign[n], with_audit=(n == detail))
+            if n in foreign
+            else collect_service(env, n, with_audit=(n == detail), now=now)
+        )
+        for n in names
+    }
     if error is None and services and all(s.errors for s in services.values()):
         error = services[names[0]].errors[0]
     controller = None
