@@ -176,6 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop (handing the leases back) when stdin closes; the demo runs its controller so",
     )
 
+    p = sub.add_parser(
+        "gate",
+        help="serve Flagger's gate webhooks (confirm-rollout, confirm-traffic-increase, "
+        "confirm-promotion, rollback) so promote/pause/abort steer its Canaries",
+    )
+    _add_env(p)
+    p.add_argument(
+        "--port",
+        type=int,
+        default=9471,
+        help="port for the webhooks (default 9471; 0 picks a free one and logs it)",
+    )
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address for the webhooks (default 127.0.0.1; 0.0.0.0 in a pod)",
+    )
+
     p = sub.add_parser("validate", help="check a plan file and summarize it")
     p.add_argument("plan", nargs="+", help="plan file(s) (YAML)")
     p.add_argument(
@@ -283,6 +302,7 @@ _MODULES = {
     "auto": "auto",
     "start": "start",
     "controller": "controller",
+    "gate": "gate",
     "validate": "validate",
     "analyze": "analyze",
     "status": "status",

@@ -8,13 +8,17 @@ Each backend package offers one factory:
 - ``backends.prometheus.from_config(metrics_cfg)`` -> MetricsBackend;
 - ``backends.kubernetes.from_config(cluster_cfg, env_name)`` -> (TrafficBackend, StateStore);
 - ``backends.kubernetes.argo_from_config(cluster_cfg, env_name, detect=...)`` -> the
-  ForeignController for Argo Rollouts (``cluster.controller``, below).
+  ForeignController for Argo Rollouts (``cluster.controller``, below);
+- ``backends.kubernetes.flagger_from_config(cluster_cfg, env_name)`` -> the one for Flagger
+  (``controller: flagger``), ``gate_server(...)`` its gate webhooks (``rollout gate``).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from backends.base import BackendUnavailable, Environment, ForeignController
 from console.config.kubeflags import KubeFlags, current, resolve
@@ -113,20 +117,53 @@ def open_environment(
 
 
 # ``cluster.controller``: who drives the rollouts of a Kubernetes environment.
-FOREIGN_CONTROLLERS = ("argo-rollouts",)
+FOREIGN_CONTROLLERS = ("argo-rollouts", "flagger")
 
 
 def open_foreign(env_name: str, cluster: dict[str, object]) -> ForeignController:
-    """The environment's foreign controller (``controller: argo-rollouts``): every rollout
+    """The environment's foreign controller (``controller: argo-rollouts`` or ``flagger``): every rollout
     there is the controller's, so no traffic backend or store of ours is opened."""
     kind = cluster.get("controller")
+    from backends.kubernetes.connection import KubeconfigError
+
     if kind == "argo-rollouts":
         kube = importlib.import_module("backends.kubernetes")
         try:
             return kube.argo_from_config(cluster, env_name, detect=False)
+        except KubeconfigError as exc:  # no such file or context: the user's to fix
+            raise ConfigError(str(exc)) from None
         except ValueError as exc:
             raise ConfigError(f"environment '{env_name}': {exc}") from None
+    if kind == "flagger":  # Flagger's Canaries; verbs through `rollout gate` (docs/flagger.md)
+        kube = importlib.import_module("backends.kubernetes")
+        try:
+            return kube.flagger_from_config(cluster, env_name)
+        except KubeconfigError as exc:
+            raise ConfigError(str(exc)) from None
     raise ConfigError(
         f"environment '{env_name}': cluster.controller must be one of "
         f"{', '.join(FOREIGN_CONTROLLERS)} or none (rollout drives), got {kind!r}"
     )
+
+
+def open_gate(
+    name: str | None, *, listen: str, port: int, log: Callable[[dict[str, Any]], None]
+) -> Any:
+    """The gate webhooks for Flagger (``rollout gate``) on the environment's cluster: its
+    context and namespace, kubectl's flags applied. Not started. Raises ConfigError (no
+    Kubernetes cluster, a bad kubeconfig or context), BackendError, OSError (address in use)."""
+    config = load_config()
+    env_cfg = resolve(config, name, current())
+    cluster = dict(env_cfg.cluster or {})
+    if cluster.get("kind") != "kubernetes":
+        raise ConfigError(
+            f"environment '{env_cfg.name}' has no Kubernetes cluster: the gate serves the "
+            "Canaries of a cluster's namespace; pass --env with one, or --context/-n"
+        )
+    kube = importlib.import_module("backends.kubernetes")
+    from backends.kubernetes.connection import KubeconfigError
+
+    try:
+        return kube.gate_server(cluster, env_cfg.name, listen=listen, port=port, log=log)
+    except KubeconfigError as exc:
+        raise ConfigError(str(exc)) from None
