@@ -181,7 +181,8 @@ class ArgoRollouts:
                     fn = self._custom.get_namespaced_custom_object
                     target = self._target("get", "analysistemplates", name)
                     args = (parse.GROUP, parse.VERSION, self.namespace, "analysistemplates", name)
-                out.append(parse.template_analysis(self._call(target, fn, *args)))
+                got = self._call(target, fn, *args)
+                out.append(parse.template_analysis(got, given=parse.rollout_args(obj)))
             except BackendError:
                 continue
         return out
@@ -323,9 +324,9 @@ class ArgoRollouts:
 
 
 def _audit(name: str, event: dict[str, Any]) -> AuditEntry:
-    at = (
-        parse.epoch(event.get("lastTimestamp"))
-        or parse.epoch(event.get("eventTime"))
+    at = (  # eventTime has microseconds: two verbs in one second keep their order
+        parse.epoch(event.get("eventTime"))
+        or parse.epoch(event.get("lastTimestamp"))
         or parse.epoch(event.get("firstTimestamp"))
         or 0.0
     )

@@ -221,10 +221,13 @@ def analysis_run(run: Mapping[str, Any]) -> ForeignAnalysis:
     )
 
 
-def template_analysis(template: Mapping[str, Any], kind: str = "template") -> ForeignAnalysis:
-    """An (Cluster)AnalysisTemplate as an analysis that has not run: conditions, no values."""
+def template_analysis(
+    template: Mapping[str, Any], kind: str = "template", given: Mapping[str, str] | None = None
+) -> ForeignAnalysis:
+    """An (Cluster)AnalysisTemplate as an analysis that has not run: conditions, no values;
+    ``given``: the args the Rollout passes (they win over the template's defaults)."""
     spec = template.get("spec") or {}
-    args = args_of(spec)
+    args = {**args_of(spec), **(given or {})}
     return ForeignAnalysis(
         name=str(_get(template, "metadata", "name") or ""),
         phase="Pending",
@@ -258,6 +261,20 @@ def current_runs(
         and (not current or (_get(r, "metadata", "labels") or {}).get(HASH_LABEL) == current)
     ]
     return sorted(mine, key=lambda r: str(_get(r, "metadata", "creationTimestamp") or ""))
+
+
+def rollout_args(rollout: Mapping[str, Any]) -> dict[str, str]:
+    """The args with a value that the Rollout's analysis blocks pass to their templates."""
+    canary = _get(rollout, "spec", "strategy", "canary") or {}
+    blue = _get(rollout, "spec", "strategy", "blueGreen") or {}
+    blocks = [canary.get("analysis")]
+    blocks += [s.get("analysis") for s in canary.get("steps") or [] if isinstance(s, Mapping)]
+    blocks += [blue.get("prePromotionAnalysis"), blue.get("postPromotionAnalysis")]
+    out: dict[str, str] = {}
+    for block in blocks:
+        if isinstance(block, Mapping):
+            out.update(args_of(block))
+    return out
 
 
 def template_names(rollout: Mapping[str, Any]) -> list[tuple[str, bool]]:

@@ -34,3 +34,12 @@ def kube(cluster: Cluster) -> Iterator[tuple[Any, Any]]:
     finally:
         traffic.close()
         store.close()
+
+
+@pytest.fixture
+def argo(tmp_path: Path):
+    """An emulator with Argo Rollouts' CRDs and its simulated controller (argotest.py);
+    the controller reconciles only when a test calls ``argo.settle()``."""
+    from tests.kubernetes.argotest import start_argo
+
+    yield from start_argo(tmp_path)

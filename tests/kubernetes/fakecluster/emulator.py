@@ -52,6 +52,7 @@ CORE = [
     Resource("apps", "v1", "deployments", "Deployment"),
     Resource("apps", "v1", "replicasets", "ReplicaSet"),
     Resource("coordination.k8s.io", "v1", "leases", "Lease"),
+    Resource("", "v1", "events", "Event"),
     Resource(
         "apiextensions.k8s.io",
         "v1",
@@ -91,6 +92,9 @@ class LoggedRequest:
     namespace: str | None
     name: str | None
     content_type: str = ""
+    subresource: str | None = None  # "status" for /status
+    body: Any = None  # the request's JSON body (patches, creates)
+    query: dict[str, str] | None = None
 
 
 # --------------------------------------------------------------------------- the server
@@ -122,6 +126,11 @@ class Emulator:
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self.rules: list[dict[str, Any]] | None = None  # None: allow everything
+        # (group, plural) of custom resources whose CRD enables the status subresource:
+        # writes to the object keep its status, writes to /status keep everything else
+        self.status_subresources: set[tuple[str, str]] = set()
+        # custom checks on a write (group, plural) -> fn(new object) raising ApiError (422)
+        self.validators: dict[tuple[str, str], Any] = {}
         self.user = "system:serviceaccount:lms:rollout"
         self.prune_mirror_percent = False  # pretend the HTTPRoute CRD predates v1.2
         self.closing = False
@@ -302,9 +311,12 @@ class Emulator:
                     return fault.code
         return None
 
-    def _authorize(self, verb: str, res: Resource, ns: str | None, name: str | None) -> None:
+    def _authorize(
+        self, verb: str, res: Resource, ns: str | None, name: str | None, sub: str | None = None
+    ) -> None:
         if self.rules is None:
             return
+        plural = f"{res.plural}/{sub}" if sub else res.plural
         for rule in self.rules:
             groups, resources, verbs = (
                 rule.get("apiGroups", []),
@@ -314,18 +326,19 @@ class Emulator:
             names = rule.get("resourceNames") or []
             if (
                 (res.group in groups or "*" in groups)
-                and (res.plural in resources or "*" in resources)
+                and (plural in resources or "*" in resources)
                 and (verb in verbs or "*" in verbs)
                 and (not names or name in names)
             ):
                 return
         where = f' in the namespace "{ns}"' if ns else " at the cluster scope"
         subject = f'{res.plural} "{name}"' if name else res.plural
+        also = f' (subresource "{sub}")' if sub else ""
         raise ApiError(
             403,
             "Forbidden",
             f'{subject} is forbidden: User "{self.user}" cannot {verb} resource '
-            f'"{res.plural}" in API group "{res.group}"{where}',
+            f'"{res.plural}"{also} in API group "{res.group}"{where}',
             {"name": name or "", "group": res.group, "kind": res.plural},
         )
 
@@ -347,13 +360,18 @@ class Emulator:
         }[method]
         with self.lock:
             self.requests.append(
-                LoggedRequest(time.time(), verb, res.group, res.plural, ns, name, ctype)
-            )
-        self._authorize(verb, res, ns, name)
+                LoggedRequest(
+                    time.time(), verb, res.group, res.plural, ns, name, ctype, sub,
+                    copy.deepcopy(body), dict(query),
+                )
+            )  # fmt: skip
+        self._authorize(verb, res, ns, name, sub)
         code = self._take_fault(verb, res.plural, name)
         if code is not None:
             raise ApiError(code, "Conflict" if code == 409 else "InternalError", "injected fault")
-        del sub
+        has_status = (res.group, res.plural) in self.status_subresources
+        if sub is not None and (sub != "status" or not has_status or method == "POST"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         with self.lock:
             if verb == "list":
                 return 200, self._list(res, ns, query.get("labelSelector", ""))
@@ -395,6 +413,18 @@ class Emulator:
                     {"name": name, "group": res.group, "kind": res.plural},
                 )
             new.setdefault("metadata", {})["name"] = name
+            if has_status:  # the status subresource splits who may write what
+                if sub == "status":
+                    new = {**copy.deepcopy(current), "status": new.get("status")}
+                elif "status" in current:
+                    new["status"] = copy.deepcopy(current["status"])
+                else:
+                    new.pop("status", None)
+                if new.get("status") is None:
+                    new.pop("status", None)
+            check = self.validators.get((res.group, res.plural))
+            if check is not None:
+                check(new)
             self._prune(res, new)
             self._stamp(res, new, ns, current)
             self.objects[key] = new
