@@ -122,9 +122,11 @@ class FlaggerSim:
 
     # ------------------------------------------------------------------ one reconciliation
 
-    def step(self) -> None:
+    def step(self, only: str | None = None) -> None:
+        """One reconciliation of every Canary (or of the one named ``only``)."""
         for canary in self.emu.list(GROUP, "canaries", self.namespace):
-            self._reconcile(copy.deepcopy(canary))
+            if only is None or canary["metadata"]["name"] == only:
+                self._reconcile(copy.deepcopy(canary))
 
     def _reconcile(self, canary: dict[str, Any]) -> None:
         status = canary.get("status") or {}
