@@ -12,6 +12,7 @@ import yaml
 from .emulator import Emulator, Resource
 
 CRD_FILE = Path(__file__).with_name("flagger_canary_crd.yaml")
+TEMPLATE_CRD_FILE = Path(__file__).with_name("flagger_metrictemplate_crd.yaml")
 GROUP = "flagger.app"
 
 
@@ -19,8 +20,8 @@ def canary_crd() -> dict[str, Any]:
     return yaml.safe_load(CRD_FILE.read_text())
 
 
-def canary_schema() -> dict[str, Any]:
-    crd = canary_crd()
+def canary_schema(crd: dict[str, Any] | None = None) -> dict[str, Any]:
+    crd = crd or canary_crd()
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
     return version["schema"]["openAPIV3Schema"]
 
@@ -36,6 +37,8 @@ def install(emu: Emulator) -> None:
     ):
         emu.resources.setdefault((res.group, res.plural), res)
     emu.put("apiextensions.k8s.io", "customresourcedefinitions", crd)
+    template_crd = yaml.safe_load(TEMPLATE_CRD_FILE.read_text())
+    emu.put("apiextensions.k8s.io", "customresourcedefinitions", template_crd)
 
 
 _TYPES = {
@@ -80,3 +83,13 @@ def canary_problems(obj: dict[str, Any]) -> list[str]:
     """A Canary object's problems against Flagger's published schema ([] when valid)."""
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
     return problems(body, canary_schema())
+
+
+def object_problems(obj: dict[str, Any]) -> list[str]:
+    """A Canary's or MetricTemplate's problems against Flagger's published schemas."""
+    if obj.get("kind") == "Canary":
+        return canary_problems(obj)
+    if obj.get("kind") == "MetricTemplate":
+        body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+        return problems(body, canary_schema(yaml.safe_load(TEMPLATE_CRD_FILE.read_text())))
+    return [f"{obj.get('kind')}: not a Flagger kind"]
