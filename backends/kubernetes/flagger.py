@@ -243,12 +243,24 @@ class FlaggerCanaries:
                     continue  # shown without its query; the Canary still lists
         return out
 
+    def _held(self) -> set[str]:
+        """Canaries whose confirm-traffic-increase gate is closed (``rollout pause``)."""
+        try:
+            cm = self.gates.read()
+        except BackendError:
+            return set()  # shown by Flagger's phase alone
+        data = (cm or {}).get("data") or {}
+        return {
+            name for name, v in data.items() if not GateState.from_json(v).confirm_traffic_increase
+        }
+
     def _assemble(self, objs: list[dict[str, Any]]) -> list[ForeignRollout]:
         canaries = [parse.canary(o) for o in objs]
         deployments = self._deployments()
         templates = self._templates(canaries)
+        held = self._held() if any(c.phase == "Progressing" for c in canaries) else set()
         return [
-            parse.to_foreign(c, deployments=deployments, templates=templates)
+            parse.to_foreign(c, deployments=deployments, templates=templates, held=c.name in held)
             for c in sorted(canaries, key=lambda c: c.name)
         ]
 

@@ -361,9 +361,12 @@ def to_foreign(
     *,
     deployments: Mapping[str, Mapping[str, Any]] | None = None,
     templates: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    held: bool = False,
 ) -> ForeignRollout:
     """The console's view of a Canary. ``deployments`` by name (the target and its
-    ``-primary``, when readable) give the images and replica counts."""
+    ``-primary``, when readable) give the images and replica counts; ``held``: the gate's
+    confirm-traffic-increase is closed (``rollout pause``), so a Progressing Canary with
+    that webhook holds its weight and shows as paused."""
     deployments = deployments or {}
     primary = deployments.get(f"{c.target}-primary")
     target = deployments.get(c.target)
@@ -372,11 +375,15 @@ def to_foreign(
     all_steps = steps(c)
     status = primary if not rolling else target
     replicas = _get(status, "status") or {}
+    phase = PHASES.get(c.phase, Phase.PENDING)
+    reasons = _pause_reasons(c)
+    if held and c.phase == "Progressing" and CONFIRM_TRAFFIC in {w.type for w in c.gates()}:
+        phase, reasons = Phase.PAUSED, ("confirm-traffic-increase closed (paused)",)
     return ForeignRollout(
         controller=CONTROLLER,
         kind=KIND,
         name=c.name,
-        phase=PHASES.get(c.phase, Phase.PENDING),
+        phase=phase,
         status=c.phase or "Pending",
         strategy=Strategy.BLUEGREEN if c.strategy == "blue-green" else Strategy.CANARY,
         message=c.message,
@@ -390,7 +397,7 @@ def to_foreign(
         ready=_int(replicas.get("readyReplicas")),
         desired=_int(_get(status, "spec", "replicas"), _int(replicas.get("replicas"))),
         updated=_int(replicas.get("updatedReplicas")),
-        pause_reasons=_pause_reasons(c),
+        pause_reasons=reasons,
         aborted=c.phase == "Failed",
         analyses=(analysis_of(c, templates or {}),),
         failed_checks=c.failed_checks,

@@ -559,6 +559,10 @@ class RolloutApp(App[int]):
             return
         rec = self.service_state(service).record
         paused = rec is not None and rec.phase is Phase.PAUSED
+        foreign = self.service_state(service).foreign
+        if rec is None and foreign is not None:  # a controller with a resume of its own
+            verbs = self.env.foreign.verbs if self.env.foreign is not None else frozenset()
+            paused = foreign.phase is Phase.PAUSED and "resume" in verbs
         kind = CommandKind.RESUME if paused else CommandKind.PAUSE
         if not self._refused(service, kind, "pause"):
             self._send(service, kind, str(kind))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from backends.base import Phase
 from console.cli import main
 from console.commands.exits import EXIT_OK
 from console.config import kubeflags
@@ -92,6 +93,7 @@ def test_canaries_in_each_phase_on_the_overview_and_detail(flagger, gate, capsys
     assert not failing.alert
 
     fr = snap.services["enrollments"].foreign
+    assert fr.phase == Phase.PAUSED  # held by the closed confirm-traffic-increase gate
     title = foreign_detail.title_lines(fr)
     assert title[0].startswith("Progressing  canary 1-0-0 → 2-0-0  step 1/7  (flagger)")
     assert "failed checks 2/5" in title[-1] and "iterations 0" in title[-1]

@@ -115,6 +115,9 @@ def test_canary_promoted_and_rolled_back_through_the_gate(flagger, gate, capsys)
         sim.step()
     assert status(c, "search")["canaryWeight"] == 20
     assert phase(c, "search") == "Progressing"
+    row = status_row(capsys, "search")  # Flagger says Progressing; the console knows better
+    assert row["phase"] == "Paused" and row["foreign"]["status"] == "Progressing"
+    assert row["foreign"]["pause_reasons"] == ["confirm-traffic-increase closed (paused)"]
 
     # abort: the rollback webhook answers 200 and Flagger fails the canary
     code, out, err = cli(capsys, "abort", "search", "--reason", "latency")
