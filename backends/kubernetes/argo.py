@@ -38,6 +38,7 @@ from backends.base import (
     AuditEntry,
     BackendError,
     ConflictError,
+    Forbidden,
     ForeignRollout,
     NotFound,
     Unsupported,
@@ -73,15 +74,27 @@ class ArgoRollouts:
         self.namespace = namespace
         self.detect = detect
         self.server = str(getattr(api_client.configuration, "host", ""))
+        self._client = api_client
         self._custom = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
-        self._apps = client.AppsV1Api(api_client)
         self._apis = client.ApisApi(api_client)
         self._clock = clock
         self._lock = threading.Lock()
         self._served: tuple[float, bool] | None = None
 
     # ------------------------------------------------------------------ plumbing
+
+    # The core and apps API classes take seconds to import (client v37): only when used.
+    @property
+    def _core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self._client)
+
+    @property
+    def _apps(self) -> Any:
+        from kubernetes import client
+
+        return client.AppsV1Api(self._client)
 
     def _call(self, target: Target, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         kw.setdefault("_request_timeout", TIMEOUT)
@@ -150,7 +163,7 @@ class ArgoRollouts:
         try:
             groups = self._apis.get_api_versions(_request_timeout=TIMEOUT)
         except Exception as exc:
-            raise translate(exc, target, self.server) from exc
+            raise translate(exc, target, self.server) from exc  # unreachable: say so
         found = any(
             g.name == parse.GROUP and any(v.version == parse.VERSION for v in g.versions or [])
             for g in groups.groups or []
@@ -196,7 +209,12 @@ class ArgoRollouts:
     def rollouts(self) -> list[ForeignRollout]:
         if not self.served():
             return []
-        objs = self._list("rollouts")
+        try:
+            objs = self._list("rollouts")
+        except Forbidden:
+            if self.detect:  # Argo is installed, but not ours to see: as if it were not
+                return []
+            raise
         if not objs:
             return []
         runs = self._list("analysisruns")
@@ -208,7 +226,12 @@ class ArgoRollouts:
     def rollout(self, name: str) -> ForeignRollout:
         if not self.served():
             raise NotFound(f"Rollout '{name}': Argo Rollouts is not installed")
-        obj = self._get(name)
+        try:
+            obj = self._get(name)
+        except Forbidden:
+            if self.detect:  # as in rollouts(): not ours to see
+                raise NotFound(f"Rollout '{name}' cannot be read here") from None
+            raise
         return self._assemble(obj, self._list("analysisruns"), self._replicasets(obj))
 
     # ------------------------------------------------------------------ verbs

@@ -105,6 +105,8 @@ def open_environment(
             metrics = prom.from_config(metrics_cfg)
         except ValueError as exc:  # PrometheusConfigError names the bad field
             raise ConfigError(f"environment '{env_cfg.name}': {exc}") from None
+    if foreign is not None:
+        extras["prometheus_range"] = prometheus_range(metrics)
     return Environment(
         name=env_cfg.name,
         traffic=traffic,
@@ -114,6 +116,40 @@ def open_environment(
         extras=extras,
         foreign=foreign,
     )
+
+
+def prometheus_range(metrics: object) -> Callable[[str], RangeQuery | None]:
+    """For a foreign controller's analysis charts: ``factory(address)`` gives a function
+    ``(query, start, end, step) -> [(time, value)]`` (the first series) on the environment's
+    Prometheus when it has one, else on the analysis' own ``address``; None without either."""
+    clients: dict[str, object] = {}
+
+    def factory(address: str) -> RangeQuery | None:
+        client = getattr(metrics, "client", None)  # the environment's Prometheus wins
+        if client is None and address:
+            if address not in clients:
+                prom = importlib.import_module("backends.prometheus")
+                try:
+                    clients[address] = prom.from_config({"url": address, "provider": "http"}).client
+                except ValueError:
+                    return None
+            client = clients[address]
+        if client is None or not hasattr(client, "range"):
+            return None
+        from backends.prometheus.client import values
+
+        def run(
+            query: str, start: float, end: float, step: float
+        ) -> list[tuple[float, float | None]]:
+            result = client.range(query, start, end, step)
+            return values(result[0]) if result else []
+
+        return run
+
+    return factory
+
+
+RangeQuery = Callable[[str, float, float, float], list[tuple[float, float | None]]]
 
 
 # ``cluster.controller``: who drives the rollouts of a Kubernetes environment.

@@ -465,7 +465,8 @@ class RolloutApp(App[int]):
         if service is None:
             self.flash(f"{what}: no service selected", "warning")
             return None
-        if needs_rollout and self.service_state(service).record is None:
+        state = self.service_state(service)
+        if needs_rollout and state.record is None and state.foreign is None:
             self.flash(f"{what}: {service} has no rollout{self.start_hint('; ')}", "warning")
             return None
         return service
@@ -557,7 +558,13 @@ class RolloutApp(App[int]):
         service = self._guard("pause", "pause/resume")
         if service is None:
             return
-        rec = self.service_state(service).record
+        state = self.service_state(service)
+        if state.foreign is not None and state.foreign.phase is Phase.PAUSED:
+            # Argo Rollouts has no resume of its own: its promote unpauses.
+            promote = self.keys.key_of("promote", "promote")
+            self.flash(f"{service} is paused: {promote} promotes it (its controller's resume)")
+            return
+        rec = state.record
         paused = rec is not None and rec.phase is Phase.PAUSED
         foreign = self.service_state(service).foreign
         if rec is None and foreign is not None:  # a controller with a resume of its own
@@ -585,7 +592,8 @@ class RolloutApp(App[int]):
         service = self._guard("retry", "retry")
         if service is None or self._refused(service, CommandKind.RETRY, "retry"):
             return
-        self.adopt(service)
+        if self.service_state(service).foreign is None:  # its controller drives a foreign one
+            self.adopt(service)
         self._send(service, CommandKind.RETRY, "retry")
 
     def action_drive_here(self) -> None:
@@ -657,6 +665,12 @@ class RolloutApp(App[int]):
             self.flash("start cancelled")
             return
         service = plan.service
+        from console.driver.foreign import drive_refusal
+
+        theirs = drive_refusal(self.env, service)  # Argo Rollouts drives it: not ours
+        if theirs is not None:
+            self.flash(theirs, "error")
+            return
         self.flash(f"starting {plan.strategy} of {service} → {plan.candidate} …")
         # A parked driver stays unticked while begin() runs on it in the thread below.
         self.drivers.wake(service, unpark=False)

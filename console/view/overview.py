@@ -49,6 +49,10 @@ class ServiceState:
     errors: tuple[str, ...] = ()  # what could not be read, in words
     guard: Guard | None = None  # is a live driver guarding the rollout (console.driver.guard)
     foreign: ForeignRollout | None = None  # set when another controller drives it (Argo ...)
+    # the detail's analysis queries over time: metric -> ((times), (values)) (foreign only)
+    query_series: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(
+        default_factory=dict
+    )
 
 
 def unguarded(state: ServiceState) -> bool:

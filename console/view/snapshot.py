@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from backends.base import (
     BackendError,
@@ -124,6 +125,7 @@ def collect_foreign(
         f = env.foreign
         got = _try(errors, "history", lambda: f.history(fr.name, AUDIT_LIMIT))
         audit = got if isinstance(got, list) else []
+    series = analysis_series(env, fr, errors) if with_audit else {}
     return ServiceState(
         service=fr.name,
         versions=tuple(versions),
@@ -131,7 +133,42 @@ def collect_foreign(
         audit=tuple(audit),
         errors=tuple(errors),
         foreign=fr,
+        query_series=series,
     )
+
+
+QUERY_SECONDS = 900.0  # the longest chart window
+QUERY_STEP = 15.0
+
+
+def analysis_series(
+    env: Environment, fr: ForeignRollout, errors: list[str], *, now: float | None = None
+) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Each Prometheus metric of the rollout's analysis over the last 15 minutes: its query
+    (args filled in) asked of the environment's Prometheus, else of the address the analysis
+    names (``env.extras["prometheus_range"]``, made by the composition root)."""
+    from console.view.foreign_detail import queries
+
+    factory = env.extras.get("prometheus_range")
+    if factory is None:
+        return {}
+    end = time.time() if now is None else now
+    out: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+    for metric, address, query in queries(fr):
+        if metric in out:
+            continue
+        ranger = factory(address)
+        if ranger is None:
+            continue
+        got = _try(
+            errors,
+            f"analysis query {metric}",
+            partial(ranger, query, end - QUERY_SECONDS, end, QUERY_STEP),
+        )
+        points = [(t, v) for t, v in (got if isinstance(got, list) else []) if v is not None]
+        if points:
+            out[metric] = (tuple(t for t, _ in points), tuple(float(v) for _, v in points))
+    return out
 
 
 def collect_snapshot(

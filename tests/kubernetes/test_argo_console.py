@@ -277,3 +277,21 @@ def check_record_wins(env, lookup, drive_refusal):
     assert snap.services["grades"].foreign is not None
     assert drive_refusal(env, "courses") is None
     assert "argo-rollouts drives" in (drive_refusal(env, "grades") or "")
+
+
+def test_detection_under_a_role_without_argo_access_hides_them_quietly(argo):
+    """A plain Kubernetes environment on a cluster with Argo installed, under
+    deploy/rbac.yaml (no argoproj.io rules): nothing of Argo shows, and nothing fails."""
+    from tests.kubernetes.kubetest import DEPLOY, manifests
+
+    argo.add(rollout_obj("courses", "ghcr.io/lms/courses:1.0"))
+    argo.settle()
+    role = next(d for d in manifests(DEPLOY / "rbac.yaml") if d["kind"] == "Role")
+    argo.emu.use_role(role)
+    env = argo_env(argo, controller=None)
+    try:
+        snap = collect_snapshot(env)
+        assert snap.error is None and "courses" not in snap.services
+    finally:
+        env.traffic.close()
+        env.store.close()

@@ -150,6 +150,9 @@ class DetailScreen(RolloutScreen):
         app = self.rollout_app
         now = app.clock()
         state = app.service_state(self.service)
+        if state.foreign is not None:
+            self._paint_foreign(state, now)
+            return
         rec = state.record
         self.query_one("#title", Static).update(self._title(state))
         self.query_one("#split", TrafficBar).show(split_shares(state))
@@ -219,6 +222,62 @@ class DetailScreen(RolloutScreen):
             else:
                 chart.title = f"{spec.title} · last {window}"
             chart.show(series, window=self.window, threshold=spec.threshold)
+
+    def _paint_foreign(self, state: ServiceState, now: float) -> None:
+        """A rollout another controller drives: its steps, analysis runs with every
+        measurement, replicas and Events (console/view/foreign_detail.py)."""
+        from console.view import foreign_detail as fd
+
+        fr = state.foreign
+        assert fr is not None
+        title = Text()
+        title.append(
+            self.service, style=self.get_component_rich_style("detail--name", partial=True)
+        )
+        alert = fr.aborted or fr.phase == Phase.ROLLED_BACK
+        phase_style = "detail--rolled-back" if alert else "detail--phase"
+        head, *rest = fd.title_lines(fr)
+        phase, _, tail = head.partition("  ")
+        title.append(f"  {phase}", style=self.get_component_rich_style(phase_style, partial=True))
+        title.append(f"  {tail}")
+        for line in rest:
+            title.append(f"\n{line}")
+        if state.errors:
+            note = self.get_component_rich_style("detail--note", partial=True)
+            title.append(f"\n! {state.errors[0]}", style=note)
+        self.query_one("#title", Static).update(title)
+        self.query_one("#split", TrafficBar).show(fd.split_shares(fr))
+        self.query_one("#timeline", TimelinePanel).show(fd.timeline(fr))
+        self.query_one("#analysis", AnalysisView).show(fd.analysis_panel(fr))
+        self.query_one("#health", HealthView).show(fd.health_rows(fr))
+        lines = [*fd.measurement_lines(fr), *log_lines((), state.audit)]
+        lines.sort(key=lambda line: line.at)
+        self.query_one("#log", EventLog).show(lines[-200:])
+        metrics = self.rollout_app.env.metrics is not None
+        if metrics:  # requests and latency of the stable and canary versions
+            self._paint_charts(state, now)
+        queried = {k: (list(xs), list(ys)) for k, (xs, ys) in state.query_series.items()}
+        what = "analysis query" if queried else "analysis measurements"
+        self._paint_analysis_chart(queried or fd.measurement_series(fr), now, what, metrics)
+
+    def _paint_analysis_chart(self, series: dict, now: float, what: str, metrics: bool) -> None:
+        """The middle chart: the analysis' Prometheus query over time (asked of the
+        environment's Prometheus, else of the analysis' own address), else the measurements
+        the controller took; the others say there are no metrics when there are none."""
+        from widgets.metric_chart import MetricChart
+
+        window = window_label(self.window)
+        for i in range(3):
+            chart = self.query_one(f"#chart-{i}", MetricChart)
+            if i == 1:
+                chart.title = f"{what} · last {window}" if series else "no measurements yet"
+                recent = {
+                    name: ([x - now for x in xs], ys) for name, (xs, ys) in series.items()
+                }  # seconds relative to now, as the live charts
+                chart.show(recent, window=self.window, threshold=None)
+            elif not metrics:
+                chart.title = "no metrics for this environment"
+                chart.show({}, window=self.window, threshold=None)
 
     def action_cycle_window(self) -> None:
         index = (self.window_index + 1) % len(WINDOWS)
