@@ -559,17 +559,15 @@ class RolloutApp(App[int]):
         if service is None:
             return
         state = self.service_state(service)
-        if state.foreign is not None and state.foreign.phase is Phase.PAUSED:
+        verbs = self.env.foreign.verbs if self.env.foreign is not None else frozenset()
+        foreign_paused = state.foreign is not None and state.foreign.phase is Phase.PAUSED
+        if foreign_paused and "resume" not in verbs:
             # Argo Rollouts has no resume of its own: its promote unpauses.
             promote = self.keys.key_of("promote", "promote")
             self.flash(f"{service} is paused: {promote} promotes it (its controller's resume)")
             return
         rec = state.record
-        paused = rec is not None and rec.phase is Phase.PAUSED
-        foreign = self.service_state(service).foreign
-        if rec is None and foreign is not None:  # a controller with a resume of its own
-            verbs = self.env.foreign.verbs if self.env.foreign is not None else frozenset()
-            paused = foreign.phase is Phase.PAUSED and "resume" in verbs
+        paused = foreign_paused or (rec is not None and rec.phase is Phase.PAUSED)
         kind = CommandKind.RESUME if paused else CommandKind.PAUSE
         if not self._refused(service, kind, "pause"):
             self._send(service, kind, str(kind))
