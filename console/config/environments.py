@@ -162,6 +162,13 @@ def open_foreign(env_name: str, cluster: dict[str, object]) -> ForeignController
     kind = cluster.get("controller")
     from backends.kubernetes.connection import KubeconfigError
 
+    if isinstance(kind, list) and kind and len(set(map(str, kind))) == len(kind):
+        # both controllers in one namespace: `controller: [argo-rollouts, flagger]`
+        from console.driver.foreign_many import ForeignControllers
+
+        return ForeignControllers(
+            [open_foreign(env_name, {**cluster, "controller": k}) for k in kind]
+        )
     if kind == "argo-rollouts":
         kube = importlib.import_module("backends.kubernetes")
         try:
@@ -178,7 +185,8 @@ def open_foreign(env_name: str, cluster: dict[str, object]) -> ForeignController
             raise ConfigError(str(exc)) from None
     raise ConfigError(
         f"environment '{env_name}': cluster.controller must be one of "
-        f"{', '.join(FOREIGN_CONTROLLERS)} or none (rollout drives), got {kind!r}"
+        f"{', '.join(FOREIGN_CONTROLLERS)}, a list of them, or none (rollout drives), "
+        f"got {kind!r}"
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -44,6 +45,27 @@ class FlaggerSim:
     namespace: str
     fail_analysis: bool = False
     calls: list[HookCall] = field(default_factory=list)
+    period: float = 0.3
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> FlaggerSim:
+        """Reconcile on a thread every ``period`` seconds (for end-to-end tests)."""
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self.step()
+            except Exception:  # a half-written test object must not kill the thread
+                continue
 
     # ------------------------------------------------------------------ helpers
 
