@@ -3,7 +3,7 @@
 ``ArgoRollouts`` implements ``backends.base.ForeignController``. Reads: Rollouts,
 AnalysisRuns (argoproj.io/v1alpha1, namespaced), the AnalysisTemplates and
 ClusterAnalysisTemplates a Rollout refers to, and ReplicaSets (images and ``undo``).
-Verbs send exactly the requests of ``kubectl argo rollouts`` (argo_parse.py has the bodies):
+Verbs send exactly the requests of ``kubectl argo rollouts`` (argo_patches.py has the bodies):
 
 - promote:       PATCH merge on ``status`` (when the plugin makes a status patch), then PATCH
                  merge on the Rollout (when it is ``spec.paused``); a 404 on the status
@@ -44,6 +44,7 @@ from backends.base import (
     Unsupported,
 )
 from backends.kubernetes import argo_parse as parse
+from backends.kubernetes import argo_patches as patches
 from backends.kubernetes.errors import Target, translate
 
 MERGE = "application/merge-patch+json"
@@ -133,7 +134,7 @@ class ArgoRollouts:
         args = (parse.GROUP, parse.VERSION, self.namespace, "rollouts", name)
         return self._call(self._target("get", "rollouts", name), fn, *args)
 
-    def _patch(self, name: str, patch: parse.Patch) -> dict[str, Any]:
+    def _patch(self, name: str, patch: patches.Patch) -> dict[str, Any]:
         kind = MERGE if patch.kind == "merge" else JSON_PATCH
         fn = (
             self._custom.patch_namespaced_custom_object_status
@@ -245,10 +246,10 @@ class ArgoRollouts:
             obj = self._get(name)
             said = self._promote(name, obj, full=verb == "promote-full")
         elif verb == "pause":
-            obj = self._patch(name, parse.PAUSE)
+            obj = self._patch(name, patches.PAUSE)
             said = f"rollout '{name}' paused"
         elif verb in ("abort", "retry"):
-            obj = self._status_patch(name, parse.ABORT if verb == "abort" else parse.RETRY)
+            obj = self._status_patch(name, patches.ABORT if verb == "abort" else patches.RETRY)
             said = f"rollout '{name}' {'aborted' if verb == 'abort' else 'retried'}"
         else:
             obj = self._get(name)
@@ -256,15 +257,15 @@ class ArgoRollouts:
         self._record(obj, verb, user, reason)
         return said
 
-    def _status_patch(self, name: str, patch: parse.Patch) -> dict[str, Any]:
+    def _status_patch(self, name: str, patch: patches.Patch) -> dict[str, Any]:
         """A status patch; on 404 (no status subresource) the same body on the Rollout."""
         try:
             return self._patch(name, patch)
         except NotFound:
-            return self._patch(name, parse.Patch(patch.body, patch.kind, status=False))
+            return self._patch(name, patches.Patch(patch.body, patch.kind, status=False))
 
     def _promote(self, name: str, obj: dict[str, Any], *, full: bool) -> str:
-        spec_patch, status_patch, unified = parse.promote_patches(obj, full=full)
+        spec_patch, status_patch, unified = patches.promote_patches(obj, full=full)
         if status_patch is not None:
             try:
                 self._patch(name, status_patch)
@@ -280,13 +281,13 @@ class ArgoRollouts:
                 f"rollout '{name}' uses a workloadRef: undo it on the referenced workload "
                 "(`kubectl argo rollouts undo` patches that object)"
             )
-        target = parse.undo_target(obj, self._replicasets(obj))
+        target = patches.undo_target(obj, self._replicasets(obj))
         if target is None:
             raise ConflictError(f"no revision found for rollout '{name}' to go back to")
         revision, rs = target
-        if parse.same_template(obj, rs):
+        if patches.same_template(obj, rs):
             return f"skipped rollback (current template already matches revision {revision})"
-        self._patch(name, parse.undo_patch(rs))
+        self._patch(name, patches.undo_patch(rs))
         return f"rollout '{name}' undo (back to revision {revision})"
 
     def _record(self, obj: dict[str, Any], verb: str, user: str, reason: str) -> None:

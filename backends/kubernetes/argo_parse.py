@@ -1,17 +1,14 @@
-"""Argo Rollouts' custom resources (argoproj.io/v1alpha1) as plain data, and the patches
-its ``kubectl argo rollouts`` plugin sends. Pure: dicts in, dataclasses and patch bodies out.
+"""Argo Rollouts' custom resources (argoproj.io/v1alpha1) as plain data. Pure: dicts in,
+dataclasses out (argo_patches.py makes the verbs' patches, argo.py does the requests).
 
-Field names are the CRDs' (manifests/crds in argoproj/argo-rollouts). The patches follow
-pkg/kubectl-argo-rollouts/cmd/{promote,pause,abort,retry,undo} of the plugin: which body,
-which patch type, and whether it goes to the ``status`` subresource (argo.py sends them).
+Field names are the CRDs' (manifests/crds in argoproj/argo-rollouts); the step and weight
+rules follow the controller's utils/replicaset (GetCurrentCanaryStep, GetCurrentSetWeight).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +40,7 @@ DEFAULT_INCONCLUSIVE_LIMIT = 0
 DEFAULT_ERROR_LIMIT = 4
 
 
-def _get(obj: Any, *path: str) -> Any:
+def dig(obj: Any, *path: str) -> Any:
     for key in path:
         if not isinstance(obj, Mapping):
             return None
@@ -61,7 +58,7 @@ def epoch(stamp: Any) -> float | None:
         return None
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     """An IntOrString limit as an int; None for a templated string (``{{args.limit}}``)."""
     if isinstance(value, bool):
         return None
@@ -78,12 +75,12 @@ def _int(value: Any) -> int | None:
 def step_text(step: Mapping[str, Any]) -> ForeignStep:
     """One canary step in the words of its YAML: ``setWeight 20``, ``pause 30s``."""
     if "setWeight" in step:
-        return ForeignStep(f"setWeight {step['setWeight']}", _int(step["setWeight"]))
+        return ForeignStep(f"setWeight {step['setWeight']}", as_int(step["setWeight"]))
     if "pause" in step:
-        duration = _get(step, "pause", "duration")
+        duration = dig(step, "pause", "duration")
         return ForeignStep(f"pause {duration}" if duration not in (None, "") else "pause")
     if "analysis" in step:
-        names = [t.get("templateName", "") for t in _get(step, "analysis", "templates") or []]
+        names = [t.get("templateName", "") for t in dig(step, "analysis", "templates") or []]
         return ForeignStep(f"analysis {', '.join(n for n in names if n)}".strip())
     if "experiment" in step:
         return ForeignStep("experiment")
@@ -93,18 +90,18 @@ def step_text(step: Mapping[str, Any]) -> ForeignStep:
         return ForeignStep(f"setCanaryScale {words}".strip())
     for key in ("setHeaderRoute", "setMirrorRoute"):
         if key in step:
-            return ForeignStep(f"{key} {_get(step, key, 'name') or ''}".strip())
+            return ForeignStep(f"{key} {dig(step, key, 'name') or ''}".strip())
     if "plugin" in step:
-        return ForeignStep(f"plugin {_get(step, 'plugin', 'name') or ''}".strip())
+        return ForeignStep(f"plugin {dig(step, 'plugin', 'name') or ''}".strip())
     return ForeignStep(", ".join(step) or "step")
 
 
 def canary_steps(rollout: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return list(_get(rollout, "spec", "strategy", "canary", "steps") or [])
+    return list(dig(rollout, "spec", "strategy", "canary", "steps") or [])
 
 
 def strategy_of(rollout: Mapping[str, Any]) -> Strategy:
-    return Strategy.BLUEGREEN if _get(rollout, "spec", "strategy", "blueGreen") else Strategy.CANARY
+    return Strategy.BLUEGREEN if dig(rollout, "spec", "strategy", "blueGreen") else Strategy.CANARY
 
 
 def current_step_index(rollout: Mapping[str, Any]) -> int | None:
@@ -113,13 +110,13 @@ def current_step_index(rollout: Mapping[str, Any]) -> int | None:
     steps = canary_steps(rollout)
     if strategy_of(rollout) != Strategy.CANARY or not steps:
         return None
-    index = _int(_get(rollout, "status", "currentStepIndex"))
+    index = as_int(dig(rollout, "status", "currentStepIndex"))
     return 0 if index is None else index
 
 
 def set_weight(rollout: Mapping[str, Any]) -> int:
     """The canary weight the controller asks for now (replicasetutil.GetCurrentSetWeight)."""
-    if _get(rollout, "status", "abort"):
+    if dig(rollout, "status", "abort"):
         return 0
     steps = canary_steps(rollout)
     index = current_step_index(rollout)
@@ -127,7 +124,7 @@ def set_weight(rollout: Mapping[str, Any]) -> int:
         return 100
     for step in reversed(steps[: index + 1]):
         if "setWeight" in step:
-            return _int(step["setWeight"]) or 0
+            return as_int(step["setWeight"]) or 0
     return 0
 
 
@@ -190,9 +187,9 @@ def metric_of(
         errors=int(result.get("error") or 0),
         successful=int(result.get("successful") or 0),
         count=int(result.get("count") or 0),
-        failure_limit=_int(fill_args(str(failure_limit), args)),
-        inconclusive_limit=_int(fill_args(str(inconclusive_limit), args)),
-        error_limit=_int(fill_args(str(error_limit), args)),
+        failure_limit=as_int(fill_args(str(failure_limit), args)),
+        inconclusive_limit=as_int(fill_args(str(inconclusive_limit), args)),
+        error_limit=as_int(fill_args(str(error_limit), args)),
         interval=str(spec.get("interval", "")),
         provider=provider,
         address=fill_args(address, args),
@@ -208,9 +205,9 @@ def analysis_run(run: Mapping[str, Any]) -> ForeignAnalysis:
     status = run.get("status") or {}
     args = args_of(spec)
     results = {str(r.get("name")): r for r in status.get("metricResults") or []}
-    labels = _get(run, "metadata", "labels") or {}
+    labels = dig(run, "metadata", "labels") or {}
     return ForeignAnalysis(
-        name=str(_get(run, "metadata", "name") or ""),
+        name=str(dig(run, "metadata", "name") or ""),
         phase=str(status.get("phase") or "Pending"),
         kind=RUN_KINDS.get(str(labels.get(TYPE_LABEL, "")), ""),
         message=str(status.get("message", "")),
@@ -229,7 +226,7 @@ def template_analysis(
     spec = template.get("spec") or {}
     args = {**args_of(spec), **(given or {})}
     return ForeignAnalysis(
-        name=str(_get(template, "metadata", "name") or ""),
+        name=str(dig(template, "metadata", "name") or ""),
         phase="Pending",
         kind=kind,
         metrics=tuple(metric_of(m, None, args) for m in spec.get("metrics") or []),
@@ -239,9 +236,9 @@ def template_analysis(
 
 def owned_by(obj: Mapping[str, Any], rollout: Mapping[str, Any]) -> bool:
     """Whether ``obj``'s controller owner is ``rollout`` (by uid, else by kind and name)."""
-    uid = _get(rollout, "metadata", "uid")
-    name = _get(rollout, "metadata", "name")
-    for ref in _get(obj, "metadata", "ownerReferences") or []:
+    uid = dig(rollout, "metadata", "uid")
+    name = dig(rollout, "metadata", "name")
+    for ref in dig(obj, "metadata", "ownerReferences") or []:
         if uid and ref.get("uid") == uid:
             return True
         if not uid and ref.get("kind") == "Rollout" and ref.get("name") == name:
@@ -253,20 +250,20 @@ def current_runs(
     rollout: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
     """The AnalysisRuns of the rollout's current revision (pod template hash), oldest first."""
-    current = _get(rollout, "status", "currentPodHash")
+    current = dig(rollout, "status", "currentPodHash")
     mine = [
         r
         for r in runs
         if owned_by(r, rollout)
-        and (not current or (_get(r, "metadata", "labels") or {}).get(HASH_LABEL) == current)
+        and (not current or (dig(r, "metadata", "labels") or {}).get(HASH_LABEL) == current)
     ]
-    return sorted(mine, key=lambda r: str(_get(r, "metadata", "creationTimestamp") or ""))
+    return sorted(mine, key=lambda r: str(dig(r, "metadata", "creationTimestamp") or ""))
 
 
 def rollout_args(rollout: Mapping[str, Any]) -> dict[str, str]:
     """The args with a value that the Rollout's analysis blocks pass to their templates."""
-    canary = _get(rollout, "spec", "strategy", "canary") or {}
-    blue = _get(rollout, "spec", "strategy", "blueGreen") or {}
+    canary = dig(rollout, "spec", "strategy", "canary") or {}
+    blue = dig(rollout, "spec", "strategy", "blueGreen") or {}
     blocks = [canary.get("analysis")]
     blocks += [s.get("analysis") for s in canary.get("steps") or [] if isinstance(s, Mapping)]
     blocks += [blue.get("prePromotionAnalysis"), blue.get("postPromotionAnalysis")]
@@ -280,13 +277,13 @@ def rollout_args(rollout: Mapping[str, Any]) -> dict[str, str]:
 def template_names(rollout: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """(name, cluster-scoped) of every analysis template the strategy refers to, in order."""
     refs: list[Mapping[str, Any]] = []
-    canary = _get(rollout, "spec", "strategy", "canary") or {}
-    blue = _get(rollout, "spec", "strategy", "blueGreen") or {}
-    refs += _get(canary, "analysis", "templates") or []
+    canary = dig(rollout, "spec", "strategy", "canary") or {}
+    blue = dig(rollout, "spec", "strategy", "blueGreen") or {}
+    refs += dig(canary, "analysis", "templates") or []
     for step in canary.get("steps") or []:
-        refs += _get(step, "analysis", "templates") or []
+        refs += dig(step, "analysis", "templates") or []
     for key in ("prePromotionAnalysis", "postPromotionAnalysis"):
-        refs += _get(blue, key, "templates") or []
+        refs += dig(blue, key, "templates") or []
     seen: dict[tuple[str, bool], None] = {}
     for ref in refs:
         if isinstance(ref, Mapping) and ref.get("templateName"):
@@ -298,7 +295,7 @@ def template_names(rollout: Mapping[str, Any]) -> list[tuple[str, bool]]:
 
 
 def _image(template: Mapping[str, Any] | None) -> str:
-    containers = _get(template, "spec", "containers") or []
+    containers = dig(template, "spec", "containers") or []
     return str(containers[0].get("image", "")) if containers else ""
 
 
@@ -308,17 +305,17 @@ def images(rollout: Mapping[str, Any], replicasets: Sequence[Mapping[str, Any]])
     status = rollout.get("status") or {}
     stable_hash, current_hash = status.get("stableRS"), status.get("currentPodHash")
     by_hash = {
-        (_get(rs, "metadata", "labels") or {}).get(HASH_LABEL): rs
+        (dig(rs, "metadata", "labels") or {}).get(HASH_LABEL): rs
         for rs in replicasets
         if owned_by(rs, rollout)
     }
-    desired = _image(_get(rollout, "spec", "template"))
+    desired = _image(dig(rollout, "spec", "template"))
     stable_rs = by_hash.get(stable_hash)
-    stable = _image(_get(stable_rs, "spec", "template")) if stable_rs else ""
+    stable = _image(dig(stable_rs, "spec", "template")) if stable_rs else ""
     if not stable_hash or stable_hash == current_hash:
         return stable or desired, ""
     current_rs = by_hash.get(current_hash)
-    canary = _image(_get(current_rs, "spec", "template")) if current_rs else desired
+    canary = _image(dig(current_rs, "spec", "template")) if current_rs else desired
     return stable or "?", canary
 
 
@@ -333,7 +330,7 @@ def console_phase(rollout: Mapping[str, Any], runs: Sequence[ForeignAnalysis]) -
         return Phase.ROLLED_BACK if failed else Phase.ABORTED
     if phase == "Healthy":
         return Phase.COMPLETED
-    if phase == "Paused" or (_get(rollout, "spec", "paused") and phase != "Degraded"):
+    if phase == "Paused" or (dig(rollout, "spec", "paused") and phase != "Degraded"):
         return Phase.PAUSED
     return Phase.PROGRESSING
 
@@ -343,10 +340,10 @@ def pause_reasons(rollout: Mapping[str, Any]) -> tuple[str, ...]:
     `kubectl argo rollouts pause` sets)."""
     reasons = [
         str(c.get("reason"))
-        for c in _get(rollout, "status", "pauseConditions") or []
+        for c in dig(rollout, "status", "pauseConditions") or []
         if isinstance(c, Mapping) and c.get("reason")
     ]
-    if _get(rollout, "spec", "paused"):
+    if dig(rollout, "spec", "paused"):
         reasons.append("PausedBySpec")
     return tuple(reasons)
 
@@ -354,7 +351,7 @@ def pause_reasons(rollout: Mapping[str, Any]) -> tuple[str, ...]:
 def last_transition(rollout: Mapping[str, Any]) -> float | None:
     stamps = [
         epoch(c.get("lastUpdateTime")) or epoch(c.get("lastTransitionTime"))
-        for c in _get(rollout, "status", "conditions") or []
+        for c in dig(rollout, "status", "conditions") or []
         if isinstance(c, Mapping)
     ]
     known = [s for s in stamps if s is not None]
@@ -375,14 +372,14 @@ def rollout(
     index = current_step_index(obj)
     analyses = tuple(analysis_run(r) for r in current_runs(obj, runs))
     stable, canary = images(obj, replicasets)
-    weights = _get(status, "canary", "weights")
-    actual = _int(_get(weights, "canary", "weight")) if isinstance(weights, Mapping) else None
-    revision = _int((_get(obj, "metadata", "annotations") or {}).get(REVISION))
+    weights = dig(status, "canary", "weights")
+    actual = as_int(dig(weights, "canary", "weight")) if isinstance(weights, Mapping) else None
+    revision = as_int((dig(obj, "metadata", "annotations") or {}).get(REVISION))
     rolling = bool(canary)
     return ForeignRollout(
         controller=CONTROLLER,
         kind="Rollout",
-        name=str(_get(obj, "metadata", "name") or ""),
+        name=str(dig(obj, "metadata", "name") or ""),
         phase=console_phase(obj, analyses),
         status=str(status.get("phase") or "Progressing"),
         strategy=strategy,
@@ -396,136 +393,14 @@ def rollout(
         canary=canary,
         ready=int(status.get("readyReplicas") or 0),
         desired=int(
-            _get(obj, "spec", "replicas") if _get(obj, "spec", "replicas") is not None else 1
+            dig(obj, "spec", "replicas") if dig(obj, "spec", "replicas") is not None else 1
         ),
         updated=int(status.get("updatedReplicas") or 0),
         pause_reasons=pause_reasons(obj),
         aborted=bool(status.get("abort")),
-        active=str(_get(status, "blueGreen", "activeSelector") or ""),
-        preview=str(_get(status, "blueGreen", "previewSelector") or ""),
+        active=str(dig(status, "blueGreen", "activeSelector") or ""),
+        preview=str(dig(status, "blueGreen", "previewSelector") or ""),
         revision=revision,
         analyses=analyses or tuple(templates),
         updated_at=last_transition(obj),
     )
-
-
-# --------------------------------------------------------------------------- the plugin's patches
-
-
-@dataclass(frozen=True)
-class Patch:
-    """One PATCH request: ``kind`` is ``merge`` (application/merge-patch+json) or ``json``
-    (application/json-patch+json); ``status``: sent to the status subresource."""
-
-    body: Any
-    kind: str = "merge"
-    status: bool = False
-
-
-def _inconclusive(obj: Mapping[str, Any]) -> bool:
-    return (
-        strategy_of(obj) == Strategy.CANARY
-        and _get(obj, "status", "canary", "currentStepAnalysisRunStatus", "status")
-        == "Inconclusive"
-    )
-
-
-def _next_index(obj: Mapping[str, Any]) -> int | None:
-    index = current_step_index(obj)
-    if index is None:
-        return None
-    return index + 1 if index < len(canary_steps(obj)) else index
-
-
-def promote_patches(
-    obj: Mapping[str, Any], *, full: bool
-) -> tuple[Patch | None, Patch | None, Patch]:
-    """(spec patch, status patch, unified patch) as the plugin's ``getPatches`` makes them:
-    the status patch goes first (to the status subresource); the unified one replaces both
-    when the API has no status subresource (404)."""
-    spec_paused = bool(_get(obj, "spec", "paused"))
-    status = obj.get("status") or {}
-    spec_patch = status_patch = None
-    if full:
-        if spec_paused:
-            spec_patch = Patch({"spec": {"paused": False}})
-        if status.get("currentPodHash") != status.get("stableRS"):
-            status_patch = Patch({"status": {"promoteFull": True}}, status=True)
-        return (
-            spec_patch,
-            status_patch,
-            Patch({"spec": {"paused": False}, "status": {"promoteFull": True}}),
-        )
-    unified = Patch({"spec": {"paused": False}, "status": {"pauseConditions": None}})
-    if spec_paused:
-        spec_patch = Patch({"spec": {"paused": False}})
-    conditions = status.get("pauseConditions") or []
-    if _inconclusive(obj) and conditions and status.get("controllerPause"):
-        index = _next_index(obj)
-        if index is not None:
-            body = {
-                "status": {
-                    "pauseConditions": None,
-                    "controllerPause": False,
-                    "currentStepIndex": index,
-                }
-            }
-            status_patch = Patch(body, status=True)
-    elif conditions:
-        status_patch = Patch({"status": {"pauseConditions": None}}, status=True)
-    elif strategy_of(obj) == Strategy.CANARY:
-        index = _next_index(obj)
-        if index is not None:
-            status_patch = Patch(
-                {"status": {"pauseConditions": None, "currentStepIndex": index}}, status=True
-            )
-            unified = Patch(
-                {
-                    "spec": {"paused": False},
-                    "status": {"pauseConditions": None, "currentStepIndex": index},
-                }
-            )
-    return spec_patch, status_patch, unified
-
-
-PAUSE = Patch({"spec": {"paused": True}})
-ABORT = Patch({"status": {"abort": True}}, status=True)
-RETRY = Patch({"status": {"abort": False}}, status=True)
-
-
-def undo_target(
-    obj: Mapping[str, Any], replicasets: Sequence[Mapping[str, Any]]
-) -> tuple[int, Mapping[str, Any]] | None:
-    """(revision, ReplicaSet) the plugin's ``undo`` goes back to: the second newest
-    revision among the ReplicaSets the rollout controls; None when there is none."""
-    owned = []
-    for rs in replicasets:
-        if not owned_by(rs, obj):
-            continue
-        rev = _int((_get(rs, "metadata", "annotations") or {}).get(REVISION))
-        owned.append((rev or 0, rs))
-    owned.sort(key=lambda pair: pair[0])
-    return owned[-2] if len(owned) >= 2 else None
-
-
-def undo_patch(replicaset: Mapping[str, Any]) -> Patch:
-    """``[{"op": "replace", "path": "/spec/template", "value": <the ReplicaSet's template
-    without the pod-template-hash label>}]`` as a JSON patch on the Rollout."""
-    template = copy.deepcopy(dict(_get(replicaset, "spec", "template") or {}))
-    labels = _get(template, "metadata", "labels")
-    if isinstance(labels, dict):
-        labels.pop(HASH_LABEL, None)
-    return Patch([{"op": "replace", "path": "/spec/template", "value": template}], kind="json")
-
-
-def same_template(obj: Mapping[str, Any], replicaset: Mapping[str, Any]) -> bool:
-    """The rollout already runs that template (the plugin then skips the rollback)."""
-
-    def bare(template: Any) -> Any:
-        template = copy.deepcopy(template or {})
-        labels = _get(template, "metadata", "labels")
-        if isinstance(labels, dict):
-            labels.pop(HASH_LABEL, None)
-        return template
-
-    return bare(_get(obj, "spec", "template")) == bare(_get(replicaset, "spec", "template"))

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendUnavailable, Environment, ForeignController
+from backends.base import BackendError, BackendUnavailable, Environment, ForeignController
 from console.config.kubeflags import KubeFlags, current, resolve
 from console.config.paths import demo_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
@@ -123,6 +123,7 @@ def prometheus_range(metrics: object) -> Callable[[str], RangeQuery | None]:
     ``(query, start, end, step) -> [(time, value)]`` (the first series) on the environment's
     Prometheus when it has one, else on the analysis' own ``address``; None without either."""
     clients: dict[str, object] = {}
+    answers: dict[str, tuple[float, list[tuple[float, float | None]]]] = {}
 
     def factory(address: str) -> RangeQuery | None:
         client = getattr(metrics, "client", None)  # the environment's Prometheus wins
@@ -141,8 +142,20 @@ def prometheus_range(metrics: object) -> Callable[[str], RangeQuery | None]:
         def run(
             query: str, start: float, end: float, step: float
         ) -> list[tuple[float, float | None]]:
-            result = client.range(query, start, end, step)
-            return values(result[0]) if result else []
+            # The console polls every second: ask again only once a new step has passed.
+            # An address that does not answer (often an in-cluster name, from a laptop) is
+            # asked again after a minute, and meanwhile the chart shows the measurements.
+            kept = answers.get(query)
+            if kept is not None and end < kept[0]:
+                return kept[1]
+            try:
+                result = client.range(query, start, end, step)
+            except BackendError:
+                answers[query] = (end + 60.0, [])
+                return []
+            points = values(result[0]) if result else []
+            answers[query] = (end + step, points)
+            return points
 
         return run
 

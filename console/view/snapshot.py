@@ -125,7 +125,7 @@ def collect_foreign(
         f = env.foreign
         got = _try(errors, "history", lambda: f.history(fr.name, AUDIT_LIMIT))
         audit = got if isinstance(got, list) else []
-    series = analysis_series(env, fr, errors) if with_audit else {}
+    series = analysis_series(env, fr) if with_audit else {}
     return ServiceState(
         service=fr.name,
         versions=tuple(versions),
@@ -142,11 +142,12 @@ QUERY_STEP = 15.0
 
 
 def analysis_series(
-    env: Environment, fr: ForeignRollout, errors: list[str], *, now: float | None = None
+    env: Environment, fr: ForeignRollout, *, now: float | None = None
 ) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
     """Each Prometheus metric of the rollout's analysis over the last 15 minutes: its query
     (args filled in) asked of the environment's Prometheus, else of the address the analysis
-    names (``env.extras["prometheus_range"]``, made by the composition root)."""
+    names (``env.extras["prometheus_range"]``, made by the composition root). A source that
+    does not answer is no error of the rollout's: the chart shows the measurements instead."""
     from console.view.foreign_detail import queries
 
     factory = env.extras.get("prometheus_range")
@@ -160,11 +161,9 @@ def analysis_series(
         ranger = factory(address)
         if ranger is None:
             continue
-        got = _try(
-            errors,
-            f"analysis query {metric}",
-            partial(ranger, query, end - QUERY_SECONDS, end, QUERY_STEP),
-        )
+        # not the rollout's error when it fails: the chart falls back to the measurements
+        ask = partial(ranger, query, end - QUERY_SECONDS, end, QUERY_STEP)
+        got = _try([], f"analysis query {metric}", ask)
         points = [(t, v) for t, v in (got if isinstance(got, list) else []) if v is not None]
         if points:
             out[metric] = (tuple(t for t, _ in points), tuple(float(v) for _, v in points))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from backends.base import Phase
 from backends.kubernetes import argo_parse as parse
+from backends.kubernetes import argo_patches
 
 
 def canary(index=None, *, paused=False, conditions=(), controller_pause=False, step_status=None):
@@ -25,7 +26,7 @@ def canary(index=None, *, paused=False, conditions=(), controller_pause=False, s
 
 
 def bodies(obj, full=False):
-    spec, status, unified = parse.promote_patches(obj, full=full)
+    spec, status, unified = argo_patches.promote_patches(obj, full=full)
     return (spec and spec.body, status and status.body, unified.body)
 
 
