@@ -63,7 +63,9 @@ class KubeCalls:
         finally:
             resp.release_conn()
 
-    def target(self, verb: str, group: str, plural: str, kind: str, name: str | None = None):
+    def target(
+        self, verb: str, group: str, plural: str, kind: str, name: str | None = None
+    ) -> Target:
         return Target(verb, group, plural, self.namespace, name, kind)
 
 

@@ -252,7 +252,10 @@ def weights(c: FlaggerCanary) -> tuple[int, ...]:
         return c.step_weights
     if c.step_weight <= 0:
         return ()
-    return tuple(range(c.step_weight, c.max_weight + 1, c.step_weight)) or (c.max_weight,)
+    out = list(range(c.step_weight, c.max_weight + 1, c.step_weight))
+    if not out or out[-1] < c.max_weight:  # the last step stops at maxWeight
+        out.append(c.max_weight)
+    return tuple(out)
 
 
 def steps(c: FlaggerCanary) -> tuple[ForeignStep, ...]:
@@ -272,9 +275,9 @@ def current_step(c: FlaggerCanary) -> int | None:
         return None
     ws = weights(c)
     if c.phase in ("Promoting", "Finalising"):
-        return len(steps(c))
-    if c.phase == "WaitingPromotion":
-        return len(ws) + (1 if c.max_iterations and not ws else 0) + 1
+        return len(steps(c)) - 1  # everything but the promotion itself
+    if c.phase == "WaitingPromotion":  # the analysis is done; the gate is the current step
+        return len(ws) + (1 if c.max_iterations and not ws else 0)
     if ws:
         return sum(1 for w in ws if w <= c.canary_weight)
     return 1 if c.max_iterations else None

@@ -88,7 +88,7 @@ def test_canaries_in_each_phase_on_the_overview_and_detail(flagger, gate, capsys
     by_name, snap = rows("enrollments")
     waiting, holding, failing = by_name["grades"], by_name["search"], by_name["enrollments"]
     assert (waiting.phase, waiting.strategy, waiting.driver) == ("Waiting", "canary", "flagger")
-    assert (holding.phase, holding.step, holding.weights) == ("WaitingPromotion", "6/7", "set 50")
+    assert (holding.phase, holding.step, holding.weights) == ("WaitingPromotion", "5/7", "set 50")
     assert (failing.phase, failing.weights) == ("Progressing", "set 10")
     assert not failing.alert
 

@@ -84,6 +84,10 @@ def test_defaults_and_strategies_follow_flagger():
     analysis["stepWeights"] = [5, 25, 60]
     c = parse.canary(obj)
     assert parse.weights(c) == (5, 25, 60) and c.max_weight == 60
+    analysis.pop("stepWeights")
+    analysis.pop("match")
+    analysis.update(stepWeight=15, maxWeight=50)
+    assert parse.weights(parse.canary(obj)) == (15, 30, 45, 50)
     # the deprecated name of analysis
     old = canary_obj()
     old["spec"]["canaryAnalysis"] = old["spec"].pop("analysis")
@@ -98,9 +102,9 @@ def test_defaults_and_strategies_follow_flagger():
         ("Initialized", Phase.COMPLETED, None, ()),
         ("Waiting", Phase.PAUSED, 2, ("waiting for confirm-rollout",)),
         ("Progressing", Phase.PROGRESSING, 2, ()),
-        ("WaitingPromotion", Phase.PAUSED, 6, ("waiting for confirm-promotion",)),
-        ("Promoting", Phase.PROGRESSING, 7, ()),
-        ("Finalising", Phase.PROGRESSING, 7, ()),
+        ("WaitingPromotion", Phase.PAUSED, 5, ("waiting for confirm-promotion",)),
+        ("Promoting", Phase.PROGRESSING, 6, ()),
+        ("Finalising", Phase.PROGRESSING, 6, ()),
         ("Succeeded", Phase.COMPLETED, None, ()),
         ("Failed", Phase.ROLLED_BACK, None, ()),
     ],
