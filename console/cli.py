@@ -48,6 +48,32 @@ def _add_env(p: argparse.ArgumentParser, *, top: bool = False) -> None:
         default=None if top else argparse.SUPPRESS,
         help="environment from the config file (default: the config's default, else demo)",
     )
+    _add_kube(p, top=top)
+
+
+def _add_kube(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """kubectl's flags on every command that talks to a cluster: they override the
+    environment's cluster entry (console/config/kubeflags.py)."""
+    default = None if top else argparse.SUPPRESS
+    p.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        default=default,
+        help="kubeconfig file (default: the environment's, else $KUBECONFIG or ~/.kube/config)",
+    )
+    p.add_argument(
+        "--context",
+        metavar="NAME",
+        default=default,
+        help="kubeconfig context (default: the environment's, else the current-context)",
+    )
+    p.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NS",
+        default=default,
+        help="namespace (default: the environment's, else the context's)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +183,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop (handing the leases back) when stdin closes; the demo runs its controller so",
     )
 
+    p = sub.add_parser(
+        "gate",
+        help="serve Flagger's gate webhooks (confirm-rollout, confirm-traffic-increase, "
+        "confirm-promotion, rollback) so promote/pause/abort steer its Canaries",
+    )
+    _add_env(p)
+    p.add_argument(
+        "--port",
+        type=int,
+        default=9471,
+        help="port for the webhooks (default 9471; 0 picks a free one and logs it)",
+    )
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address for the webhooks (default 127.0.0.1; 0.0.0.0 in a pod)",
+    )
+
     p = sub.add_parser("validate", help="check a plan file and summarize it")
     p.add_argument("plan", nargs="+", help="plan file(s) (YAML)")
     p.add_argument(
@@ -165,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="also check each plan against this environment (service, candidate, routing)",
     )
+    _add_kube(p)
     p.add_argument(
         "--rps",
         type=float,
@@ -263,6 +309,7 @@ _MODULES = {
     "auto": "auto",
     "start": "start",
     "controller": "controller",
+    "gate": "gate",
     "validate": "validate",
     "analyze": "analyze",
     "status": "status",
@@ -279,6 +326,9 @@ _MODULES = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rollout`` console script."""
     args = _parse(build_parser(), argv)
+    from console.config import kubeflags
+
+    kubeflags.use(kubeflags.from_args(args))
     module_name = _MODULES[args.command]
     module = importlib.import_module(f"console.commands.{module_name}")
     try:

@@ -51,3 +51,31 @@ def argo_from_config(cluster_cfg: Mapping[str, Any], env_name: str, *, detect: b
 
     conn = connect(cluster_cfg, env_name)
     return ArgoRollouts(conn.api_client, conn.namespace, detect=detect)
+
+
+def flagger_from_config(cluster_cfg: Mapping[str, Any], env_name: str) -> Any:
+    """The Flagger Canaries of the environment's namespace (``backends.base.ForeignController``;
+    flagger.py): read through the API, verbs through the gate state ``rollout gate`` serves."""
+    from backends.kubernetes.connection import connect
+    from backends.kubernetes.flagger import FlaggerCanaries
+
+    conn = connect(cluster_cfg, env_name)
+    return FlaggerCanaries(conn.api_client, conn.namespace)
+
+
+def gate_server(
+    cluster_cfg: Mapping[str, Any],
+    env_name: str,
+    *,
+    listen: str,
+    port: int,
+    log: Any = None,
+) -> Any:
+    """The HTTP endpoints of Flagger's gate webhooks for the environment's namespace
+    (flagger_gate.py ``GateServer``, not started)."""
+    from backends.kubernetes.connection import connect
+    from backends.kubernetes.flagger import KubeCalls
+    from backends.kubernetes.flagger_gate import GateServer
+
+    conn = connect(cluster_cfg, env_name)
+    return GateServer(KubeCalls(conn.api_client, conn.namespace), listen=listen, port=port, log=log)

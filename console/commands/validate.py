@@ -15,7 +15,8 @@ import sys
 from backends.base import BackendError, Environment, Strategy
 from backends.units import format_duration, parse_duration
 from console.commands.exits import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_OK
-from console.config.settings import ConfigError
+from console.config import kubeflags
+from console.config.settings import ConfigError, environment_name
 from console.plan.load import PlanError, check_file, summarize
 from console.plan.model import Plan
 
@@ -24,18 +25,17 @@ def run(args: argparse.Namespace) -> int:
     """Validate each file in ``args.plan``; 0 if all are valid, else 2."""
     status = EXIT_OK
     env = None
-    if getattr(args, "env", None):
+    if getattr(args, "env", None) or kubeflags.current().given():
         from console.config.environments import open_environment
 
         try:
-            env = open_environment(args.env)
+            env = open_environment(getattr(args, "env", None))
         except ConfigError as exc:
             print(f"rollout validate: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except BackendError as exc:
-            print(
-                f"rollout validate: cannot reach environment '{args.env}': {exc}", file=sys.stderr
-            )
+            where = environment_name(getattr(args, "env", None))
+            print(f"rollout validate: cannot reach environment '{where}': {exc}", file=sys.stderr)
             return EXIT_BACKEND
     for i, path in enumerate(args.plan):
         try:

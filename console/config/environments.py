@@ -10,7 +10,9 @@ Each backend package offers one factory:
 - ``backends.haproxy.from_config(cluster_cfg, env_name)`` -> TrafficBackend, with the file
   store of ``backends.local`` in ``stateDir`` (default ``<state_dir>/haproxy/<env name>``).
 - ``backends.kubernetes.argo_from_config(cluster_cfg, env_name, detect=...)`` -> the
-  ForeignController for Argo Rollouts (``cluster.controller``, below).
+  ForeignController for Argo Rollouts (``cluster.controller``, below);
+- ``backends.kubernetes.flagger_from_config(cluster_cfg, env_name)`` -> the one for Flagger
+  (``controller: flagger``), ``gate_server(...)`` its gate webhooks (``rollout gate``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError, BackendUnavailable, Environment, ForeignController
+from console.config.kubeflags import KubeFlags, current, resolve
 from console.config.paths import demo_dir, state_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
 
@@ -60,7 +63,7 @@ def _demo_on_haproxy(env: Environment, gateway: dict[str, Any]) -> Environment:
     return env
 
 
-def open_for_reading(name: str | None) -> tuple[Environment, str]:
+def open_for_reading(name: str | None, kube: KubeFlags | None = None) -> tuple[Environment, str]:
     """The environment for read-only commands (status, history), and a note for the user.
 
     When the demo is not running its rollout records are still on disk: read them from
@@ -69,11 +72,12 @@ def open_for_reading(name: str | None) -> tuple[Environment, str]:
     from backends.local.store import FileStateStore
 
     config = load_config()
+    kube = kube or current()
     try:
-        return open_environment(name, config), ""
+        return open_environment(name, config, kube=kube), ""
     except BackendUnavailable as exc:
         records = demo_dir() / "rollouts"
-        if config.environment(name).name != DEMO or not records.is_dir():
+        if resolve(config, name, kube).name != DEMO or not records.is_dir():
             raise
         env = Environment(
             name=DEMO,
@@ -85,10 +89,13 @@ def open_for_reading(name: str | None) -> tuple[Environment, str]:
         return env, f"{exc}; showing the recorded state only"
 
 
-def open_environment(name: str | None = None, config: Config | None = None) -> Environment:
-    """Connect to the named environment (or the default). Raises ConfigError, BackendError."""
+def open_environment(
+    name: str | None = None, config: Config | None = None, *, kube: KubeFlags | None = None
+) -> Environment:
+    """Connect to the named environment (or the default), with kubectl's flags over its
+    cluster entry (console/config/kubeflags.py). Raises ConfigError, BackendError."""
     config = config or load_config()
-    env_cfg = config.environment(name)
+    env_cfg = resolve(config, name, kube or current())
     traffic = store = metrics = None
     foreign: ForeignController | None = None
     extras: dict[str, object] = {}
@@ -103,11 +110,15 @@ def open_environment(name: str | None = None, config: Config | None = None) -> E
         where = f"{cluster.get('context') or 'current-context'} / {cluster.get('namespace') or 'default'}"
         description = f"{foreign.name} {where}"
     elif cluster.get("kind") == "kubernetes":
-        kube = importlib.import_module("backends.kubernetes")
-        if cluster.get("controller") is None:  # detection; "none" turns it off
-            foreign = kube.argo_from_config(cluster, env_cfg.name, detect=True)
+        backend = importlib.import_module("backends.kubernetes")
+        from backends.kubernetes.connection import KubeconfigError
+
         try:
-            traffic, store = kube.from_config(cluster, env_cfg.name)
+            if cluster.get("controller") is None:  # detection; "none" turns it off
+                foreign = backend.argo_from_config(cluster, env_cfg.name, detect=True)
+            traffic, store = backend.from_config(cluster, env_cfg.name)
+        except KubeconfigError as exc:  # no such file or context: the user's to fix
+            raise ConfigError(str(exc)) from None
         except ValueError as exc:  # a cluster entry the backend rejects: the user's to fix
             raise ConfigError(f"environment '{env_cfg.name}': {exc}") from None
         description = f"kube {cluster.get('context') or 'current-context'} / {cluster.get('namespace') or 'default'}"
@@ -185,22 +196,40 @@ RangeQuery = Callable[[str, float, float, float], list[tuple[float, float | None
 
 
 # ``cluster.controller``: who drives the rollouts of a Kubernetes environment.
-FOREIGN_CONTROLLERS = ("argo-rollouts",)
+FOREIGN_CONTROLLERS = ("argo-rollouts", "flagger")
 
 
 def open_foreign(env_name: str, cluster: dict[str, object]) -> ForeignController:
-    """The environment's foreign controller (``controller: argo-rollouts``): every rollout
+    """The environment's foreign controller (``controller: argo-rollouts`` or ``flagger``): every rollout
     there is the controller's, so no traffic backend or store of ours is opened."""
     kind = cluster.get("controller")
+    from backends.kubernetes.connection import KubeconfigError
+
+    if isinstance(kind, list) and kind and len(set(map(str, kind))) == len(kind):
+        # both controllers in one namespace: `controller: [argo-rollouts, flagger]`
+        from console.driver.foreign_many import ForeignControllers
+
+        return ForeignControllers(
+            [open_foreign(env_name, {**cluster, "controller": k}) for k in kind]
+        )
     if kind == "argo-rollouts":
         kube = importlib.import_module("backends.kubernetes")
         try:
             return kube.argo_from_config(cluster, env_name, detect=False)
+        except KubeconfigError as exc:  # no such file or context: the user's to fix
+            raise ConfigError(str(exc)) from None
         except ValueError as exc:
             raise ConfigError(f"environment '{env_name}': {exc}") from None
+    if kind == "flagger":  # Flagger's Canaries; verbs through `rollout gate` (docs/flagger.md)
+        kube = importlib.import_module("backends.kubernetes")
+        try:
+            return kube.flagger_from_config(cluster, env_name)
+        except KubeconfigError as exc:
+            raise ConfigError(str(exc)) from None
     raise ConfigError(
         f"environment '{env_name}': cluster.controller must be one of "
-        f"{', '.join(FOREIGN_CONTROLLERS)} or none (rollout drives), got {kind!r}"
+        f"{', '.join(FOREIGN_CONTROLLERS)}, a list of them, or none (rollout drives), "
+        f"got {kind!r}"
     )
 
 
@@ -248,3 +277,26 @@ class BackendNames:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def open_gate(
+    name: str | None, *, listen: str, port: int, log: Callable[[dict[str, Any]], None]
+) -> Any:
+    """The gate webhooks for Flagger (``rollout gate``) on the environment's cluster: its
+    context and namespace, kubectl's flags applied. Not started. Raises ConfigError (no
+    Kubernetes cluster, a bad kubeconfig or context), BackendError, OSError (address in use)."""
+    config = load_config()
+    env_cfg = resolve(config, name, current())
+    cluster = dict(env_cfg.cluster or {})
+    if cluster.get("kind") != "kubernetes":
+        raise ConfigError(
+            f"environment '{env_cfg.name}' has no Kubernetes cluster: the gate serves the "
+            "Canaries of a cluster's namespace; pass --env with one, or --context/-n"
+        )
+    kube = importlib.import_module("backends.kubernetes")
+    from backends.kubernetes.connection import KubeconfigError
+
+    try:
+        return kube.gate_server(cluster, env_cfg.name, listen=listen, port=port, log=log)
+    except KubeconfigError as exc:
+        raise ConfigError(str(exc)) from None

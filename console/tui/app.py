@@ -559,16 +559,27 @@ class RolloutApp(App[int]):
         if service is None:
             return
         state = self.service_state(service)
-        if state.foreign is not None and state.foreign.phase is Phase.PAUSED:
+        verbs = self._foreign_verbs(state.foreign)
+        foreign_paused = state.foreign is not None and state.foreign.phase is Phase.PAUSED
+        if foreign_paused and "resume" not in verbs:
             # Argo Rollouts has no resume of its own: its promote unpauses.
             promote = self.keys.key_of("promote", "promote")
             self.flash(f"{service} is paused: {promote} promotes it (its controller's resume)")
             return
         rec = state.record
-        paused = rec is not None and rec.phase is Phase.PAUSED
+        paused = foreign_paused or (rec is not None and rec.phase is Phase.PAUSED)
         kind = CommandKind.RESUME if paused else CommandKind.PAUSE
         if not self._refused(service, kind, "pause"):
             self._send(service, kind, str(kind))
+
+    def _foreign_verbs(self, rollout: Any) -> frozenset[str]:
+        """The verbs of the controller that drives ``rollout`` (several may share an
+        environment: ``verbs_for`` on console/driver/foreign_many.py)."""
+        foreign = self.env.foreign
+        if foreign is None or rollout is None:
+            return frozenset()
+        verbs_for = getattr(foreign, "verbs_for", None)
+        return verbs_for(rollout.controller) if verbs_for is not None else foreign.verbs
 
     def action_rollback(self) -> None:
         service = self._guard("rollback", "roll back")

@@ -83,6 +83,13 @@ def message(fr: ForeignRollout) -> str:
     return "; ".join(parts)
 
 
+def counters(fr: ForeignRollout) -> str:
+    """Flagger's counters for ``rollout status``: ``failed 1/5, iterations 3``; "" for Argo."""
+    if fr.failed_checks is None:
+        return ""
+    return f"{checks_cell(fr)}, iterations {fr.iterations if fr.iterations is not None else '-'}"
+
+
 def status_row(fr: ForeignRollout) -> dict[str, Any]:
     """One ``rollout status --json`` row: the usual keys, then the controller's own."""
     return {
@@ -98,7 +105,7 @@ def status_row(fr: ForeignRollout) -> dict[str, Any]:
             if fr.actual_weight is not None and fr.canary
             else None
         ),
-        "message": message(fr),
+        "message": "; ".join(x for x in (message(fr), counters(fr)) if x),
         "driver": fr.controller,
         "guarded": True,  # its controller drives it: never unguarded in our sense
         "unguarded_since": None,

@@ -16,6 +16,7 @@ from console.view.detail import (
     TimelineItem,
 )
 from console.view.foreign import message, phase_cell, step_cell, tag, weight_cell
+from console.view.text import clock_time
 
 
 def title_lines(fr: ForeignRollout) -> list[str]:
@@ -30,6 +31,10 @@ def title_lines(fr: ForeignRollout) -> list[str]:
         facts.append("paused: " + ", ".join(fr.pause_reasons))
     if fr.failed_checks is not None:
         facts.append(f"failed checks {fr.failed_checks}/{fr.threshold}")
+    if fr.iterations is not None:  # Flagger: analysis runs done, and when it last moved
+        facts.append(f"iterations {fr.iterations}")
+        if fr.updated_at is not None:
+            facts.append(f"since {clock_time(fr.updated_at)}")
     lines = [head]
     said = message(fr)
     if said:

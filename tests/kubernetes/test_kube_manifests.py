@@ -69,6 +69,10 @@ def test_manifest_is_valid(path):
         if doc["apiVersion"].startswith(GW):
             schema = HTTPROUTE if doc["kind"] == "HTTPRoute" else GATEWAY
             problems = validate(doc, schema) + check_backend_refs(doc)
+        elif doc["apiVersion"].startswith("flagger.app/"):  # Flagger's published CRD schemas
+            from tests.kubernetes.fakecluster.flagger_crd import object_problems
+
+            problems = object_problems(doc)
         else:
             problems = model_problems(doc)
         assert problems == [], f"{where}: {problems}"
