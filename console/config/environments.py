@@ -13,6 +13,8 @@ Each backend package offers one factory:
   ForeignController for Argo Rollouts (``cluster.controller``, below);
 - ``backends.kubernetes.flagger_from_config(cluster_cfg, env_name)`` -> the one for Flagger
   (``controller: flagger``), ``gate_server(...)`` its gate webhooks (``rollout gate``).
+- ``backends.flagd.from_config(flags_cfg)`` -> FlagBackend (the demo's: its state directory's
+  ``flags.json``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendError, BackendUnavailable, Environment, ForeignController
+from backends.base import (
+    BackendError,
+    BackendUnavailable,
+    Environment,
+    FlagBackend,
+    ForeignController,
+)
 from console.config.kubeflags import KubeFlags, current, resolve
 from console.config.paths import demo_dir, state_dir
 from console.config.settings import DEMO, Config, ConfigError, load_config
@@ -36,6 +44,7 @@ def open_demo(state_dir: Path) -> Environment:
     local = importlib.import_module("backends.local")
     gateway = demo_gateway.read(state_dir)  # before connect: "starting" is retried
     env: Environment = local.connect(state_dir)
+    env.flags = demo_flags(state_dir)
     if gateway is not None:  # rollout demo --gateway haproxy
         return _demo_on_haproxy(env, gateway)
     url = env.extras.get("prometheus_url")
@@ -98,12 +107,14 @@ def open_environment(
     env_cfg = resolve(config, name, kube or current())
     traffic = store = metrics = None
     foreign: ForeignController | None = None
+    flags: FlagBackend | None = None
     extras: dict[str, object] = {}
     description = env_cfg.name
     cluster = dict(env_cfg.cluster or {})
     if env_cfg.name == DEMO or cluster.get("kind") == "demo":
         env = open_demo(demo_dir())
         traffic, store, metrics, extras = env.traffic, env.store, env.metrics, env.extras
+        flags = env.flags
         description = env.description or "demo"
     elif cluster.get("kind") == "kubernetes" and cluster.get("controller") not in (None, "none"):
         foreign = open_foreign(env_cfg.name, cluster)
@@ -125,6 +136,8 @@ def open_environment(
     elif cluster.get("kind") == "haproxy":
         traffic, store = _open_haproxy(cluster, env_cfg.name)
         description = f"haproxy {cluster.get('runtime')}"
+    if env_cfg.flags:
+        flags = _flags_from_config(env_cfg.name, env_cfg.flags)
     metrics_cfg = dict(env_cfg.metrics or {})
     if metrics_cfg.get("kind") == "prometheus":
         prom = importlib.import_module("backends.prometheus")
@@ -145,6 +158,7 @@ def open_environment(
         description=description,
         extras=extras,
         foreign=foreign,
+        flags=flags,
     )
 
 
@@ -300,3 +314,62 @@ def open_gate(
         return kube.gate_server(cluster, env_cfg.name, listen=listen, port=port, log=log)
     except KubeconfigError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def demo_flags(state_dir: Path) -> FlagBackend:
+    """The demo's flag file (flagd format) in its state directory."""
+    flagd = importlib.import_module("backends.flagd")
+    backend: FlagBackend = flagd.FlagdFile(state_dir / "flags.json", name="demo flags")
+    return backend
+
+
+def _flags_from_config(env_name: str, cfg: object) -> FlagBackend:
+    flagd = importlib.import_module("backends.flagd")
+    try:
+        backend: FlagBackend = flagd.from_config(cfg)
+    except ValueError as exc:
+        raise ConfigError(f"environment '{env_name}': {exc}") from None
+    return backend
+
+
+def open_flags(name: str | None = None, config: Config | None = None) -> Environment:
+    """The environment for the flag commands: its ``flags`` and its store (for the audit).
+
+    The demo's flags are a file: they can be read and changed while the demo is stopped
+    (its recorded store takes the audit). Raises ConfigError (no flags configured),
+    BackendError.
+    """
+    config = config or load_config()
+    env_cfg = config.environment(name)
+    cluster = dict(env_cfg.cluster or {})
+    is_demo = env_cfg.name == DEMO or cluster.get("kind") == "demo"
+    if is_demo and not env_cfg.flags:
+        try:
+            return open_environment(name, config)
+        except BackendUnavailable:
+            from backends.local.store import FileStateStore
+
+            return Environment(
+                name=env_cfg.name,
+                traffic=None,
+                metrics=None,
+                store=FileStateStore(demo_dir() / "rollouts"),
+                description="demo (not running)",
+                flags=demo_flags(demo_dir()),
+            )
+    if not env_cfg.flags:
+        where = f" in {config.path}" if config.path else ""
+        raise ConfigError(
+            f"environment '{env_cfg.name}' has no flags{where}; add "
+            f"environments.{env_cfg.name}.flags: {{kind: flagd, file: PATH}}"
+        )
+    if env_cfg.cluster is None:
+        return Environment(
+            name=env_cfg.name,
+            traffic=None,
+            metrics=None,
+            store=None,
+            description=env_cfg.name,
+            flags=_flags_from_config(env_cfg.name, env_cfg.flags),
+        )
+    return open_environment(name, config)
