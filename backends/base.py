@@ -74,6 +74,10 @@ class Strategy(StrEnum):
     CANARY = "canary"
     BLUEGREEN = "bluegreen"
     ROLLING = "rolling"
+    # Issue 15 (additive): a flag's variant rolled out to a growing percent of users, and an
+    # A/B experiment between arms (flag variants or versions). See docs/plan-reference.md.
+    FLAG = "flag"
+    EXPERIMENT = "experiment"
 
 
 class Phase(StrEnum):
