@@ -10,9 +10,10 @@ Sub-phases (``EngineState.sub``), one handler each in ``SUB_PHASES``:
 
 - ``init``: wait until every arm can serve (a ready instance; version arms all ready), set
   the arms' split and start the clock (``step_started_at``). Pending until then.
-- ``running``: every ``interval`` add each arm's new requests (failed, slow, the business
-  counter, the latency histogram) to its totals, counting each moment once; feed the
-  sequential test where the metric has one. Ends when ``duration`` is up, or when every
+- ``running``: every ``interval`` read each arm's totals since the split was set (the
+  driver reads one metrics window reaching back to it, ``window``: requests, failed and
+  slow ones, the business counter, the latency histogram); the growth since the last read
+  feeds the sequential test where the metric has one. Ends when ``duration`` is up, or when every
   treatment's sequential test decided and every arm has ``minRequests``; ``promote`` ends it
   now.
 - the end: ``judge`` writes the report (arm, users, requests, metric with its confidence
@@ -25,13 +26,13 @@ The state lives in ``engine["experiment"]`` (``ExperimentState``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import MetricSample, Phase, SetSplit
 from console.analysis import experiment as stats
-from console.analysis.feed import fresh_share
 from console.analysis.sequential import Outcome, SequentialTest
 from console.analysis.slow import slow_requests
 from console.engine.context import Ctx, SubPhase, health_text, run_sub_phases, split_text
@@ -47,33 +48,30 @@ class ExperimentState:
     """The experiment's bookkeeping in ``engine["experiment"]``."""
 
     counts: dict[str, stats.ArmCounts] = field(default_factory=dict)
-    until: float | None = None  # the end of the last window counted
+    started: float | None = None  # when the arms' split was set
     read_at: float | None = None  # when the arms' numbers were last read
     tests: dict[str, SequentialTest] = field(default_factory=dict)  # per treatment
     decided: dict[str, str] = field(default_factory=dict)  # treatment -> higher/lower
     report: dict[str, Any] | None = None
-    users_base: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> ExperimentState:
         d = d or {}
         return cls(
             counts={k: stats.ArmCounts.from_dict(v) for k, v in d.get("counts", {}).items()},
-            until=d.get("until"),
+            started=d.get("started"),
             read_at=d.get("read_at"),
             tests={k: SequentialTest.from_dict(v) for k, v in d.get("tests", {}).items()},
             decided=dict(d.get("decided", {})),
             report=d.get("report"),
-            users_base=dict(d.get("users_base", {})),
         )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "counts": {k: v.to_dict() for k, v in self.counts.items()},
-            "until": self.until,
+            "started": self.started,
             "read_at": self.read_at,
             "decided": dict(self.decided),
-            "users_base": dict(self.users_base),
         }
         if self.tests:
             d["tests"] = {k: v.to_dict() for k, v in self.tests.items()}
@@ -130,9 +128,7 @@ def _init(ctx: Ctx) -> bool:
         return False
     ctx.begin_traffic()
     ctx.step_started_at = ctx.now
-    st = ExperimentState(until=ctx.now, read_at=ctx.now)
-    st.users_base = _users(ctx)
-    _save(ctx, st)
+    _save(ctx, ExperimentState(started=ctx.now, read_at=ctx.now))
     ctx.eng.sub = "running"
     ctx.message = f"experiment running: {split_text(split)} for {x.duration:g}s"
     ctx.event("step", f"experiment started: {split_text(split)}", arms=split)
@@ -147,7 +143,9 @@ def _running(ctx: Ctx) -> bool:
         _end(ctx, ended_by="duration")
         return False
     treatments = [a.name for a in x.arms[1:]]
-    enough = all(st.counts.get(a.name, stats.ArmCounts()).requests >= x.min_requests for a in x.arms)
+    enough = all(
+        st.counts.get(a.name, stats.ArmCounts()).requests >= x.min_requests for a in x.arms
+    )
     if x.metric.sequential and enough and all(t in st.decided for t in treatments):
         _end(ctx, ended_by="sequential test")
     return False
@@ -198,15 +196,27 @@ def arm_counts(
     )
 
 
-def _users(ctx: Ctx) -> dict[str, float]:
+def _users(ctx: Ctx) -> dict[str, int]:
     obs = ctx.obs
     if obs is None:
         return {}
-    return {k: float(v) for k, v in (obs.custom.get(USERS_KEY) or {}).items() if v is not None}
+    got = obs.custom.get(USERS_KEY) or {}
+    return {k: int(v) for k, v in got.items() if v is not None}
+
+
+def window(record_engine: Mapping[str, Any], started_at: float, now: float) -> float | None:
+    """The metrics window the driver should read for an experiment: everything since its
+    split was set (so each read holds the experiment's totals so far), or None before."""
+    st = (record_engine or {}).get(KEY)
+    if not st or st.get("started") is None:
+        return None
+    return max(1.0, now - float(st["started"]))
 
 
 def _count(ctx: Ctx, force: bool = False) -> None:
-    """Add each arm's requests since the last count (every ``interval``, or now if forced)."""
+    """Every ``interval`` (or now if forced): each arm's totals since the experiment began
+    (the driver reads one window over all of it, so requests are counted exactly once),
+    and the new part of them for the sequential tests."""
     obs = ctx.obs
     x = spec_of(ctx)
     st = state_of(ctx)
@@ -214,32 +224,28 @@ def _count(ctx: Ctx, force: bool = False) -> None:
         return
     if not force and st.read_at is not None and ctx.now - st.read_at < x.interval:
         return
-    samples = {a.name: obs.metrics.get(a.name) for a in x.arms}
-    present = [s for s in samples.values() if s is not None]
-    if not present:
-        return
-    share = min(fresh_share(s, st.until) for s in present)
     counters = obs.custom.get(COUNTER_KEY) or {}
     users = _users(ctx)
     fresh: dict[str, stats.ArmCounts] = {}
-    for arm, sample in samples.items():
-        c = arm_counts(sample, counters.get(arm), x.metric.slower_than)
+    totals: dict[str, stats.ArmCounts] = {}
+    for a in x.arms:
+        c = arm_counts(obs.metrics.get(a.name), counters.get(a.name), x.metric.slower_than)
         if c is None:
-            continue
-        fresh[arm] = c
-        total = st.counts.get(arm, stats.ArmCounts()).add(c, share)
-        if arm in users:
-            seen = int(round(users[arm] - st.users_base.get(arm, 0.0)))
-            total = stats.ArmCounts(
-                total.requests, total.failures, total.slow, total.events, total.buckets, seen
-            )
-        st.counts[arm] = total
-    st.until = max(s.at for s in present) if st.until is None else max(
-        st.until, max(s.at for s in present)
-    )
+            return  # an arm without numbers this time: read again next tick
+        if a.name in users:
+            c = dataclasses.replace(c, users=users[a.name])
+        old = st.counts.get(a.name, stats.ArmCounts())
+        fresh[a.name] = stats.ArmCounts(
+            requests=max(0.0, c.requests - old.requests),
+            failures=max(0.0, c.failures - old.failures),
+            slow=max(0.0, c.slow - old.slow),
+            events=max(0.0, c.events - old.events),
+        )
+        totals[a.name] = c
+    st.counts = totals
     st.read_at = ctx.now
-    if x.metric.sequential and share > 0:
-        _feed(x, st, fresh, share)
+    if x.metric.sequential:
+        _feed(x, st, fresh, 1.0)
     _save(ctx, st)
 
 
@@ -311,4 +317,4 @@ def _end(ctx: Ctx, *, ended_by: str) -> None:
     text = f"{head}experiment over ({ended_by}): {report.decision}: {report.why}"
     ctx.engine_audit("experiment-report", text, report=report.to_dict())
     ctx.finish(phase, text, "aborted" if rb is not None else "completed")
-    ctx.events[-1].data["report"] = report.to_dict()
+    ctx.event("report", f"experiment report: {report.decision}", report=report.to_dict())

@@ -47,13 +47,14 @@ SEQUENTIAL_OK = ("error-rate", SLOW_REQUESTS, COUNTER_METRIC)
 def flag_name(ctx: PlanReader, node: Node, path: str, what: str) -> Any:
     """A flag key or variant name. A plain ``on``/``off``/``yes``/``no`` is the name as
     written (YAML would read it as true/false; flagd variants are often called that)."""
-    if isinstance(node, ScalarNode) and node.style is None and node.tag.endswith(":bool"):
+    plain = isinstance(node, ScalarNode) and node.style is None
+    if plain and node.tag.endswith(":bool"):
         return node.value
     v = scalar(ctx, node, path, what)
     if v is BAD:
         return v
     if isinstance(v, int | float) and not isinstance(v, bool):
-        v = str(v) if node.style is None else v
+        v = str(v) if plain else v
     if not isinstance(v, str):
         return ctx.error(node, path, f"expected {what}, got {rules.got(v)}")
     if not FLAG_NAME.fullmatch(v):
@@ -145,7 +146,9 @@ def _arms(ctx: PlanReader, node: Node, flag: str | None) -> Any:
             else:
                 name = name_field(ctx, n, f"{path}.name")
             if name is not BAD and name in seen:
-                name = ctx.error(n, f"{path}.name", f"{name!r} is already an arm (arm {seen[name]})")
+                name = ctx.error(
+                    n, f"{path}.name", f"{name!r} is already an arm (arm {seen[name]})"
+                )
         if "weight" not in keys:
             ctx.error(item, f"{path}.weight", "required: the arm's percent of users, 1 to 99")
         else:
@@ -160,7 +163,9 @@ def _arms(ctx: PlanReader, node: Node, flag: str | None) -> Any:
     total = sum(a.weight for a in out)
     if not bad and total != 100:
         shown = " + ".join(str(a.weight) for a in out)
-        return ctx.error(node, "arms", f"the arms' weights must add up to 100, got {shown} = {total}")
+        return ctx.error(
+            node, "arms", f"the arms' weights must add up to 100, got {shown} = {total}"
+        )
     return BAD if bad else tuple(out)
 
 
@@ -201,9 +206,7 @@ def _metric(ctx: PlanReader, node: Node) -> Any:
         elif name == COUNTER_METRIC and counter is None:
             name = ctx.error(nnode, f"{path}.counter", "required with name: counter")
         elif counter is not None and name not in (COUNTER_METRIC, BAD):
-            ctx.error(
-                nnode, f"{path}.name", f"give name: {name} or counter: ..., not both"
-            )
+            ctx.error(nnode, f"{path}.name", f"give name: {name} or counter: ..., not both")
             bad = True
         bad |= name is BAD
     elif counter is None:
@@ -257,4 +260,3 @@ def _metric(ctx: PlanReader, node: Node) -> Any:
         test=test,
         alpha=alpha,
     )
-

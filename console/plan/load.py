@@ -339,13 +339,17 @@ def _flag_and_variant(
     if (node := get("flag")) is not None:
         flag = flag_plans.flag_name(ctx, node, "flag", "a flag key (like new-gradebook)")
     elif strategy is Strategy.FLAG and "flag" not in ctx.suggested:
-        flag = ctx.error(root, "flag", "required for a flag rollout: the flag's key, like new-gradebook")
+        flag = ctx.error(
+            root, "flag", "required for a flag rollout: the flag's key, like new-gradebook"
+        )
     variant: Any = BAD
     if strategy is Strategy.FLAG:
         if (node := get("variant")) is not None:
             variant = flag_plans.flag_name(ctx, node, "variant", "a variant name (like on)")
         elif "variant" not in ctx.suggested:
-            ctx.error(root, "variant", "required for a flag rollout: the variant to roll out, like on")
+            ctx.error(
+                root, "variant", "required for a flag rollout: the variant to roll out, like on"
+            )
     return flag, variant, None
 
 
