@@ -821,6 +821,22 @@ class Flag:
         )
 
 
+def percent_split(flag: Flag, variant: str, percent: int) -> dict[str, int]:
+    """``variant`` for ``percent`` % of users, the rest for the flag's off variant (or its
+    default, or its first other variant): ``{"on": 20, "off": 80}``, for ``set_fractional``.
+    Raises UnknownVariant, ValueError (percent outside 0..100, no other variant)."""
+    if variant not in flag.variants:
+        raise UnknownVariant(flag.key, variant, list(flag.variants))
+    if isinstance(percent, bool) or not 0 <= percent <= 100:
+        raise ValueError(f"percent must be 0..100, got {percent}")
+    others = [
+        v for v in (flag.off_variant, flag.default_variant, *flag.variants) if v and v != variant
+    ]
+    if not others:
+        raise ValueError(f"flag '{flag.key}' has no other variant to give the rest to")
+    return {variant: percent, others[0]: 100 - percent}
+
+
 @runtime_checkable
 class FlagBackend(Protocol):
     """Feature flags of an environment, in flagd's flag definitions.

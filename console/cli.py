@@ -32,6 +32,7 @@ examples:
   rollout controller                   drive every rollout of the environment (headless)
   rollout status --json
   rollout promote courses --full
+  rollout flags set new-gradebook on --percent 20
 
 exit codes (auto): 0 completed, 1 rolled back or aborted, 2 bad input,
                    3 timed out or left paused, 4 a backend could not be reached
@@ -219,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.add_argument("--limit", type=int, default=None, help="show only the last N entries")
 
+    from console.commands.flags import add_parser as add_flags_parser
+
+    add_flags_parser(sub, _add_env)
+
     # `rollout promote --help` should say what promote does, not only list its options.
     for action in sub._choices_actions:
         child = sub.choices[action.dest]
@@ -264,6 +269,7 @@ _MODULES = {
     "abort": "verbs",
     "retry": "verbs",
     "history": "history",
+    "flags": "flags",
 }
 
 

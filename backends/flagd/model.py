@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import CohortRule, Flag, FlagFileError, UnknownFlag, UnknownVariant
+from backends.base import (
+    CohortRule,
+    Flag,
+    FlagFileError,
+    UnknownFlag,
+    UnknownVariant,
+    percent_split,
+)
 
 SCHEMA = "https://flagd.dev/schema/v0/flags.json"
 STATES = ("ENABLED", "DISABLED")
@@ -448,18 +455,8 @@ def kill_all(doc: FlagDocument) -> FlagDocument:
 
 
 def percent_weights(flag: Flag, variant: str, percent: int) -> dict[str, int]:
-    """``variant`` gets ``percent`` % of users, the rest the off variant (or the default, or
-    the first other variant): what ``rollout flags set FLAG VARIANT --percent N`` asks for."""
-    _need_variant(flag, variant)
-    if not 0 <= percent <= 100:
-        raise ValueError(f"percent must be 0..100, got {percent}")
-    others = [
-        v for v in (flag.off_variant, flag.default_variant, *flag.variants) if v and v != variant
-    ]
-    if not others:
-        raise ValueError(f"flag '{flag.key}' has no other variant to give the rest to")
-    rest = others[0]
-    return {variant: percent, rest: 100 - percent}
+    """What ``rollout flags set FLAG VARIANT --percent N`` asks for (``base.percent_split``)."""
+    return percent_split(flag, variant, percent)
 
 
 # --------------------------------------------------------------------------- serialize

@@ -19,6 +19,7 @@ Routes (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx status)
     GET    /v1/services/{s}/metrics?versions=v1,v2&window=30
     GET    /v1/services/{s}/history?versions=v1,v2&since=T&step=S
     GET    /v1/load                    PUT /v1/load {rps}
+    GET    /v1/flags/{f}/metrics?variants=on,off&window=30   per flag variant (all services)
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ FAULT_FIELDS = {
     "slow_start": "slow_start",
     "crash": "crash",
     "unready": "unready",
+    "gradebook_bug": "gradebook_bug",  # share of new-gradebook answers that fail
 }
-CLEAR_FAULT = {"errors": 0.0, "extra_latency": 0.0, "crash": False, "unready": False}
+CLEAR_FAULT = {
+    "errors": 0.0,
+    "extra_latency": 0.0,
+    "crash": False,
+    "unready": False,
+    "gradebook_bug": 0.0,
+}
 
 Handler = Callable[..., Awaitable[tuple[int, Any]]]
 
@@ -109,6 +117,7 @@ class ControlAPI:
             ("GET", re.compile(s + "/history"), self.history),
             ("GET", re.compile(r"/v1/load"), self.get_load),
             ("PUT", re.compile(r"/v1/load"), self.set_load),
+            ("GET", re.compile(r"/v1/flags/(?P<flag>[^/]+)/metrics"), self.flag_metrics),
         ]
 
     async def start(self, port: int = 0) -> int:
@@ -379,6 +388,15 @@ class ControlAPI:
         return 200, self.gateway.recorder.history(
             service, self._versions_param(svc, req), since, step
         )
+
+    async def flag_metrics(self, req: Request, flag: str) -> tuple[int, Any]:
+        window = self._float_param(req, "window", 30.0)
+        if window <= 0:
+            raise ApiError(400, "'window' must be > 0 seconds")
+        raw = req.params().get("variants", "") if req.query else ""
+        recorder = self.gateway.flag_recorder
+        variants = [v for v in raw.split(",") if v] or recorder.variants(flag)
+        return 200, recorder.sample(flag, variants, window)
 
     async def get_load(self, req: Request) -> tuple[int, Any]:
         return 200, self.load.stats()
