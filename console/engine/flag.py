@@ -102,8 +102,9 @@ def finish_rollback(ctx: Ctx) -> None:
         ctx.weights = dict(back)
         ctx.actions.append(SetSplit(dict(back)))
         ctx.eng.split_at = ctx.now
-        ctx.event("weight", f"{split_text(back)}: rollback", weights=back, before=before)
-        ctx.engine_audit("set-split", "rollback", weights=back, before=before)
+        why = f"rollback: flag {flag_of(ctx)} back to its default variant {ctx.stable}"
+        ctx.event("weight", f"{split_text(back)}: {why}", weights=back, before=before)
+        ctx.engine_audit("set-split", why, weights=back, before=before)
     ctx.finish(
         rb.target,
         f"{rb.reason} -> {verb}: flag {flag_of(ctx)} back to its default variant "
