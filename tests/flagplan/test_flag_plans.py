@@ -151,7 +151,7 @@ def test_version_arms_are_names() -> None:
         ),
         (
             EXPERIMENT + "steps: [{setWeight: 10}]\n",
-            ["p.yaml:11: steps: an experiment holds one fixed split (arms) for its duration"],
+            ["p.yaml:10: steps: an experiment holds one fixed split (arms) for its duration"],
         ),
         (
             EXPERIMENT.replace("strategy: experiment", "strategy: experment"),
