@@ -140,6 +140,7 @@ def _running(ctx: Ctx) -> bool:
     x = spec_of(ctx)
     st = state_of(ctx)
     if ctx.now >= ctx.step_started_at + x.duration:
+        _count(ctx, force=True)  # the totals up to the end
         _end(ctx, ended_by="duration")
         return False
     treatments = [a.name for a in x.arms[1:]]
