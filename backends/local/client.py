@@ -203,6 +203,13 @@ class LocalMetrics:
         data = self.client.call("GET", path, params=params)
         return {v: _sample(s) for v, s in data.items()}
 
+    def flag_users(self, flag: str, variants: Sequence[str], window: float) -> dict[str, int]:
+        """Distinct users per variant of ``flag`` in the window (experiment reports)."""
+        params = {"variants": ",".join(variants), "window": window}
+        path = f"/v1/flags/{urllib.parse.quote(flag, safe='')}/users"
+        data = self.client.call("GET", path, params=params)
+        return {str(v): int(n) for v, n in data.items()}
+
 
 class DemoControl:
     """Demo-only knobs: inject and clear faults, read the load generator's counts."""

@@ -110,6 +110,8 @@ def test_experiment_report_counts_match_the_requests_sent(demo_env: Any, tmp_pat
     report = rec.engine["experiment"]["report"]
     got = {a["arm"]: a["requests"] for a in report["arms"]}
     assert got == {v: float(n) for v, n in sent.items()}, (got, sent)
+    seen = {a["arm"]: a["users"] for a in report["arms"]}
+    assert seen == {v: len(u) for v, u in users.items()}, (seen, users)
     # Sticky per user: a user's requests all went to one arm.
     assert not (users.get("on", set()) & users.get("off", set()))
     # Every user back on the control; the report stays in the history (and its JSON).
