@@ -621,6 +621,15 @@ class RoutingInfo(Protocol):
 
 
 @runtime_checkable
+class UserRouting(Protocol):
+    """Optional, beside TrafficBackend (issue 15, additive): split a service by user, so the
+    same user (``x-lms-user`` header, else ``lms_user`` cookie) always gets the same version
+    under the same weights; experiments between versions need it (sticky arms)."""
+
+    def set_user_routing(self, service: str, by_user: bool) -> None: ...
+
+
+@runtime_checkable
 class MetricsBackend(Protocol):
     """Per-version traffic metrics. Raises BackendUnavailable when the source is down."""
 

@@ -105,6 +105,12 @@ class LocalTraffic:
     def set_split(self, service: str, weights: Mapping[str, int]) -> None:
         self.client.call("PUT", f"/v1/services/{_svc(service)}/split", {"weights": dict(weights)})
 
+    def set_user_routing(self, service: str, by_user: bool) -> None:
+        """UserRouting: split ``service`` by user (sticky per user) or per request."""
+        self.client.call(
+            "PUT", f"/v1/services/{_svc(service)}/user-routing", {"enabled": bool(by_user)}
+        )
+
     def set_match(self, service: str, rules: Sequence[MatchRule], version: str | None) -> None:
         body = {"rules": [r.to_dict() for r in rules], "version": version}
         self.client.call("PUT", f"/v1/services/{_svc(service)}/match", body)

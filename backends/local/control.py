@@ -120,6 +120,7 @@ class ControlAPI:
             ("PUT", re.compile(r"/v1/load"), self.set_load),
             ("GET", re.compile(r"/v1/flags/(?P<flag>[^/]+)/metrics"), self.flag_metrics),
             ("GET", re.compile(r"/v1/flags/(?P<flag>[^/]+)/users"), self.flag_users),
+            ("PUT", re.compile(s + "/user-routing"), self.set_user_routing),
         ]
 
     async def start(self, port: int = 0) -> int:
@@ -239,6 +240,15 @@ class ControlAPI:
             raise ApiError(400, f"{service}: {exc}") from None
         svc.route = svc.route.with_weights(weights)
         return 200, svc.route.to_dict()
+
+    async def set_user_routing(self, req: Request, service: str) -> tuple[int, Any]:
+        """Split by user on or off (experiments between versions: sticky per user)."""
+        svc = self._service(service)
+        enabled = self._body(req).get("enabled")
+        if not isinstance(enabled, bool):
+            raise ApiError(400, f"'enabled' must be true or false, got {enabled!r}")
+        svc.route = svc.route.with_user_routing(enabled)
+        return 200, {"by_user": svc.route.by_user}
 
     async def set_match(self, req: Request, service: str) -> tuple[int, Any]:
         svc = self._service(service)

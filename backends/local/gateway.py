@@ -185,7 +185,7 @@ class Gateway:
         route = svc.route  # one read: a concurrent weight change cannot affect this request
         hdrs: dict[str, str] = {}
         cookies: dict[str, str] = {}
-        if route.match:
+        if route.match or route.by_user:
             hdrs = {k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers}
             cookies = parse_cookies(hdrs.get("cookie", ""))
         ready = svc.ready_versions()

@@ -27,6 +27,7 @@ from backends.base import (
     TrafficBackend,
     TrafficSplit,
     Unsupported,
+    UserRouting,
     VersionHealth,
 )
 from console.plan.model import Plan
@@ -173,6 +174,24 @@ class VariantMetrics:
         return result
 
 
+class UserSplitTraffic:
+    """The traffic backend of an experiment between versions: every split with more than
+    one version is a split by user (sticky arms); a split on one version turns it off."""
+
+    def __init__(self, inner: TrafficBackend) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def set_split(self, service: str, weights: Mapping[str, int]) -> None:
+        arms = [v for v, w in weights.items() if w > 0]
+        if isinstance(self.inner, UserRouting):
+            self.inner.set_user_routing(service, len(arms) > 1)
+        self.inner.set_split(service, weights)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
 def no_flags(env_name: str) -> str:
     return (
         f"environment '{env_name}' has no flags source; give it one in the config "
@@ -184,6 +203,8 @@ def for_plan(env: Environment, plan: Plan) -> Environment:
     """The environment as the engine should see it for ``plan``: itself, or through the
     plan's flag (without a flags source every read fails with why: preflight refuses it)."""
     if plan.flag is None:
+        if plan.experiment is not None and env.traffic is not None:
+            return dataclasses.replace(env, traffic=UserSplitTraffic(env.traffic))  # type: ignore[arg-type]
         return env
     return dataclasses.replace(
         env,

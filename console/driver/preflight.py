@@ -14,6 +14,7 @@ from backends.base import (
     Routing,
     RoutingInfo,
     Strategy,
+    UserRouting,
 )
 from console.driver.flags import no_flags
 from console.plan.model import Plan, SetWeightStep
@@ -72,6 +73,13 @@ def preflight(env: Environment, plan: Plan) -> Refusal | None:
         )
     if plan.flag is not None:
         return flag_preflight(env, plan)
+    if plan.experiment is not None and not isinstance(env.traffic, UserRouting):
+        return Refusal(
+            BAD_INPUT,
+            f"{where}: an experiment between versions needs a traffic backend that splits by "
+            f"user (sticky arms), which {env.traffic.name} cannot do; put the change behind "
+            "a flag and give the experiment flag: ...",
+        )
     if plan.experiment is not None and "control" in env.extras:
         try:
             versions = env.traffic.versions(plan.service)

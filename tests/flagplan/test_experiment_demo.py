@@ -46,7 +46,7 @@ def demo_options() -> dict[str, Any]:
 
 
 def _variant(conn: http.client.HTTPConnection, user: str) -> tuple[str | None, int]:
-    conn.request("GET", f"/grades/grades/{user}", headers={"x-lms-user": user})
+    conn.request("GET", f"/grades/{user}", headers={"x-lms-user": user})
     resp = conn.getresponse()
     resp.read()
     header = resp.getheader("x-lms-flags") or ""
@@ -141,3 +141,70 @@ def test_experiment_report_counts_match_the_requests_sent(demo_env: Any, tmp_pat
     entries = [json.loads(line) for line in lines]
     kept = [e for e in entries if e["action"] == "experiment-report"]
     assert kept and kept[-1]["data"]["report"]["arms"] == report["arms"]
+
+
+VERSION_PLAN = """\
+service: courses
+strategy: experiment
+arms:
+  - {name: v1, weight: 60}
+  - {name: v2, weight: 40}
+duration: 12s
+metric: {name: latency-p95}
+minRequests: 10
+interval: 1s
+"""
+
+
+def test_experiment_between_versions_is_sticky_per_user(demo_env: Any, tmp_path: Path) -> None:
+    demo_env.env.traffic.set_split("courses", {"v1": 100, "v2": 0})
+    plan = tmp_path / "versions.yaml"
+    plan.write_text(VERSION_PLAN)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "auto", str(plan), "--timeout", "120"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    store = FileStateStore(demo_env.state_dir / "rollouts")
+    try:
+        started = wait_for(
+            lambda: (
+                (store.load("courses") or None)
+                and store.load("courses").engine.get("experiment", {}).get("started")
+            ),  # type: ignore[union-attr]
+            timeout=60,
+            what="the experiment to start",
+        )
+        wait_for(lambda: time.time() > started + 1.5, timeout=10, what="a second past start")
+        url = urllib.parse.urlsplit(demo_env.gateway_url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        sent: dict[str, int] = {}
+        users: dict[str, set[str]] = {}
+        for i in range(SENT_MAX):
+            if time.time() > started + 12.0 - 3.0:
+                break
+            user = f"u{i % 41 + 1}"
+            conn.request("GET", "/courses/3", headers={"x-lms-user": user})
+            resp = conn.getresponse()
+            resp.read()
+            version = resp.getheader("x-lms-version") or "?"
+            assert resp.status == 200
+            sent[version] = sent.get(version, 0) + 1
+            users.setdefault(version, set()).add(user)
+        conn.close()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out + err
+    assert not (users.get("v1", set()) & users.get("v2", set())), users  # sticky per user
+    rec = store.load("courses")
+    assert rec is not None and rec.phase is Phase.COMPLETED
+    report = rec.engine["experiment"]["report"]
+    assert {a["arm"]: a["requests"] for a in report["arms"]} == {
+        v: float(n) for v, n in sent.items()
+    }
+    assert demo_env.env.traffic.get_split("courses").weights.get("v1") == 100
