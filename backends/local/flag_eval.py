@@ -1,13 +1,12 @@
 """Feature flags inside a demo service instance, evaluated through OpenFeature.
 
-The instance evaluates with the OpenFeature Python SDK and the flagd provider in its file
-(in-process) mode. The provider would load any file it can parse, and then answer errors
-for a flag whose default variant does not exist, or split users by percentages that do not
-sum to 100. So it never watches the demo's flag file itself: a guard thread here polls that
-file (every 0.1 s), checks it with ``backends.flagd.model`` and copies only a good one to
-the instance's own copy (``<dir>/.flags-live/<instance>.json``, written atomically), which
-the provider watches (every 0.1 s). A malformed file is reported once on stderr (the demo
-log), with file and field, and the instance keeps serving the last good flags.
+The instance evaluates through the OpenFeature Python SDK (a client of the global API) with
+``CheckedFlagdProvider`` (backends/local/flag_provider.py: flagd's own evaluator, fed only
+checked definitions; it says why not flagd's file-mode provider). A watcher thread here
+polls the demo's flag file (every 0.1 s: a change shows within about 0.2 s), checks it with
+``backends.flagd.model`` and loads only a good one into the provider. A malformed file is
+reported on stderr (the demo log) once per change, with file and field, and the instance
+keeps serving the last good flags.
 
 The evaluation context: the targeting key is the user (header ``x-lms-user``, else cookie
 ``lms_user``), attribute ``user`` too, and each ``x-lms-*`` request header by its
@@ -29,9 +28,8 @@ from typing import Any
 
 from backends.base import FlagFileError
 from backends.flagd import model
-from backends.flagd.file import write_atomic
 
-POLL = 0.1  # seconds between checks of the flag file, and the provider's own poll
+POLL = 0.1  # seconds between checks of the flag file
 USER_HEADER = b"x-lms-user"
 USER_COOKIE = "lms_user"
 DEFAULT_LABEL = "default"  # the variant label when the code default was served
@@ -65,7 +63,6 @@ class ServiceFlags:
     def __init__(self, source: Path, instance: str, log: Any = None) -> None:
         self.source = source
         self.instance = instance
-        self.copy = source.parent / ".flags-live" / f"{instance}.json"
         self.log = log or sys.stderr
         self.kinds: dict[str, str] = {}  # flag key -> boolean/string/number/object
         self.loaded_at = 0.0
@@ -73,58 +70,43 @@ class ServiceFlags:
         self._seen: tuple[int, int, int] | None = None
         self._client: Any = None
         self._ctx: Any = None
+        self._provider: Any = None
         self._stop = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> bool:
-        """Load the flags and start watching; False (and no flags) if no good file yet."""
-        if not self._refresh() and not self.copy.exists():
-            self._watch_in_background()
-            return False
-        self._start_provider()
-        self._watch_in_background()
-        return True
-
-    def _start_provider(self) -> None:
+        """Load the flags and start watching; False if there is no good file yet (the
+        watcher loads one when it appears; until then the code defaults answer)."""
         from openfeature import api
-        from openfeature.contrib.provider.flagd import FlagdProvider
-        from openfeature.contrib.provider.flagd.config import ResolverType
         from openfeature.evaluation_context import EvaluationContext
 
-        # The provider logs every user without a targeting key at warning level.
+        from backends.local.flag_provider import CheckedFlagdProvider
+
+        # flagd's evaluator logs every request without a user at warning level.
         logging.getLogger("openfeature").setLevel(logging.ERROR)
-        provider = FlagdProvider(
-            resolver_type=ResolverType.FILE,
-            offline_flag_source_path=str(self.copy),
-            deadline_ms=int(POLL * 1000),
-        )
-        api.set_provider_and_wait(provider)
+        self._provider = CheckedFlagdProvider()
+        loaded = self._refresh()
+        api.set_provider_and_wait(self._provider)
         self._client = api.get_client()
         self._ctx = EvaluationContext
-
-    def _watch_in_background(self) -> None:
-        threading.Thread(target=self._watch, daemon=True, name="flag-guard").start()
+        threading.Thread(target=self._watch, daemon=True, name="flag-watch").start()
+        return loaded
 
     def stop(self) -> None:
         self._stop.set()
-        with contextlib.suppress(OSError):
-            self.copy.unlink()
 
     def _watch(self) -> None:
         while not self._stop.wait(POLL):
             try:
-                changed = self._refresh()
-            except Exception as exc:  # the guard must outlive any surprise
+                self._refresh()
+            except Exception as exc:  # the watcher must outlive any surprise
                 self._report(f"flags: {self.source}: {exc}; keeping the last good flags")
-                continue
-            if changed and self._client is None:
-                self._start_provider()
 
-    # ------------------------------------------------------------------ the guard
+    # ------------------------------------------------------------------ the check
 
     def _refresh(self) -> bool:
-        """Copy the source to the provider's file if it changed and is good; True if copied."""
+        """Load the file into the provider if it changed and is good; True if loaded."""
         try:
             st = os.stat(self.source)
         except OSError:
@@ -134,8 +116,7 @@ class ServiceFlags:
             return False
         self._seen = seen
         try:
-            data = self.source.read_bytes()
-            doc = model.parse(data, str(self.source))
+            doc = model.parse(self.source.read_bytes(), str(self.source))
         except OSError:
             self._seen = None  # try again on the next poll
             return False
@@ -143,8 +124,7 @@ class ServiceFlags:
             self._report(f"flags: {exc}; keeping the last good flags")
             self.error = str(exc)
             return False
-        self.copy.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.copy, data)
+        self._provider.load(doc.raw)
         self.kinds = {k: _kind(f.variants) for k, f in doc.flags.items()}
         self.loaded_at = time.time()
         if self.error:
@@ -188,7 +168,7 @@ class ServiceFlags:
         """For ``GET /_admin/flags``: what is loaded and the last refusal."""
         return {
             "source": str(self.source),
-            "loaded": self._client is not None,
+            "loaded": bool(self.loaded_at),
             "loaded_at": self.loaded_at,
             "error": self.error,
             "flags": sorted(self.kinds),

@@ -27,6 +27,8 @@ from textual.widgets import DataTable, Input, Static
 
 from backends.base import Flag, FlagMetrics, MetricSample
 from console.driver.flag_ops import Applied, FlagChange, apply, backend_of
+from console.tui.compat import hide_bindings
+from console.tui.keys import DANGEROUS
 from console.tui.screens.base import RolloutScreen
 from console.tui.screens.dialogs import ConfirmDialog
 from console.tui.threads import Background, Flash, spawn
@@ -142,6 +144,9 @@ class FlagsScreen(RolloutScreen):
         yield Static("", id="flag-summary")
 
     def on_mount(self) -> None:
+        if self.rollout_app.read_only:
+            # Hidden like the app's changing keys; still live, so they refuse and say why.
+            hide_bindings(self, DANGEROUS)
         table = self.query_one("#flag-table", DataTable)
         for col in COLUMNS:
             table.add_column(col, key=col)
