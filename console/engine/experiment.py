@@ -243,6 +243,14 @@ def _count(ctx: Ctx, force: bool = False) -> None:
             events=max(0.0, c.events - old.events),
         )
         totals[a.name] = c
+    covered = min((s.window for s in obs.metrics.values() if s is not None), default=None)
+    if covered is not None and st.started is not None and covered + 1.0 < ctx.now - st.started:
+        ctx.notice(
+            "window",
+            "analysis",
+            f"the metrics source covers only the last {covered:g}s of this experiment: "
+            "its totals count only those",
+        )
     st.counts = totals
     st.read_at = ctx.now
     if x.metric.sequential:
