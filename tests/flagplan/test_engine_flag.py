@@ -108,3 +108,21 @@ def test_next_tick_counts_down_a_pause() -> None:
     sim.run_until(lambda s: s.rec.step_index == 1, limit=50)
     due = engine.next_tick(sim.rec, sim.plan, sim.now)
     assert due <= sim.rec.step_started_at + 10
+
+
+def test_every_analysis_option_applies_per_variant_including_the_sequential_test() -> None:
+    text = PLAN.replace(
+        "    - name: error-rate\n      max: 0.05\n",
+        "    - {name: error-rate, baseline: stable, maxRatio: 2, test: sequential}\n"
+        "    - {name: latency-p99, max: 400ms}\n",
+    )
+    world = flag_world()
+    world.metrics_mode = "fail"
+    sim = Sim(flag_plan(text), world)
+    sim.start()
+    sim.run_until(lambda s: s.rec.phase.terminal, limit=100)
+    assert sim.rec.phase is Phase.ROLLED_BACK
+    assert "back to its default variant off" in sim.rec.message
+    # The sequential test counted the variants' requests, and its failure breached.
+    assert "error-rate" in sim.rec.engine["analysis"]["seq"]["tests"]
+    assert "sequential test" in sim.rec.message
