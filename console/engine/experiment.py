@@ -226,6 +226,11 @@ def _count(ctx: Ctx, force: bool = False) -> None:
     if not force and st.read_at is not None and ctx.now - st.read_at < x.interval:
         return
     counters = obs.custom.get(COUNTER_KEY) or {}
+    if x.metric.counter is not None and any(counters.get(a.name) is None for a in x.arms):
+        # Without the counter the report would read 0 for it: keep the last good read.
+        why = obs.metrics_error or "no value for some arm"
+        ctx.notice("counter", "metrics-error", f"cannot read {x.metric.counter} per arm: {why}")
+        return
     users = _users(ctx)
     fresh: dict[str, stats.ArmCounts] = {}
     totals: dict[str, stats.ArmCounts] = {}

@@ -141,3 +141,39 @@ def test_promote_ends_it_now() -> None:
     t = engine.step(t.record, plan, arms.observe(now, t.record.engine), cmd("promote"), now)
     assert t.record.phase is Phase.COMPLETED
     assert t.record.engine["experiment"]["report"]["ended_by"] == "promote by alice@laptop"
+
+
+def test_a_counter_that_cannot_be_read_is_never_counted_as_zero() -> None:
+    text = PLAN.replace(
+        "metric: {name: error-rate}", "metric: {counter: lms_enrollments_completed_total}"
+    )
+    plan = parse_plan(text, "x.yaml")
+    t, _ = run(plan, Arms())
+    report = t.record.engine["experiment"]["report"]
+    assert report["decision"] == "inconclusive" and "not enough data" in report["why"]
+    assert any("cannot read lms_enrollments_completed_total" in e.message for e in t.record.events)
+
+
+def test_a_business_counter_per_request_decides_higher_is_better() -> None:
+    text = PLAN.replace(
+        "metric: {name: error-rate}", "metric: {counter: lms_enrollments_completed_total}"
+    )
+    plan = parse_plan(text, "x.yaml")
+
+    class WithCounter(Arms):
+        def observe(self, now: float, record_engine: dict | None = None) -> Observation:
+            obs = super().observe(now, record_engine)
+            conv = {"off": 0.10, "on": 0.20}  # completed enrollments per request
+            counts = {v: (s.requests or 0.0) * conv[v] for v, s in (obs.metrics or {}).items()}
+            return Observation(
+                at=obs.at,
+                health=obs.health,
+                split=obs.split,
+                metrics=obs.metrics,
+                custom={engine_experiment.COUNTER_KEY: counts},
+            )
+
+    t, _ = run(plan, WithCounter())
+    report = t.record.engine["experiment"]["report"]
+    assert report["metric"] == "lms_enrollments_completed_total"
+    assert report["decision"] == "adopt" and report["winner"] == "on", report["why"]
