@@ -194,9 +194,9 @@ def observe(
     )
 
 
-# A business counter's growth per arm, as PromQL; a source without a query language may
-# offer ``counter_increase(service, counter, arms, window)`` instead (the demo's).
-COUNTER_QUERY = 'sum(increase({counter}{{service="{{{{service}}}}",variant="{{{{version}}}}"}}[{{{{window}}}}]))'
+# A business counter's growth per version arm, as PromQL (flag arms go through the flag's
+# VariantMetrics.counter_increase instead, console/driver/flags.py).
+COUNTER_QUERY = 'sum(increase({counter}{{service="{{{{service}}}}",version="{{{{version}}}}"}}[{{{{window}}}}]))'
 
 
 def experiment_numbers(
