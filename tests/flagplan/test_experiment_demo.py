@@ -141,6 +141,16 @@ def test_experiment_report_counts_match_the_requests_sent(demo_env: Any, tmp_pat
     entries = [json.loads(line) for line in lines]
     kept = [e for e in entries if e["action"] == "experiment-report"]
     assert kept and kept[-1]["data"]["report"]["arms"] == report["arms"]
+    status = subprocess.run(
+        [sys.executable, "-m", "console.cli", "status", "grades", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    ).stdout
+    row = next(r for r in json.loads(status)["services"] if r["service"] == "grades")
+    assert row["report"]["arms"] == report["arms"]
 
 
 VERSION_PLAN = """\

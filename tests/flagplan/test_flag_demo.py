@@ -116,4 +116,5 @@ def test_a_healthy_variant_completes_and_becomes_the_default(
         {"off": 0, "on": 100},
     ]
     status = json.loads(_run("status", "grades", "--json").stdout)
-    assert status
+    row = next(r for r in status["services"] if r["service"] == "grades")
+    assert row["flag"] == "new-gradebook" and row["phase"] == "Completed"
