@@ -55,6 +55,7 @@ from console.driver.edges import make_holder as make_holder  # callers import it
 from console.driver.edges import whoami as whoami
 from console.driver.flags import for_plan
 from console.driver.notify import Notifier, plan_notifier
+from console.driver.preflight import flag_preflight
 from console.engine import context as engine_common
 from console.engine import machine as engine
 from console.engine.commands import ignored_reason, refused_audit
@@ -146,6 +147,11 @@ class Driver:
         unsupported = unsupported_metrics(self.env.metrics, plan)
         if unsupported:
             raise DriverError(f"{plan.source or plan.service}: {unsupported}")
+        if plan.flag is not None:
+            # The flag source, the flag and its variants, for every caller (the console too).
+            refused = flag_preflight(self.env, plan)
+            if refused is not None:
+                raise DriverError(refused.message)
         try:
             if not self._take_lease():
                 return self._begin_as_viewer(plan)
