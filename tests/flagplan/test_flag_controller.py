@@ -90,5 +90,9 @@ def test_start_promote_abort_through_the_controller(demo_env: Any, tmp_path: Pat
     )
     assert rec.phase is Phase.ABORTED
     assert "drill over" in rec.message and "back to its default variant off" in rec.message
-    flag = flags.flag("new-gradebook")
-    assert flag.default_variant == "off" and not flag.fractional
+    # The record is saved before the driver applies its actions: the flag follows.
+    wait_for(
+        lambda: (f := flags.flag("new-gradebook")).default_variant == "off" and not f.fractional,
+        timeout=30,
+        what="the flag back to its default variant",
+    )
