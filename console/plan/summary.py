@@ -56,7 +56,7 @@ def summarize(plan: Plan) -> str:
             elif isinstance(step, SetWeightStep):
                 lines.append(
                     f"  {n:>2}. set weight  {plan.candidate} {step.weight}%, "
-                    f"{old} {100 - step.weight}%"
+                    f"{old} {100 - step.weight}%" + (" of users" if flagged else "")
                 )
             elif isinstance(step, PauseStep):
                 what = (
@@ -122,9 +122,9 @@ def summarize(plan: Plan) -> str:
 
 def _experiment_summary(plan: Plan, x: ExperimentSpec) -> str:
     """An experiment: its arms, how long, what it measures and how it decides."""
-    what = f"flag {plan.flag} variants" if plan.flag else "versions"
+    what = f"flag {plan.flag}" if plan.flag else "versions"
     lines = [
-        f"{plan.service}: experiment between {what}" + (f"  [{plan.source}]" if plan.source else "")
+        f"{plan.service}: experiment on {what}" + (f"  [{plan.source}]" if plan.source else "")
     ]
     for i, arm in enumerate(x.arms):
         role = "control" if i == 0 else "treatment"
@@ -135,10 +135,11 @@ def _experiment_summary(plan: Plan, x: ExperimentSpec) -> str:
     if m.slower_than is not None:
         shown += f" (slower than {format_duration(m.slower_than)})"
     lines.append(f"metric:  {shown}, {m.goal} is better")
-    stop = f"runs {format_duration(x.duration)}"
+    lines.append(
+        f"time:    {format_duration(x.duration)}, numbers read every {format_duration(x.interval)}"
+    )
     if m.sequential:
-        stop += f", or less once the sequential test decides (alpha {m.alpha:g})"
-    lines.append(f"time:    {stop}; numbers read every {format_duration(x.interval)}")
+        lines.append(f"         stops early once the sequential test decides (alpha {m.alpha:g})")
     lines.append(
         f"decides: at {x.confidence * 100:g}% confidence, with at least {x.min_requests} "
         "requests per arm"
