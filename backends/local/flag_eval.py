@@ -3,15 +3,15 @@
 The instance evaluates through the OpenFeature Python SDK (a client of the global API) with
 ``CheckedFlagdProvider`` (backends/local/flag_provider.py: flagd's own evaluator, fed only
 checked definitions; it says why not flagd's file-mode provider). A task in the instance's
-event loop polls the demo's flag file (every 0.1 s: a change shows within about 0.2 s), checks it with
-``backends.flagd.model`` and loads only a good one into the provider. A malformed file is
+event loop polls the demo's flag file (every 0.1 s: a change shows within about 0.2 s),
+checks it with ``backends.flagd.model`` and loads only a good one into the provider. A malformed file is
 reported on stderr (the demo log) once per change, with file and field, and the instance
 keeps serving the last good flags.
 
 The evaluation context: the targeting key is the user (header ``x-lms-user``, else cookie
 ``lms_user``), attribute ``user`` too, and each ``x-lms-*`` request header by its
-lower-case name (``x-lms-beta``). Importing this module is cheap; OpenFeature is imported
-when ``ServiceFlags.start`` runs.
+lower-case name (``x-lms-beta``). OpenFeature is imported when ``ServiceFlags.start`` runs;
+the service imports this module only in instances of services that evaluate flags.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def request_context(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, dict[s
 
 
 class ServiceFlags:
-    """The flags one instance evaluates; ``variants(keys, headers)`` per request."""
+    """The flags one instance evaluates: ``start``, then ``evaluate_many`` per request."""
 
     def __init__(self, source: Path, instance: str, log: Any = None) -> None:
         self.source = source
@@ -141,16 +141,11 @@ class ServiceFlags:
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(
-        self, key: str, headers: Iterable[tuple[bytes, bytes]], default: Any
-    ) -> tuple[Any, str]:
-        """(value, variant label) of one flag for a request; the code default and
-        ``"default"`` when the flag is absent, disabled or not loaded."""
-        return self.evaluate_many({key: default}, headers)[key]
-
     def evaluate_many(
         self, defaults: Mapping[str, Any], headers: Iterable[tuple[bytes, bytes]]
     ) -> dict[str, tuple[Any, str]]:
+        """key -> (value, variant label) for a request; the code default and ``"default"``
+        for a flag that is absent, disabled or not loaded."""
         if self._client is None:
             return {k: (d, DEFAULT_LABEL) for k, d in defaults.items()}
         user, attrs = request_context(headers)

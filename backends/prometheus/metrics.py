@@ -105,6 +105,15 @@ class PrometheusMetrics:
             )
         return out
 
+    def flag_sample(
+        self, flag: str, variants: Sequence[str], window: float
+    ) -> dict[str, MetricSample]:
+        """``FlagMetrics``: per variant of ``flag`` (backends/prometheus/flag_metrics.py)."""
+        from backends.prometheus.flag_metrics import flag_sample
+
+        at = self.clock() if self.clock else None
+        return flag_sample(self._instant, flag, variants, self.window(window), at)
+
     def _optional(self, read: Callable[[], _T]) -> _T | None:
         """Counts only the sequential test uses: a provider or server that cannot answer
         them leaves them out (None) instead of failing the whole sample."""

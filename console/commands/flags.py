@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from backends.base import (
     BackendError,
@@ -30,9 +31,10 @@ from console.view import flags as view
 from console.view.text import one_line
 
 
-def add_parser(sub: argparse._SubParsersAction, add_env: object) -> None:
+def add_parser(
+    sub: argparse._SubParsersAction, add_env: Callable[[argparse.ArgumentParser], None]
+) -> None:
     """The ``flags`` subcommand and its ``set``/``off`` actions (cli.py calls this)."""
-    assert callable(add_env)
     p = sub.add_parser("flags", help="list feature flags (flagd), set a variant, kill switch")
     add_env(p)
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from backends.base import CohortRule, Flag, MetricSample
 
@@ -141,7 +140,3 @@ def summary_line(flags: Sequence[Flag]) -> str:
     split = sum(1 for f in flags if f.fractional)
     off = sum(1 for f in flags if not f.enabled)
     return f"{len(flags)} flags, {split} with a split, {off} disabled"
-
-
-def to_jsonable(flags: Sequence[Flag]) -> list[dict[str, Any]]:
-    return [f.to_dict() for f in flags]
