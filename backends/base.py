@@ -74,6 +74,10 @@ class Strategy(StrEnum):
     CANARY = "canary"
     BLUEGREEN = "bluegreen"
     ROLLING = "rolling"
+    # Issue 15 (additive): a flag's variant rolled out to a growing percent of users, and an
+    # A/B experiment between arms (flag variants or versions). See docs/plan-reference.md.
+    FLAG = "flag"
+    EXPERIMENT = "experiment"
 
 
 class Phase(StrEnum):
@@ -618,6 +622,15 @@ class RoutingInfo(Protocol):
     plan that needs more is refused before it starts. Backends without it support all."""
 
     def routing(self, service: str) -> Routing: ...
+
+
+@runtime_checkable
+class UserRouting(Protocol):
+    """Optional, beside TrafficBackend (issue 15, additive): split a service by user, so the
+    same user (``x-lms-user`` header, else ``lms_user`` cookie) always gets the same version
+    under the same weights; experiments between versions need it (sticky arms)."""
+
+    def set_user_routing(self, service: str, by_user: bool) -> None: ...
 
 
 @runtime_checkable

@@ -105,6 +105,12 @@ class LocalTraffic:
     def set_split(self, service: str, weights: Mapping[str, int]) -> None:
         self.client.call("PUT", f"/v1/services/{_svc(service)}/split", {"weights": dict(weights)})
 
+    def set_user_routing(self, service: str, by_user: bool) -> None:
+        """UserRouting: split ``service`` by user (sticky per user) or per request."""
+        self.client.call(
+            "PUT", f"/v1/services/{_svc(service)}/user-routing", {"enabled": bool(by_user)}
+        )
+
     def set_match(self, service: str, rules: Sequence[MatchRule], version: str | None) -> None:
         body = {"rules": [r.to_dict() for r in rules], "version": version}
         self.client.call("PUT", f"/v1/services/{_svc(service)}/match", body)
@@ -202,6 +208,13 @@ class LocalMetrics:
         path = f"/v1/flags/{urllib.parse.quote(flag, safe='')}/metrics"
         data = self.client.call("GET", path, params=params)
         return {v: _sample(s) for v, s in data.items()}
+
+    def flag_users(self, flag: str, variants: Sequence[str], window: float) -> dict[str, int]:
+        """Distinct users per variant of ``flag`` in the window (experiment reports)."""
+        params = {"variants": ",".join(variants), "window": window}
+        path = f"/v1/flags/{urllib.parse.quote(flag, safe='')}/users"
+        data = self.client.call("GET", path, params=params)
+        return {str(v): int(n) for v, n in data.items()}
 
 
 class DemoControl:

@@ -20,6 +20,7 @@ Routes (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx status)
     GET    /v1/services/{s}/history?versions=v1,v2&since=T&step=S
     GET    /v1/load                    PUT /v1/load {rps}
     GET    /v1/flags/{f}/metrics?variants=on,off&window=30   per flag variant (all services)
+    GET    /v1/flags/{f}/users?variants=on,off&window=30     distinct users per variant
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ class ControlAPI:
             ("GET", re.compile(r"/v1/load"), self.get_load),
             ("PUT", re.compile(r"/v1/load"), self.set_load),
             ("GET", re.compile(r"/v1/flags/(?P<flag>[^/]+)/metrics"), self.flag_metrics),
+            ("GET", re.compile(r"/v1/flags/(?P<flag>[^/]+)/users"), self.flag_users),
+            ("PUT", re.compile(s + "/user-routing"), self.set_user_routing),
         ]
 
     async def start(self, port: int = 0) -> int:
@@ -237,6 +240,15 @@ class ControlAPI:
             raise ApiError(400, f"{service}: {exc}") from None
         svc.route = svc.route.with_weights(weights)
         return 200, svc.route.to_dict()
+
+    async def set_user_routing(self, req: Request, service: str) -> tuple[int, Any]:
+        """Split by user on or off (experiments between versions: sticky per user)."""
+        svc = self._service(service)
+        enabled = self._body(req).get("enabled")
+        if not isinstance(enabled, bool):
+            raise ApiError(400, f"'enabled' must be true or false, got {enabled!r}")
+        svc.route = svc.route.with_user_routing(enabled)
+        return 200, {"by_user": svc.route.by_user}
 
     async def set_match(self, req: Request, service: str) -> tuple[int, Any]:
         svc = self._service(service)
@@ -397,6 +409,15 @@ class ControlAPI:
         recorder = self.gateway.flag_recorder
         variants = [v for v in raw.split(",") if v] or recorder.variants(flag)
         return 200, recorder.sample(flag, variants, window)
+
+    async def flag_users(self, req: Request, flag: str) -> tuple[int, Any]:
+        """Distinct users per variant in the window (experiment reports)."""
+        window = self._float_param(req, "window", 30.0)
+        if window <= 0:
+            raise ApiError(400, "'window' must be > 0 seconds")
+        raw = req.params().get("variants", "") if req.query else ""
+        variants = [v for v in raw.split(",") if v] or self.gateway.flag_recorder.variants(flag)
+        return 200, self.gateway.arm_users.users(flag, variants, window)
 
     async def get_load(self, req: Request) -> tuple[int, Any]:
         return 200, self.load.stats()

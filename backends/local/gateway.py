@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from backends.local.arm_users import ArmUsers, user_of
 from backends.local.flag_metrics import FlagRecorder, header_of
 from backends.local.http11 import (
     HOP_BY_HOP,
@@ -137,6 +138,7 @@ class Gateway:
         self.services = services
         self.recorder = recorder
         self.flag_recorder = FlagRecorder(recorder.clock)
+        self.arm_users = ArmUsers(recorder.clock)
         self.server: asyncio.Server | None = None
         self.port = 0
         self._clients: set[HttpServerProtocol] = set()
@@ -183,7 +185,7 @@ class Gateway:
         route = svc.route  # one read: a concurrent weight change cannot affect this request
         hdrs: dict[str, str] = {}
         cookies: dict[str, str] = {}
-        if route.match:
+        if route.match or route.by_user:
             hdrs = {k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers}
             cookies = parse_cookies(hdrs.get("cookie", ""))
         ready = svc.ready_versions()
@@ -201,6 +203,7 @@ class Gateway:
         flags = header_of(out)  # the flag variants the answer used, for per-variant metrics
         if flags:
             self.flag_recorder.observe(svc.name, flags, status, took)
+            self.arm_users.observe(flags, user_of(req.headers))  # experiment reports
         mirror = route.mirror_to(version)
         if mirror is not None and mirror in ready:
             if self._mirrors < MAX_MIRRORS_IN_FLIGHT:

@@ -9,11 +9,15 @@ how the gateway changes weights: requests already routed keep their version.
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import MatchRule, TrafficSplit
+
+USER_HEADER = "x-lms-user"  # who the request is for (as the flag evaluation reads it)
+USER_COOKIE = "lms_user"
 
 
 class RouteError(ValueError):
@@ -65,6 +69,9 @@ class Route:
     match_version: str | None = None
     mirror_version: str | None = None
     mirror_percent: int = 0
+    # Split by user (experiments between versions): a request naming its user goes to the
+    # version its user's hash falls in, so the same user always gets the same version.
+    by_user: bool = False
     _table: list[str] = field(default_factory=list, repr=False)
     _pos: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
@@ -99,13 +106,34 @@ class Route:
             for rule in self.match:
                 if rule_matches(rule, headers, cookies):
                     return self.match_version
-        v = self.weighted()
+        user = (headers.get(USER_HEADER) or cookies.get(USER_COOKIE) or "") if self.by_user else ""
+        v = self.for_user(user) if user else self.weighted()
         if v is None or v in ready:
             return v
         alive = [(x, w) for x, w in self.weights.items() if w > 0 and x in ready]
         if not alive:
             return None
         return self._rng.choices([x for x, _ in alive], [w for _, w in alive])[0]
+
+    def for_user(self, user: str) -> str | None:
+        """The version ``user`` falls in: a stable hash of the user over the weights."""
+        point = zlib.crc32(user.encode("utf-8", "replace")) % 100
+        total = 0
+        for version, w in sorted(self.weights.items()):
+            total += w
+            if w > 0 and point < total:
+                return version
+        return self.weighted()
+
+    def with_user_routing(self, by_user: bool) -> Route:
+        return Route(
+            dict(self.weights),
+            self.match,
+            self.match_version,
+            self.mirror_version,
+            self.mirror_percent,
+            by_user,
+        )
 
     def mirror_to(self, served: str) -> str | None:
         """The version to copy this request to, if any (never the one that served it)."""
@@ -117,7 +145,12 @@ class Route:
 
     def with_weights(self, weights: Mapping[str, int]) -> Route:
         return Route(
-            dict(weights), self.match, self.match_version, self.mirror_version, self.mirror_percent
+            dict(weights),
+            self.match,
+            self.match_version,
+            self.mirror_version,
+            self.mirror_percent,
+            self.by_user,
         )
 
     def with_match(self, rules: Sequence[MatchRule], version: str | None) -> Route:
@@ -128,12 +161,15 @@ class Route:
             version if rules_t else None,
             self.mirror_version,
             self.mirror_percent,
+            self.by_user,
         )
 
     def with_mirror(self, version: str | None, percent: int) -> Route:
         if version is None or percent <= 0:
-            return Route(dict(self.weights), self.match, self.match_version, None, 0)
-        return Route(dict(self.weights), self.match, self.match_version, version, percent)
+            return Route(dict(self.weights), self.match, self.match_version, None, 0, self.by_user)
+        return Route(
+            dict(self.weights), self.match, self.match_version, version, percent, self.by_user
+        )
 
     def split(self) -> TrafficSplit:
         """This routing as the backends' shared TrafficSplit (the demo's split is exact)."""

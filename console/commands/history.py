@@ -76,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BACKEND
     for a in entries:
         print(output.audit_json(a) if args.json else output.audit_line(a))
+        if not args.json and a.action == "experiment-report" and "report" in a.data:
+            # An experiment's report, kept in its audit entry: the table under its line.
+            from console.view.experiment import report_lines
+
+            print("\n".join(report_lines(a.data["report"])))
     if not entries and not args.json:
         print(f"no audit entries for {args.service}")
     return EXIT_OK

@@ -68,9 +68,10 @@ def collect(
         lease = env.store.lease(name) if env.store is not None else None
         actual: dict[str, int] | None = None
         split: TrafficSplit | None = None
-        if env.traffic is not None:
+        traffic = _traffic_of(env, rec)
+        if traffic is not None:
             try:
-                split = env.traffic.get_split(name)
+                split = traffic.get_split(name)
                 actual = dict(split.weights)
             except BackendError:
                 actual = None
@@ -95,10 +96,29 @@ def collect(
             "updated_at": rec.updated_at if rec else None,
             "revision": rec.revision if rec else None,
         }
+        if rec is not None and rec.plan.get("flag"):
+            row["flag"] = rec.plan["flag"]  # weights are percents of users per variant
+        report = (rec.engine.get("experiment") or {}).get("report") if rec is not None else None
+        if report is not None:
+            row["report"] = report  # an experiment's report (console/analysis/experiment.py)
         if error:
             row["error"] = error
         rows.append(row)
     return rows
+
+
+def _traffic_of(env: Any, rec: Any) -> Any:
+    """Where the live split comes from: a running flag rollout's flag (its variants'
+    percents, console/driver/flags.py), else the environment's traffic backend."""
+    if rec is None or rec.phase.terminal or not rec.plan.get("flag"):
+        return env.traffic
+    from console.driver.flags import for_plan
+    from console.plan.model import Plan
+
+    try:
+        return for_plan(env, Plan.from_dict(rec.plan)).traffic
+    except (KeyError, TypeError, ValueError):
+        return env.traffic
 
 
 def _weights_cell(row: dict[str, Any]) -> str:

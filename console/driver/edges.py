@@ -38,6 +38,7 @@ from backends.base import (
     Unsupported,
     VersionHealth,
 )
+from console.engine import experiment as engine_experiment
 from console.engine.state import EngineState
 from console.plan.model import AnalysisSpec, Plan
 
@@ -115,7 +116,10 @@ def analysis_spec(plan: Plan, record: RolloutRecord | None) -> AnalysisSpec | No
 def watched_versions(
     record: RolloutRecord | None, plan: Plan, split: TrafficSplit | None
 ) -> list[str]:
-    """Stable and candidate; before the rollout starts, whatever serves now plus the candidate."""
+    """Stable and candidate; before the rollout starts, whatever serves now plus the candidate.
+    An experiment: every arm."""
+    if plan.experiment is not None:
+        return [a.name for a in plan.experiment.arms]
     if record is not None:
         return [record.stable, record.candidate]
     out: list[str] = []
@@ -158,6 +162,8 @@ def observe(
     metrics_error: str | None = None
     spec = analysis_spec(plan, record)
     window = spec.effective_window if spec else DEFAULT_WINDOW
+    if plan.experiment is not None and record is not None:
+        window = engine_experiment.window(record.engine, record.started_at, now) or window
     if env.metrics is None:
         metrics_error = f"environment '{env.name}' has no metrics source"
     else:
@@ -172,6 +178,10 @@ def observe(
                 custom[m.name] = env.metrics.query(service, versions, m.query, window)
             except Exception as exc:
                 metrics_error = metrics_error or f"{m.name}: {describe(exc)}"
+        if plan.experiment is not None:
+            extra, problem = experiment_numbers(env.metrics, service, plan, versions, window)
+            custom.update(extra)
+            metrics_error = metrics_error or problem
     return Observation(
         at=now,
         health=health,
@@ -182,6 +192,43 @@ def observe(
         traffic_error=traffic_error,
         rollout=rollout,
     )
+
+
+# A business counter's growth per version arm, as PromQL (flag arms go through the flag's
+# VariantMetrics.counter_increase instead, console/driver/flags.py).
+COUNTER_QUERY = 'sum(increase({counter}{{service="{{{{service}}}}",version="{{{{version}}}}"}}[{{{{window}}}}]))'
+
+
+def experiment_numbers(
+    metrics: object, service: str, plan: Plan, arms: list[str], window: float
+) -> tuple[dict[str, Mapping[str, float | None]], str | None]:
+    """An experiment's numbers beside the samples: its business counter per arm, and
+    distinct users per arm where the source counts them (``arm_users``)."""
+    x = plan.experiment
+    out: dict[str, Mapping[str, float | None]] = {}
+    problem: str | None = None
+    if x is None:
+        return out, None
+    counter = x.metric.counter
+    if counter is not None:
+        try:
+            direct = getattr(metrics, "counter_increase", None)
+            if direct is not None:
+                out[engine_experiment.COUNTER_KEY] = direct(service, counter, arms, window)
+            else:
+                query = getattr(metrics, "query")  # noqa: B009 -- MetricsBackend's own
+                out[engine_experiment.COUNTER_KEY] = query(
+                    service, arms, COUNTER_QUERY.format(counter=counter), window
+                )
+        except Exception as exc:
+            problem = f"{counter}: {describe(exc)}"
+    users = getattr(metrics, "arm_users", None)
+    if users is not None:
+        try:
+            out[engine_experiment.USERS_KEY] = users(service, arms, window)
+        except Exception:  # users are a nicety of the report: never an error
+            pass
+    return out, problem
 
 
 def apply_action(traffic: TrafficBackend, service: str, action: Action) -> None:

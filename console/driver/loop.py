@@ -53,7 +53,9 @@ from console.driver.edges import (
 )
 from console.driver.edges import make_holder as make_holder  # callers import it from here
 from console.driver.edges import whoami as whoami
+from console.driver.flags import for_plan
 from console.driver.notify import Notifier, plan_notifier
+from console.driver.preflight import flag_preflight
 from console.engine import context as engine_common
 from console.engine import machine as engine
 from console.engine.commands import ignored_reason, refused_audit
@@ -118,6 +120,7 @@ class Driver:
         # The driver's own events (apply failures, lease changes, webhook failures) go into
         # the record with the next save, so every console watching sees them too.
         self._unsaved: list[Event] = []
+        self._seen_env: Environment = env  # the environment as the current plan sees it
 
     # ------------------------------------------------------------------ properties
 
@@ -144,6 +147,11 @@ class Driver:
         unsupported = unsupported_metrics(self.env.metrics, plan)
         if unsupported:
             raise DriverError(f"{plan.source or plan.service}: {unsupported}")
+        if plan.flag is not None:
+            # The flag source, the flag and its variants, for every caller (the console too).
+            refused = flag_preflight(self.env, plan)
+            if refused is not None:
+                raise DriverError(refused.message)
         try:
             if not self._take_lease():
                 return self._begin_as_viewer(plan)
@@ -421,7 +429,9 @@ class Driver:
 
     def _observe(self, record: RolloutRecord | None, plan: Plan, now: float) -> Observation:
         """Everything the engine may look at; backend failures become error fields."""
-        obs = observe(self.env, self.service, record, plan, now)
+        # A flag plan sees the environment through its flag (console/driver/flags.py).
+        self._seen_env = for_plan(self.env, plan)
+        obs = observe(self._seen_env, self.service, record, plan, now)
         if obs.traffic_error:
             self._mark_down(obs.traffic_error)
         self.last_observation = obs
@@ -431,7 +441,7 @@ class Driver:
         """Apply in order; stop at the first failure (the next tick re-issues the rest)."""
         for a in actions:
             try:
-                apply_action(self.traffic, self.service, a)
+                apply_action(self._seen_env.traffic or self.traffic, self.service, a)
             except Exception as exc:  # any failure: say so, and let the engine re-issue it
                 why = describe(exc)
                 self._mark_down(why)

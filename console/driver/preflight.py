@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backends.base import BackendError, Environment, Routing, RoutingInfo, Strategy
+from backends.base import (
+    BackendError,
+    Environment,
+    NotFound,
+    Routing,
+    RoutingInfo,
+    Strategy,
+    UserRouting,
+)
+from console.driver.flags import no_flags
 from console.plan.model import Plan, SetWeightStep
 
 # Exit codes of the commands that call this (console/commands/exits.py has the full list).
@@ -69,6 +78,28 @@ def preflight(env: Environment, plan: Plan) -> Refusal | None:
             f"{where}: service '{plan.service}' not found in environment '{env.name}'; "
             f"known: {', '.join(sorted(known)) or 'none'}",
         )
+    if plan.flag is not None:
+        return flag_preflight(env, plan)
+    if plan.experiment is not None and not isinstance(env.traffic, UserRouting):
+        return Refusal(
+            BAD_INPUT,
+            f"{where}: an experiment between versions needs a traffic backend that splits by "
+            f"user (sticky arms), which {env.traffic.name} cannot do; put the change behind "
+            "a flag and give the experiment flag: ...",
+        )
+    if plan.experiment is not None and "control" in env.extras:
+        try:
+            versions = env.traffic.versions(plan.service)
+        except BackendError as exc:
+            return Refusal(BACKEND, f"{env.name}: cannot list versions: {exc}")
+        missing = [a.name for a in plan.experiment.arms if a.name not in versions]
+        if missing:
+            return Refusal(
+                BAD_INPUT,
+                f"{where}: arm {missing[0]} is not a version of {plan.service} in the demo; "
+                f"known: {', '.join(versions)}",
+            )
+        return None
     if "control" in env.extras:  # the embedded demo, under any environment name
         # The demo's versions are fixed processes: a typo would otherwise wait on health
         # until the timeout. (On Kubernetes the candidate is an image to deploy.)
@@ -101,4 +132,38 @@ def preflight(env: Environment, plan: Plan) -> Refusal | None:
                     f"{where}: candidate '{plan.candidate}' has no servers in {plan.service}'s "
                     f"fixed fleet on {env.traffic.name}; known: {', '.join(versions)}",
                 )
+    return None
+
+
+def flag_preflight(env: Environment, plan: Plan) -> Refusal | None:
+    """A plan with ``flag:``: the environment has a flags source, the flag exists and has
+    the plan's variants (the arms of an experiment, the variant of a flag rollout)."""
+    where = plan.source or plan.service
+    if env.flags is None:
+        return Refusal(BAD_INPUT, f"{where}: {no_flags(env.name)}")
+    assert plan.flag is not None
+    try:
+        flag = env.flags.flag(plan.flag)
+    except NotFound as exc:
+        return Refusal(BAD_INPUT, f"{where}: flag: {exc}")
+    except BackendError as exc:
+        return Refusal(BACKEND, f"{env.name}: cannot read the flags: {exc}")
+    wanted = (
+        [("variant", plan.candidate)]
+        if plan.experiment is None
+        else [(f"arms[{i}].name", a.name) for i, a in enumerate(plan.experiment.arms)]
+    )
+    for field, variant in wanted:
+        if variant not in flag.variants:
+            return Refusal(
+                BAD_INPUT,
+                f"{where}: {field}: flag {plan.flag} has no variant {variant!r}; "
+                f"its variants: {', '.join(flag.variant_names)}",
+            )
+    if not flag.editable:
+        return Refusal(
+            BAD_INPUT,
+            f"{where}: flag {plan.flag}'s targeting has a shape the console does not edit "
+            "(cohort rules, then a fractional split); change it by hand first",
+        )
     return None

@@ -101,7 +101,7 @@ def at_gate(record: RolloutRecord) -> bool:
 
 
 def _gate_message(record: RolloutRecord, plan: Plan | None) -> str:
-    if record.strategy is Strategy.CANARY:
+    if record.strategy in (Strategy.CANARY, Strategy.FLAG):
         plan = plan if plan is not None else Plan.from_dict(record.plan)
         return (
             f"resume ignored: {step_label(plan, record.step_index)} is a manual gate; "
@@ -114,7 +114,11 @@ def _gate_message(record: RolloutRecord, plan: Plan | None) -> str:
 
 def _promote_refusal(record: RolloutRecord, full: bool, obs: Observation | None) -> Refusal | None:
     sub = EngineState.of_record(record).sub
-    if record.strategy is Strategy.CANARY and not full:
+    if record.strategy is Strategy.EXPERIMENT and sub in (None, "init"):
+        return Refusal(
+            Rule.NOT_READY, "promote ignored: the experiment has not started yet (arms not ready)"
+        )
+    if record.strategy in (Strategy.CANARY, Strategy.FLAG) and not full:
         # A record without bookkeeping yet starts at "init" (canary.init).
         if sub in (None, "init"):
             cand = record.candidate

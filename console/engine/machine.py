@@ -67,6 +67,8 @@ from console.analysis.verdicts import Counters
 from console.engine import bluegreen as engine_bluegreen
 from console.engine import canary as engine_canary
 from console.engine import deadline
+from console.engine import experiment as engine_experiment
+from console.engine import flag as engine_flag
 from console.engine import rolling as engine_rolling
 from console.engine.commands import refusal
 from console.engine.context import Ctx, Transition, count_text, split_text, stage_spec
@@ -88,6 +90,8 @@ def _strategy(strategy: Strategy) -> ModuleType:
         Strategy.CANARY: engine_canary,
         Strategy.BLUEGREEN: engine_bluegreen,
         Strategy.ROLLING: engine_rolling,
+        Strategy.FLAG: engine_flag,
+        Strategy.EXPERIMENT: engine_experiment,
     }[strategy]
 
 
@@ -110,7 +114,12 @@ def _stable_of(plan: Plan, obs: Observation) -> str:
 
 def _describe_plan(plan: Plan, stable: str) -> str:
     head = f"{plan.strategy} of {plan.service}: {stable} -> {plan.candidate}"
-    if plan.strategy is Strategy.CANARY:
+    if plan.flag is not None:
+        head = f"{plan.strategy} {plan.flag} of {plan.service}: {stable} -> {plan.candidate}"
+    if plan.experiment is not None:
+        arms = " / ".join(f"{a.name} {a.weight}" for a in plan.experiment.arms)
+        return f"{head.split(':')[0]}: arms {arms} for {plan.experiment.duration:g}s"
+    if plan.strategy in (Strategy.CANARY, Strategy.FLAG):
         head += f", {count_text(len(plan.steps), 'step')}"
     spec = plan.analysis if plan.strategy is not Strategy.BLUEGREEN else None
     if spec is not None:
@@ -365,12 +374,16 @@ def next_tick(record: RolloutRecord, plan: Plan, now: float) -> float:
     if record.phase is not Phase.PAUSED:
         sub = eng.sub
         t0 = record.step_started_at
-        if record.strategy is Strategy.CANARY and sub == "steps":
+        if record.strategy in (Strategy.CANARY, Strategy.FLAG) and sub == "steps":
             if record.step_index < len(plan.steps):
                 st = plan.steps[record.step_index]
                 duration = getattr(st, "duration", None)
                 if duration is not None:
                     due.append(t0 + duration)
+        elif record.strategy is Strategy.EXPERIMENT and plan.experiment is not None:
+            if sub == "running":
+                due.append(t0 + plan.experiment.duration)
+                due.append(now + plan.experiment.interval)
         elif record.strategy is Strategy.BLUEGREEN:
             bg = plan.bluegreen or BlueGreenSpec()
             if sub == "preview":

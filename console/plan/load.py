@@ -19,7 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from backends.base import MatchRule, Strategy
 from backends.units import format_duration
-from console.plan import rules
+from console.plan import flag_plans, rules
 from console.plan.analysis_spec import analysis_block
 from console.plan.model import (
     DEFAULT_PROGRESS_DEADLINE,
@@ -72,10 +72,13 @@ _BG_ONLY = (
     "previewDuration",
 )
 _ROLLING_ONLY = ("instances", "maxSurge", "maxUnavailable", "minReady", "pauseBetweenBatches")
+_FLAG_COMMON = ("service", "strategy", "flag", "notify")
 _KEYS_BY_STRATEGY: dict[Strategy, tuple[str, ...]] = {
     Strategy.CANARY: (*_COMMON, "analysis", "match", "mirror", *_CANARY_ONLY),
     Strategy.BLUEGREEN: (*_COMMON, "match", "mirror", *_BG_ONLY),
     Strategy.ROLLING: (*_COMMON, "analysis", *_ROLLING_ONLY),
+    Strategy.FLAG: (*_FLAG_COMMON, "variant", "steps", "analysis", "progressDeadline"),
+    Strategy.EXPERIMENT: (*_FLAG_COMMON, *flag_plans.EXPERIMENT_KEYS),
 }
 _ALL_KEYS = tuple(dict.fromkeys(k for keys in _KEYS_BY_STRATEGY.values() for k in keys))
 _WHY_NOT: dict[tuple[str, Strategy], str] = {
@@ -85,7 +88,20 @@ _WHY_NOT: dict[tuple[str, Strategy], str] = {
     "separate candidate to route headers to; use canary or bluegreen",
     ("mirror", Strategy.ROLLING): "a rolling update replaces instances in place, so there is no "
     "separate candidate to mirror to; use canary or bluegreen",
+    ("candidate", Strategy.FLAG): "a flag rollout names the variant to roll out: variant: on",
+    ("stable", Strategy.FLAG): "the stable side of a flag rollout is the flag's default variant "
+    "when it starts; it is not named in the plan",
+    ("candidate", Strategy.EXPERIMENT): "an experiment names its arms instead: "
+    "arms: [{name: off, weight: 50}, {name: on, weight: 50}]",
+    ("stable", Strategy.EXPERIMENT): "an experiment's control is its first arm",
+    ("steps", Strategy.EXPERIMENT): "an experiment holds one fixed split (arms) for its duration",
+    ("analysis", Strategy.EXPERIMENT): "an experiment is judged by its primary metric: "
+    "metric: {name: error-rate}",
+    ("match", Strategy.FLAG): "a flag's variants are given to users by the flag's own targeting",
+    ("mirror", Strategy.FLAG): "a flag's variants run inside one version: nothing to mirror to",
 }
+_FLAGGED = (Strategy.FLAG, Strategy.EXPERIMENT)
+_STRATEGIES = "canary, bluegreen, rolling, flag or experiment"
 
 # --------------------------------------------------------------------------- public API
 
@@ -199,7 +215,7 @@ def _plan(ctx: PlanReader, root: Node) -> Plan | None:
     if keys is None:
         return None
     if "strategy" in keys:
-        v = scalar(ctx, keys["strategy"][1], "strategy", "canary, bluegreen or rolling")
+        v = scalar(ctx, keys["strategy"][1], "strategy", _STRATEGIES)
         if v is BAD:
             strategy = None
         else:
@@ -210,7 +226,7 @@ def _plan(ctx: PlanReader, root: Node) -> Plan | None:
                 ctx.error(
                     keys["strategy"][1],
                     "strategy",
-                    f"{v!r} is not a strategy: canary, bluegreen or rolling"
+                    f"{v!r} is not a strategy: {_STRATEGIES}"
                     + (f" (did you mean {hint}?)" if hint else ""),
                 )
                 strategy = None
@@ -226,7 +242,7 @@ def _plan(ctx: PlanReader, root: Node) -> Plan | None:
         return keys[key][1] if key in keys else None
 
     service = candidate = BAD
-    for key in ("service", "candidate"):
+    for key in ("service",) if strategy in _FLAGGED else ("service", "candidate"):
         node = get(key)
         if node is None and key in ctx.suggested:
             continue
@@ -250,20 +266,24 @@ def _plan(ctx: PlanReader, root: Node) -> Plan | None:
         if stable is not BAD and stable == candidate:
             ctx.error(node, "stable", f"stable and candidate are both {stable!r}; they must differ")
 
+    flag: str | None = None
+    if strategy in _FLAGGED:
+        flag, candidate, stable = _flag_and_variant(ctx, root, get, strategy)
     steps: tuple[Step, ...] = ()
-    if strategy is Strategy.CANARY:
+    if strategy in (Strategy.CANARY, Strategy.FLAG):
         node = get("steps")
         if node is None and "steps" not in ctx.suggested:
+            what = "a canary" if strategy is Strategy.CANARY else "a flag rollout"
             ctx.error(
                 root,
                 "steps",
-                "required for a canary: a list of {setWeight: N} and {pause: ...} steps",
+                f"required for {what}: a list of {{setWeight: N}} and {{pause: ...}} steps",
             )
         elif node is not None:
             steps = _steps(ctx, node)
 
     analysis: AnalysisSpec | None = AnalysisSpec()
-    if strategy is Strategy.BLUEGREEN:
+    if strategy in (Strategy.BLUEGREEN, Strategy.EXPERIMENT):
         analysis = None
     elif (node := get("analysis")) is not None:
         analysis = analysis_block(ctx, node, "analysis")
@@ -282,6 +302,11 @@ def _plan(ctx: PlanReader, root: Node) -> Plan | None:
 
     bluegreen = _bluegreen(ctx, get) if strategy is Strategy.BLUEGREEN else None
     rolling = _rolling(ctx, get) if strategy is Strategy.ROLLING else None
+    experiment = None
+    if strategy is Strategy.EXPERIMENT:
+        experiment = flag_plans.experiment(ctx, root, get, flag)
+        if experiment is not None:
+            stable, candidate = experiment.arms[0].name, experiment.arms[1].name
     if ctx.errors or strategy is None:
         return None
     plan = Plan(
@@ -298,9 +323,34 @@ def _plan(ctx: PlanReader, root: Node) -> Plan | None:
         webhooks=webhooks,
         source=ctx.source,
         progress_deadline=progress_deadline,
+        flag=flag,
+        experiment=experiment,
     )
     rules.warn_plan(plan, lambda field, msg: ctx.warn(_field_line(root, field), field, msg))
     return plan
+
+
+def _flag_and_variant(
+    ctx: PlanReader, root: Node, get: Callable[[str], Node | None], strategy: Strategy
+) -> tuple[Any, Any, None]:
+    """``flag`` (required for a flag rollout, optional for an experiment: without it the
+    arms are versions) and a flag rollout's ``variant`` (its candidate)."""
+    flag: Any = None
+    if (node := get("flag")) is not None:
+        flag = flag_plans.flag_name(ctx, node, "flag", "a flag key (like new-gradebook)")
+    elif strategy is Strategy.FLAG and "flag" not in ctx.suggested:
+        flag = ctx.error(
+            root, "flag", "required for a flag rollout: the flag's key, like new-gradebook"
+        )
+    variant: Any = BAD
+    if strategy is Strategy.FLAG:
+        if (node := get("variant")) is not None:
+            variant = flag_plans.flag_name(ctx, node, "variant", "a variant name (like on)")
+        elif "variant" not in ctx.suggested:
+            ctx.error(
+                root, "variant", "required for a flag rollout: the variant to roll out, like on"
+            )
+    return flag, variant, None
 
 
 def _field_line(root: Node, field: str) -> int:

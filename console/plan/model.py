@@ -240,6 +240,109 @@ class RollingSpec:
         )
 
 
+class Goal(StrEnum):
+    """Which way an experiment's primary metric is better."""
+
+    LOWER = "lower"
+    HIGHER = "higher"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of an experiment: a flag variant or a version, and its share of users."""
+
+    name: str
+    weight: int  # percent of users; the arms sum to 100
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "weight": self.weight}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Arm:
+        return cls(name=str(d["name"]), weight=int(d["weight"]))
+
+
+@dataclass(frozen=True)
+class PrimaryMetric:
+    """An experiment's primary metric: a built-in (``error-rate``, ``latency-p50/p95/p99``,
+    ``slow-requests`` with ``slower_than``) or a business ``counter`` counted per request
+    (``lms_enrollments_completed_total``); ``goal`` says which way is better."""
+
+    name: str
+    goal: Goal = Goal.LOWER
+    counter: str | None = None  # the counter's metric name (name is then "counter")
+    slower_than: float | None = None
+    test: str | None = None  # SEQUENTIAL: stop as soon as the test decides
+    alpha: float = 0.05
+
+    @property
+    def sequential(self) -> bool:
+        return self.test == SEQUENTIAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "goal": str(self.goal),
+            "counter": self.counter,
+            "slower_than": self.slower_than,
+            "test": self.test,
+            "alpha": self.alpha,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PrimaryMetric:
+        return cls(
+            name=str(d["name"]),
+            goal=Goal(d.get("goal", "lower")),
+            counter=d.get("counter"),
+            slower_than=d.get("slower_than"),
+            test=d.get("test"),
+            alpha=float(d.get("alpha", 0.05)),
+        )
+
+
+COUNTER_METRIC = "counter"  # PrimaryMetric.name of a business counter
+EXPERIMENT_METRICS = ("error-rate", *LATENCY_METRICS, SLOW_REQUESTS, COUNTER_METRIC)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """An A/B experiment: a fixed, sticky split between ``arms`` (the first is the control)
+    for ``duration``, or until the primary metric's sequential test decides."""
+
+    arms: tuple[Arm, ...]
+    duration: float
+    metric: PrimaryMetric
+    min_requests: int = 100  # per arm, before any decision
+    confidence: float = 0.95
+    interval: float = 5.0  # how often the arms' numbers are read
+
+    @property
+    def control(self) -> str:
+        return self.arms[0].name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arms": [a.to_dict() for a in self.arms],
+            "duration": self.duration,
+            "metric": self.metric.to_dict(),
+            "min_requests": self.min_requests,
+            "confidence": self.confidence,
+            "interval": self.interval,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ExperimentSpec:
+        return cls(
+            arms=tuple(Arm.from_dict(a) for a in d["arms"]),
+            duration=float(d["duration"]),
+            metric=PrimaryMetric.from_dict(d["metric"]),
+            min_requests=int(d.get("min_requests", 100)),
+            confidence=float(d.get("confidence", 0.95)),
+            interval=float(d.get("interval", 5.0)),
+        )
+
+
 @dataclass(frozen=True)
 class Plan:
     """A validated rollout plan. ``source`` is the file it came from (for messages)."""
@@ -259,8 +362,21 @@ class Plan:
     # A candidate not healthy within this many seconds of deployment, or unhealthy while it
     # takes traffic, triggers onFailure (the engine's health check).
     progress_deadline: float = DEFAULT_PROGRESS_DEADLINE
+    # strategy flag (and experiment between flag variants): the flag whose variants are the
+    # stable (its default variant) and the candidate; None: the arms are versions.
+    flag: str | None = None
+    experiment: ExperimentSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        d = self._base_dict()
+        # Only when used: plans without them store exactly as they always did.
+        if self.flag is not None:
+            d["flag"] = self.flag
+        if self.experiment is not None:
+            d["experiment"] = self.experiment.to_dict()
+        return d
+
+    def _base_dict(self) -> dict[str, Any]:
         return {
             "service": self.service,
             "strategy": str(self.strategy),
@@ -293,4 +409,6 @@ class Plan:
             webhooks=tuple(d.get("webhooks", [])),
             source=d.get("source", ""),
             progress_deadline=float(d.get("progress_deadline", DEFAULT_PROGRESS_DEADLINE)),
+            flag=d.get("flag"),
+            experiment=ExperimentSpec.from_dict(d["experiment"]) if d.get("experiment") else None,
         )

@@ -134,7 +134,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 def warn_plan(plan: Plan, warn: Callable[[str, str], None]) -> None:
     """Report legal but probably unintended choices as ``warn(field, message)``."""
     a = plan.analysis
-    if plan.strategy is Strategy.CANARY:
+    if plan.strategy in (Strategy.CANARY, Strategy.FLAG):
         weights = [(i, s.weight) for i, s in enumerate(plan.steps) if isinstance(s, SetWeightStep)]
         # Match routes and mirroring expose the candidate (and analysis judges it) at 0%.
         exposed = bool(plan.match) or plan.mirror > 0
@@ -171,7 +171,7 @@ def warn_plan(plan: Plan, warn: Callable[[str, str], None]) -> None:
                         f"shorter than the analysis interval "
                         f"({s.duration:g}s < {a.interval:g}s): analysis may not measure it",
                     )
-    if a is None and plan.strategy is not Strategy.BLUEGREEN:
+    if a is None and plan.strategy not in (Strategy.BLUEGREEN, Strategy.EXPERIMENT):
         warn("analysis", "analysis is off: nothing rolls back automatically")
     bg_spec = plan.bluegreen
     if bg_spec is not None and bg_spec.preview_analysis is bg_spec.post_promotion_analysis is None:

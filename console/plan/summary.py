@@ -14,6 +14,7 @@ from console.plan.model import (
     RATIO_METRICS,
     AnalysisSpec,
     BlueGreenSpec,
+    ExperimentSpec,
     MetricSpec,
     OnFailure,
     PauseStep,
@@ -27,12 +28,22 @@ MAX_STEP_LINES = 14  # keep the whole summary within one 80x24 screen
 
 def summarize(plan: Plan) -> str:
     """What the plan will do, step by step, in at most about 24 lines."""
+    if plan.experiment is not None:
+        return _experiment_summary(plan, plan.experiment)
     stable = plan.stable or "stable (the version serving 100% at start)"
     old = plan.stable or "stable"
+    flagged = plan.flag is not None
+    if flagged:
+        stable = old = "default"
     lines = [
         f"{plan.service}: {plan.strategy.value} from {stable} to {plan.candidate}"
         + (f"  [{plan.source}]" if plan.source else "")
     ]
+    if flagged:
+        lines[0] = (
+            f"{plan.service}: flag {plan.flag} from its default variant to {plan.candidate}"
+            + (f"  [{plan.source}]" if plan.source else "")
+        )
     if plan.steps:
         lines.append("steps:")
         shown: list[tuple[int, Step | None]] = list(enumerate(plan.steps, 1))
@@ -45,7 +56,7 @@ def summarize(plan: Plan) -> str:
             elif isinstance(step, SetWeightStep):
                 lines.append(
                     f"  {n:>2}. set weight  {plan.candidate} {step.weight}%, "
-                    f"{old} {100 - step.weight}%"
+                    f"{old} {100 - step.weight}%" + (" of users" if flagged else "")
                 )
             elif isinstance(step, PauseStep):
                 what = (
@@ -59,8 +70,13 @@ def summarize(plan: Plan) -> str:
             lines.append(
                 f"      then      {plan.candidate} 100% (promoted at the end of the steps)"
             )
-        # A canary leaves the stable deployed (blue/green and rolling retire it).
-        lines.append(f"      done      {plan.candidate} serves 100%; {old} stays deployed at 0%")
+        if flagged:
+            lines.append(f"      done      {plan.candidate} is the flag's default variant")
+        else:
+            # A canary leaves the stable deployed (blue/green and rolling retire it).
+            lines.append(
+                f"      done      {plan.candidate} serves 100%; {old} stays deployed at 0%"
+            )
     if plan.bluegreen is not None:
         lines.extend(_bluegreen_lines(plan, plan.bluegreen))
     if plan.rolling is not None:
@@ -101,6 +117,37 @@ def summarize(plan: Plan) -> str:
             f"health:  {plan.candidate} must be healthy within "
             f"{format_duration(plan.progress_deadline)}, else {_on_failure_text(plan)}"
         )
+    return "\n".join(lines)
+
+
+def _experiment_summary(plan: Plan, x: ExperimentSpec) -> str:
+    """An experiment: its arms, how long, what it measures and how it decides."""
+    what = f"flag {plan.flag}" if plan.flag else "versions"
+    lines = [
+        f"{plan.service}: experiment on {what}" + (f"  [{plan.source}]" if plan.source else "")
+    ]
+    for i, arm in enumerate(x.arms):
+        role = "control" if i == 0 else "treatment"
+        lines.append(f"  arm {arm.name:<16} {arm.weight:>3}% of users  ({role})")
+    lines.append("  each user stays in one arm for the whole experiment")
+    m = x.metric
+    shown = m.counter if m.counter else m.name
+    if m.slower_than is not None:
+        shown += f" (slower than {format_duration(m.slower_than)})"
+    lines.append(f"metric:  {shown}, {m.goal} is better")
+    lines.append(
+        f"time:    {format_duration(x.duration)}, numbers read every {format_duration(x.interval)}"
+    )
+    if m.sequential:
+        lines.append(f"         stops early once the sequential test decides (alpha {m.alpha:g})")
+    lines.append(
+        f"decides: at {x.confidence * 100:g}% confidence, with at least {x.min_requests} "
+        "requests per arm"
+    )
+    lines.append(f"then:    all users back on {x.control}; the report stays in rollout history")
+    if plan.webhooks:
+        n = len(plan.webhooks)
+        lines.append(f"notify:  {n} webhook{'s' * (n != 1)} at the start and the end")
     return "\n".join(lines)
 
 

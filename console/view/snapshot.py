@@ -21,7 +21,9 @@ from backends.base import (
 )
 from console.driver import foreign as foreign_driver
 from console.driver import presence, unguarded
+from console.driver.flags import for_plan
 from console.driver.guard import Guard
+from console.plan.model import Plan
 from console.view.overview import ServiceState, Snapshot
 
 SAMPLE_WINDOW = 10.0  # seconds of traffic behind each live sample
@@ -73,6 +75,7 @@ def collect_service(
         if with_audit:
             got = _try(errors, "audit", lambda: env.store.read_audit(service, AUDIT_LIMIT))  # type: ignore[union-attr]
             audit = got if isinstance(got, list) else []
+    env = _as_seen(env, record)
     if env.traffic is not None:
         t = env.traffic
         got = _try(errors, "versions", lambda: t.versions(service))
@@ -168,6 +171,19 @@ def analysis_series(
         if points:
             out[metric] = (tuple(t for t, _ in points), tuple(float(v) for _, v in points))
     return out
+
+
+def _as_seen(env: Environment, record: object) -> Environment:
+    """The environment as a running flag rollout sees it: its flag's variants, split and
+    per-variant metrics (console/driver/flags.py); otherwise unchanged."""
+    if not isinstance(record, RolloutRecord) or record.phase.terminal:
+        return env
+    if not record.plan.get("flag"):
+        return env
+    try:
+        return for_plan(env, Plan.from_dict(record.plan))
+    except (KeyError, TypeError, ValueError):  # a hand-edited plan: show the service as is
+        return env
 
 
 def collect_snapshot(

@@ -89,7 +89,7 @@ def weights_compact(weights: Mapping[str, int]) -> str:
 
 def step_label(record: RolloutRecord) -> str:
     """``k/n`` for canary (plan steps) and rolling (batches if known); the blue/green stage."""
-    if record.strategy == Strategy.CANARY:
+    if record.strategy in (Strategy.CANARY, Strategy.FLAG):
         n = len(record.plan.get("steps") or [])
         if n == 0:
             return "-"

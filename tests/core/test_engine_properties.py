@@ -66,8 +66,24 @@ steps = st.lists(
 matches = st.sampled_from([(), (MatchRule(headers={"x-lms-beta": "true"}),)])
 
 
+# The strategies these properties cover; an experiment (a fixed split, no steps, no
+# analysis) has its own tests in tests/flagplan.
+ENGINE_STRATEGIES = [s for s in Strategy if s is not Strategy.EXPERIMENT]
+STEPPED = (Strategy.CANARY, Strategy.FLAG)  # steps of setWeight and pause
+
+
 def plans(strategy: Strategy, analysis: Any = maybe_analysis) -> st.SearchStrategy[Plan]:
     common = dict(service=st.just("courses"), candidate=st.just("v2"), stable=st.just("v1"))
+    if strategy is Strategy.FLAG:
+        # The world's versions stand for the flag's variants (v1 its default variant).
+        return st.builds(
+            Plan,
+            strategy=st.just(strategy),
+            steps=steps,
+            analysis=analysis,
+            flag=st.just("new-gradebook"),
+            **common,
+        )
     if strategy is Strategy.CANARY:
         return st.builds(
             Plan,
@@ -138,6 +154,7 @@ def worlds(strategy: Strategy) -> st.SearchStrategy[World]:
     cand = {
         Strategy.ROLLING: st.just(0),
         Strategy.CANARY: st.integers(1, 4),
+        Strategy.FLAG: st.integers(1, 4),
         Strategy.BLUEGREEN: st.integers(0, 4),
     }[strategy]
     return st.builds(lambda s, c: World(total={"v1": s, "v2": c}), st.integers(1, 4), cand)
@@ -198,6 +215,12 @@ def test_canary_invariants(plan: Plan, world: World, seq: list[Any]) -> None:
 
 
 @SETTINGS
+@given(plan=plans(Strategy.FLAG), world=worlds(Strategy.FLAG), seq=ticks())
+def test_flag_invariants(plan: Plan, world: World, seq: list[Any]) -> None:
+    _invariants(Strategy.FLAG, plan, world, seq)
+
+
+@SETTINGS
 @given(plan=plans(Strategy.BLUEGREEN), world=worlds(Strategy.BLUEGREEN), seq=ticks())
 def test_bluegreen_invariants(plan: Plan, world: World, seq: list[Any]) -> None:
     _invariants(Strategy.BLUEGREEN, plan, world, seq)
@@ -212,7 +235,7 @@ def test_rolling_invariants(plan: Plan, world: World, seq: list[Any]) -> None:
 def exposes(plan: Plan) -> bool:
     """Does the plan give the candidate traffic before the end? (A canary without any
     exposing step promotes at once: nothing to measure, by the plan's own choice.)"""
-    if plan.strategy is not Strategy.CANARY:
+    if plan.strategy not in STEPPED:
         return True
     weights = any(isinstance(s, SetWeightStep) and s.weight > 0 for s in plan.steps)
     return weights or bool(plan.match) or plan.mirror > 0
@@ -224,7 +247,7 @@ no_promotion = st.one_of(st.none(), st.sampled_from(["pause", "resume", "abort"]
 
 @SETTINGS
 @given(
-    strategy=st.sampled_from(list(Strategy)),
+    strategy=st.sampled_from(ENGINE_STRATEGIES),
     data=st.data(),
 )
 def test_missing_or_failing_metrics_never_advance(strategy: Strategy, data: Any) -> None:
@@ -253,7 +276,7 @@ def test_missing_or_failing_metrics_never_advance(strategy: Strategy, data: Any)
             highest_from_nonzero = after
         if exposes(plan):
             assert sim.rec.phase is not Phase.COMPLETED
-        if strategy is Strategy.CANARY:
+        if strategy in STEPPED:
             assert highest_from_nonzero == 0, "the candidate's weight grew without evidence"
             if exposed_at is not None and not sim.rec.phase.terminal:
                 assert sim.rec.step_index == exposed_at, "a step was left without evidence"
@@ -264,7 +287,7 @@ def test_missing_or_failing_metrics_never_advance(strategy: Strategy, data: Any)
 
 
 @SETTINGS
-@given(strategy=st.sampled_from(list(Strategy)), data=st.data())
+@given(strategy=st.sampled_from(ENGINE_STRATEGIES), data=st.data())
 def test_failing_candidates_roll_back_or_pause(strategy: Strategy, data: Any) -> None:
     plan = data.draw(plans(strategy, analysis=analysis_specs))
     world = data.draw(worlds(strategy))
@@ -286,5 +309,10 @@ def test_failing_candidates_roll_back_or_pause(strategy: Strategy, data: Any) ->
         assert sim.rec.phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.PAUSED, Phase.COMPLETED)
     if sim.rec.phase is Phase.ROLLED_BACK:
         assert sim.world.on_one() == "v1"
-        assert "-> rolled back: 100% on v1" in sim.rec.message
+        if strategy is Strategy.FLAG:
+            assert "-> rolled back: flag new-gradebook back to its default variant v1" in (
+                sim.rec.message
+            )
+        else:
+            assert "-> rolled back: 100% on v1" in sim.rec.message
     abort_and_recover(sim)
