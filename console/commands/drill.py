@@ -128,6 +128,7 @@ def driver_argv(plan: Path) -> list[str]:
 
 
 def _play(args: Namespace, scenario: Any, respond: Any, env: Any) -> int:
+    from console.config.environments import open_demo
     from console.config.paths import demo_dir, state_dir
     from console.drills import catalog
     from console.drills.play import Drill, DrillError
@@ -141,6 +142,7 @@ def _play(args: Namespace, scenario: Any, respond: Any, env: Any) -> int:
         mode="headless" if args.headless else "interactive",
         respond=respond,
         seed=args.seed,
+        reopen=lambda: open_demo(demo_dir()),
     )
     if args.headless:
         print(f"rollout drill: {scenario.name}: {scenario.goal}", flush=True)

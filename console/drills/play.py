@@ -80,6 +80,7 @@ class Drill:
         operator: str | None = None,
         clock: Callable[[], float] = time.time,
         poll: float = 0.25,
+        reopen: Callable[[], Environment] | None = None,
     ) -> None:
         self.scenario = scenario
         self.env = env
@@ -91,6 +92,9 @@ class Drill:
         self.operator = operator or operator_name()
         self.clock = clock
         self.poll = poll
+        # A second connection to the demo, for calls that block for long (a crash-looping
+        # restart waits up to 30 s) and must not hold up the drill's own calls.
+        self.reopen = reopen
         self.t0: float | None = None
         self.first_notice: float | None = None
         self.report: Report | None = None
@@ -224,30 +228,42 @@ class Drill:
         self.workdir.mkdir(parents=True, exist_ok=True)
         plan_path = self.workdir / f"drill-{s.name}.yaml"
         plan_path.write_text(s.plan_yaml, encoding="utf-8")
-        log = (self.workdir / f"drill-{s.name}.log").open("ab")
+        log_path = self.workdir / f"drill-{s.name}.log"
         before = self.clock()
-        with log:
-            self._proc = subprocess.Popen(
-                self.driver_argv(plan_path),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # the console's Ctrl-C is not the driver's
-            )
-        store = self.env.store
-        assert store is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            record = store.load(s.service)
-            if record is not None and record.started_at >= before - 1:
-                self.t0 = record.started_at
+        # A loaded machine can make the driver's first call to the demo time out: try again
+        # (a few times) when it exits without having started anything.
+        for _attempt in range(3):
+            with log_path.open("ab") as log:
+                self._proc = subprocess.Popen(
+                    self.driver_argv(plan_path),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # the console's Ctrl-C is not the driver's
+                )
+            if self._wait_for_rollout(before):
                 return
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        tail = _tail(self.workdir / f"drill-{s.name}.log")
+            if self._proc is not None and self._proc.poll() is None:
+                break  # still running but nothing recorded in time: give up
+        tail = _tail(log_path)
         self._stop_driver()
         raise DrillError(f"the drill's rollout of {s.service} did not start:\n{tail}")
+
+    def _wait_for_rollout(self, before: float) -> bool:
+        """Wait for the driver's first tick (the rollout's record); False if the driver
+        exited first or it took too long."""
+        store = self.env.store
+        assert store is not None and self._proc is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            record = store.load(self.scenario.service)
+            if record is not None and record.started_at >= before - 1:
+                self.t0 = record.started_at
+                return True
+            if self._proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+        return False
 
     def _stop_driver(self) -> None:
         proc, self._proc = self._proc, None
@@ -282,6 +298,11 @@ class Drill:
             control.inject_fault(
                 *key, errors=d.get("errors", 0.0), latency=d.get("latency", 0.0), **extra
             )
+            if d.get("crash"):
+                # New instances crash on start; replacing the running ones makes the version
+                # crash-loop (restarts climb) while the old instances keep serving.
+                other = self.reopen().extras["control"] if self.reopen else control
+                threading.Thread(target=_restart, args=(other, *key), daemon=True).start()
         elif event.kind == CLEAR:
             self._clear(control, d["service"], d["version"])
         elif event.kind == LOAD:
@@ -382,6 +403,11 @@ class Drill:
                     continue
                 by_second[at] = by_second.get(at, 0.0) + _bad(sample, self.scenario.slow)
         return [scoring.Second(at, n) for at, n in sorted(by_second.items())]
+
+
+def _restart(control: Any, service: str, version: str) -> None:
+    with contextlib.suppress(BackendError, OSError):
+        control.restart(service, version)
 
 
 def _bad(sample: Any, slow: float | None) -> float:

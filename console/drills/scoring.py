@@ -8,12 +8,13 @@ and when the drill ended. Output is a ``Report`` (``console.drills.report``).
   else ``correct`` if the right action came within ``expect.within`` of the incident;
   else ``late`` (after that, or never within the time limit).
 - failed meanwhile: requests that failed (5xx, and with ``slow:`` slower than it) from the
-  incident until the right action was applied, or until the drill ended without it.
+  incident until the right action was applied, or until the time limit without it.
 - the automatic figure: the same count from the incident until ``automatic.after`` (what
   analysis tuned as it should be would have done; the scenario's author states it), or
-  until the time limit when it would not have acted. Past the drill's end it is projected
-  at the incident's average failure rate, because traffic after the operator's fix no
-  longer shows what would have happened without it.
+  until the time limit when it would not have acted.
+- Both are counted as recorded up to the drill's end and projected past it at the
+  incident's average failure rate: traffic after the operator's fix (or after a wrong
+  verb ended the rollout early) no longer shows what would have happened.
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ class Second:
 def failed_between(series: Sequence[Second], start: float, end: float) -> float:
     """Failed requests in (start, end], whole seconds as recorded."""
     return sum(s.failed for s in series if start < s.at <= end)
+
+
+def failed_until(series: Sequence[Second], incident: float, end: float, ended_at: float) -> float:
+    """Failed requests from the incident to ``end``: as recorded up to the drill's end, and
+    past it at the incident's average rate (the drill stopped watching there)."""
+    failed = failed_between(series, incident, min(end, ended_at))
+    if end > ended_at > incident:
+        failed += (
+            failed_between(series, incident, ended_at) / (ended_at - incident) * (end - ended_at)
+        )
+    return failed
 
 
 def verdict(scenario: Scenario, actions: Sequence[ActionTaken]) -> tuple[str, ActionTaken | None]:
@@ -71,14 +83,11 @@ def score(
     actions = sorted(actions, key=lambda a: a.at)
     result, right = verdict(scenario, actions)
     incident = scenario.incident
-    until = right.at if right is not None else ended_at
-    failed = failed_between(series, incident, until)
+    until = right.at if right is not None else scenario.limit
+    failed = failed_until(series, incident, until, ended_at)
     auto = scenario.automatic
     auto_end = incident + auto.after if auto.after is not None else scenario.limit
-    auto_failed = failed_between(series, incident, min(auto_end, ended_at))
-    if auto_end > ended_at and ended_at > incident:
-        rate = failed_between(series, incident, ended_at) / (ended_at - incident)
-        auto_failed += rate * (auto_end - ended_at)
+    auto_failed = failed_until(series, incident, auto_end, ended_at)
     return Report(
         scenario=scenario.name,
         title=scenario.title,
