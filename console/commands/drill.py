@@ -181,5 +181,8 @@ def _open_console(args: Namespace, env: Any, drill: Any) -> None:
     except ConfigError:
         config = None
     app = DrillApp(env, config, drill=drill, hints=args.hints)
-    with _quit_on_signals(app):
-        app.run()
+    try:
+        with _quit_on_signals(app):
+            app.run()
+    finally:
+        app.join()  # the drill stops its driver and clears its faults before the demo stops

@@ -101,6 +101,7 @@ class Drill:
         self.error: str | None = None
         self.finished = threading.Event()
         self.played: list[Event] = []
+        self.warnings: list[str] = []  # demo calls that failed and were tried again
         self._proc: subprocess.Popen[bytes] | None = None
         self._touched: set[tuple[str, str]] = set()
         self._jittered: set[tuple[str, str]] = set()
@@ -170,19 +171,23 @@ class Drill:
     def _run(self, stop: threading.Event) -> Report:
         s = self.scenario
         control = self.env.extras["control"]
-        self._reset(control)
+        _retry(lambda: self._reset(control))
         self._start_driver()
         ended = s.limit
         responded = False
         try:
             while not stop.is_set():
                 el = self.clock() - self._t0()
-                for event in timeline.due(s.timeline, len(self.played), el):
-                    self._play(control, event)
-                    self.played.append(event)
-                if self.respond is not None and not responded and el >= self.respond.at:
-                    responded = True
-                    self._send(self.respond.action)
+                try:
+                    for event in timeline.due(s.timeline, len(self.played), el):
+                        self._play(control, event)
+                        self.played.append(event)
+                    if self.respond is not None and not responded and el >= self.respond.at:
+                        self._send(self.respond.action)
+                        responded = True
+                except BackendError as exc:
+                    # A demo slow to answer (a loaded machine): the same step again next poll.
+                    self.warnings.append(f"{el:.1f}s: {exc}")
                 actions = self.actions()
                 right = [a for a in actions if a.action == s.expect.action]
                 if right:
@@ -390,10 +395,12 @@ class Drill:
             return []
         t0 = self._t0()
         service = self.scenario.service
+        traffic, metrics = self.env.traffic, self.env.metrics
         try:
-            versions = self.env.traffic.versions(service)
-            history = self.env.metrics.history(service, versions, since=t0, step=1.0)
-        except BackendError:
+            versions = _retry(lambda: traffic.versions(service))
+            history = _retry(lambda: metrics.history(service, versions, since=t0, step=1.0))
+        except BackendError as exc:
+            self.warnings.append(f"no failure counts: {exc}")
             return []
         by_second: dict[float, float] = {}
         for samples in history.values():
@@ -403,6 +410,18 @@ class Drill:
                     continue
                 by_second[at] = by_second.get(at, 0.0) + _bad(sample, self.scenario.slow)
         return [scoring.Second(at, n) for at, n in sorted(by_second.items())]
+
+
+def _retry(call: Callable[[], Any], tries: int = 3) -> Any:
+    """``call()``, again (up to ``tries`` times) when the demo is too slow to answer."""
+    for attempt in range(tries):
+        try:
+            return call()
+        except BackendError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(1.0)
+    return None
 
 
 def _restart(control: Any, service: str, version: str) -> None:

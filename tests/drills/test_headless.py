@@ -1,8 +1,8 @@
 """Every built-in scenario, played headless on a real demo: the right response scores
 ``correct``; a late or wrong one scores so and counts more failed requests.
 
-Each case runs ``rollout drill NAME --headless --respond ...`` twice at once (the right
-response and the other), each in its own temporary demo the drill starts and stops.
+Each case runs ``rollout drill NAME --headless --respond ...`` twice, one after the other
+(the right response, then the other), each in a temporary demo the drill starts and stops.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def test_right_and_other_response(tmp_path: Path, name: str) -> None:
     right, other, other_verdict = CASES[name]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    runs = [_start(tmp_path / "a", name, right), _start(tmp_path / "b", name, other)]
-    (code_a, good, out_a), (code_b, bad, out_b) = [_finish(*run) for run in runs]
+    code_a, good, out_a = _finish(*_start(tmp_path / "a", name, right))
+    code_b, bad, out_b = _finish(*_start(tmp_path / "b", name, other))
     assert good["verdict"] == "correct", out_a
     assert code_a == 0
     assert "CORRECT" in out_a and "What to look at next time" in out_a
