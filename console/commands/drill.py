@@ -147,7 +147,7 @@ def _play(args: Namespace, scenario: Any, respond: Any, env: Any) -> int:
     if args.headless:
         print(f"rollout drill: {scenario.name}: {scenario.goal}", flush=True)
         try:
-            report = drill.run()
+            drill.run()
         except DrillError as exc:
             _err(str(exc))
             return EXIT_BAD_INPUT
@@ -161,10 +161,10 @@ def _play(args: Namespace, scenario: Any, respond: Any, env: Any) -> int:
         if drill.error is not None:
             _err(drill.error)
             return EXIT_BAD_INPUT
-        report = drill.report
-        if report is None:
-            _err("the drill was left before it ended: no report saved")
-            return EXIT_FAILED
+    report = drill.report
+    if report is None:
+        _err("the drill was left before it ended: no report saved")
+        return EXIT_FAILED
     path = catalog.save_report(state_dir(), report)
     print(render(report))
     print(f"(saved in {path})")

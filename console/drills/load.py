@@ -207,7 +207,7 @@ def _scenario(ctx: PlanReader, root: Node) -> Scenario | None:
     incident: Any = timeline[0].at if timeline else 0.0
     if (n := node("incident")) is not None:
         incident = duration_field(ctx, n, "incident")
-    expect = _expect(ctx, node("expect")) if node("expect") is not None else None
+    expect = _expect(ctx, n) if (n := node("expect")) is not None else None
     automatic = Automatic(None, None)
     if (n := node("automatic")) is not None:
         automatic = _automatic(ctx, n)

@@ -11,6 +11,7 @@ second are read from the metrics history for the report (``console.drills.scorin
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import signal
 import socket
@@ -337,7 +338,7 @@ class Drill:
     def _restore(self, control: Any) -> None:
         """Leave the demo as the drill found it; every step is tried whatever fails."""
         steps: list[Callable[[], Any]] = [lambda: control.set_metrics_available(True)]
-        steps += [lambda k=k: self._clear(control, *k) for k in sorted(self._touched)]
+        steps += [functools.partial(self._clear, control, *k) for k in sorted(self._touched)]
         if self._rps is not None:
             steps.append(lambda: control.set_rps(self._rps))
         for step in steps:
