@@ -688,6 +688,218 @@ class CommandInbox(Protocol):
     def ack_commands(self, service: str, keys: Collection[str]) -> None: ...
 
 
+# --------------------------------------------------------------------------- feature flags
+#
+# Flags follow flagd's flag definitions (https://flagd.dev/schema/v0/flags.json): a flag has a
+# state (ENABLED/DISABLED), named variants, a default variant and JsonLogic targeting. The
+# console edits the targeting only in one shape, which ``Flag`` describes: cohort rules
+# first (a context field equal to / in values -> a variant), then a fractional split of
+# users, then the default variant. Targeting of any other shape is shown raw and left alone
+# (``Flag.editable`` is False; the setters raise ``Unsupported`` for it, except the kill
+# switch, which replaces it).
+
+FLAG_AUDIT_SERVICE = "flags"  # the audit stream (StateStore service key) of flag changes
+
+
+class UnknownFlag(NotFound):
+    """No flag of that key; the message names the known ones (exit 2)."""
+
+    def __init__(self, flag: str, known: Sequence[str]) -> None:
+        self.flag = flag
+        self.known = tuple(known)
+        super().__init__(f"unknown flag '{flag}'; known: {', '.join(known) or 'none'}")
+
+
+class UnknownVariant(NotFound):
+    """The flag has no variant of that name; the message names its variants (exit 2)."""
+
+    def __init__(self, flag: str, variant: str, known: Sequence[str]) -> None:
+        self.flag = flag
+        self.variant = variant
+        self.known = tuple(known)
+        super().__init__(
+            f"flag '{flag}' has no variant '{variant}'; its variants: {', '.join(known)}"
+        )
+
+
+class FlagFileError(BackendError):
+    """A flag definition is malformed: ``where`` (the file), ``field`` (a path such as
+    ``flags.new-gradebook.defaultVariant``) and what is wrong. Nothing was written."""
+
+    def __init__(self, where: str, field: str, reason: str) -> None:
+        self.where = where
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{where}: {field}: {reason}" if field else f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class CohortRule:
+    """Requests whose evaluation-context field ``field`` (a header such as ``x-lms-beta``, or
+    ``user``) equals one of ``values`` get ``variant``. flagd: ``{"==": [{"var": field},
+    value]}`` for one value, ``{"in": [{"var": field}, [values...]]}`` for several."""
+
+    field: str
+    values: tuple[str, ...]
+    variant: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "values": list(self.values), "variant": self.variant}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CohortRule:
+        return cls(
+            field=str(d["field"]),
+            values=tuple(str(v) for v in d.get("values", [])),
+            variant=str(d["variant"]),
+        )
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag as its source defines it now.
+
+    ``variants`` maps a variant name to its value (all booleans, strings, numbers or
+    objects). ``cohorts`` are checked in order, first match wins; then ``fractional``
+    (variant -> percent of users, summing to 100; empty for none) hashes ``bucket_by``
+    (a context field; "" is flagd's default, the flag key with the targeting key, i.e. the
+    user); then ``default_variant``. A disabled flag is as if absent: callers get their
+    code default. ``off_variant`` is where the kill switch puts the flag: the variant named
+    in the flag's ``metadata.offVariant``, else one named ``off``, else the one whose value
+    is ``false``, else the default.
+    """
+
+    key: str
+    enabled: bool
+    variants: Mapping[str, Any]
+    default_variant: str | None
+    cohorts: tuple[CohortRule, ...] = ()
+    fractional: Mapping[str, int] = field(default_factory=dict)
+    bucket_by: str = ""
+    targeting: Mapping[str, Any] = field(default_factory=dict)  # the JsonLogic as stored
+    editable: bool = True
+    off_variant: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def variant_names(self) -> list[str]:
+        return list(self.variants)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "enabled": self.enabled,
+            "variants": dict(self.variants),
+            "default_variant": self.default_variant,
+            "cohorts": [c.to_dict() for c in self.cohorts],
+            "fractional": dict(self.fractional),
+            "bucket_by": self.bucket_by,
+            "targeting": dict(self.targeting),
+            "editable": self.editable,
+            "off_variant": self.off_variant,
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Flag:
+        return cls(
+            key=str(d["key"]),
+            enabled=bool(d.get("enabled", True)),
+            variants=dict(d.get("variants", {})),
+            default_variant=d.get("default_variant"),
+            cohorts=tuple(CohortRule.from_dict(c) for c in d.get("cohorts", [])),
+            fractional={str(k): int(v) for k, v in d.get("fractional", {}).items()},
+            bucket_by=str(d.get("bucket_by", "")),
+            targeting=dict(d.get("targeting", {})),
+            editable=bool(d.get("editable", True)),
+            off_variant=d.get("off_variant"),
+            metadata=dict(d.get("metadata", {})),
+        )
+
+
+def percent_split(flag: Flag, variant: str, percent: int) -> dict[str, int]:
+    """``variant`` for ``percent`` % of users, the rest for the flag's off variant (or its
+    default, or its first other variant): ``{"on": 20, "off": 80}``, for ``set_fractional``.
+    Raises UnknownVariant, ValueError (percent outside 0..100, no other variant)."""
+    if variant not in flag.variants:
+        raise UnknownVariant(flag.key, variant, list(flag.variants))
+    if isinstance(percent, bool) or not 0 <= percent <= 100:
+        raise ValueError(f"percent must be 0..100, got {percent}")
+    others = [
+        v for v in (flag.off_variant, flag.default_variant, *flag.variants) if v and v != variant
+    ]
+    if not others:
+        raise ValueError(f"flag '{flag.key}' has no other variant to give the rest to")
+    return {variant: percent, others[0]: 100 - percent}
+
+
+@runtime_checkable
+class FlagBackend(Protocol):
+    """Feature flags of an environment, in flagd's flag definitions.
+
+    Reads raise ``BackendUnavailable`` when the source cannot be reached and
+    ``FlagFileError`` when what it holds is malformed. Every setter reads, changes one flag
+    and writes the whole definition back atomically (readers see the old or the new file,
+    never a torn one), and returns the flag as written. Setters raise ``UnknownFlag`` /
+    ``UnknownVariant`` (nothing written), ``Unsupported`` for targeting of a shape the
+    console does not edit, ``FlagFileError`` when the change would make the file invalid.
+    Auditing is the caller's job (``FLAG_AUDIT_SERVICE`` in the environment's store).
+    """
+
+    name: str  # "flagd file /home/me/.local/state/rollout/demo/flags.json"
+
+    def flags(self) -> list[Flag]:
+        """Every flag, in the file's order."""
+        ...
+
+    def flag(self, key: str) -> Flag:
+        """One flag; UnknownFlag if absent."""
+        ...
+
+    def set_default(self, key: str, variant: str) -> Flag:
+        """Serve ``variant`` to everyone outside the cohorts: it becomes the default
+        variant, the fractional split is removed, the flag is enabled."""
+        ...
+
+    def set_fractional(self, key: str, weights: Mapping[str, int]) -> Flag:
+        """Split users by percent (``{"on": 20, "off": 80}``, summing to 100, sticky per
+        user); an empty mapping removes the split. Cohorts and default are kept."""
+        ...
+
+    def set_cohort(self, key: str, rule: CohortRule) -> Flag:
+        """Add the cohort rule, or replace the flag's rule on the same field."""
+        ...
+
+    def clear_cohort(self, key: str, field: str) -> Flag:
+        """Remove the flag's cohort rule on ``field`` (no-op when there is none)."""
+        ...
+
+    def set_enabled(self, key: str, enabled: bool) -> Flag:
+        """flagd's state: ENABLED, or DISABLED (the flag is as if absent)."""
+        ...
+
+    def kill(self, key: str) -> Flag:
+        """The kill switch for one flag: enabled, default = ``off_variant``, targeting
+        removed (any shape), so everyone gets the off variant."""
+        ...
+
+    def kill_all(self) -> list[Flag]:
+        """The kill switch for every flag at once, in one write."""
+        ...
+
+
+@runtime_checkable
+class FlagMetrics(Protocol):
+    """Optional, beside MetricsBackend: traffic per variant of a flag, over every service
+    that evaluated it (the demo's ``lms_flag_request_duration_seconds{service,flag,variant,
+    code}``). Each ``MetricSample``'s ``version`` field holds the variant's name; a variant
+    with no traffic in the window has ``requests`` 0 and ``None`` ratios, as a version has."""
+
+    def flag_sample(
+        self, flag: str, variants: Sequence[str], window: float
+    ) -> dict[str, MetricSample]: ...
+
+
 @dataclass
 class Environment:
     """What one environment gives the console: where traffic, metrics and state live."""
@@ -698,3 +910,4 @@ class Environment:
     store: StateStore | None
     description: str = ""  # "demo", "kube prod-eu / lms"
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. the demo control client
+    flags: FlagBackend | None = None  # feature flags (flagd definitions), where configured

@@ -33,6 +33,7 @@ examples:
   rollout status --json
   rollout promote courses --full
   rollout drill bad-canary             rehearse an incident on the demo (--list shows them)
+  rollout flags set new-gradebook on --percent 20
 
 exit codes (auto): 0 completed, 1 rolled back or aborted, 2 bad input,
                    3 timed out or left paused, 4 a backend could not be reached
@@ -237,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed the demo's load generator")
     p.add_argument("--hints", action="store_true", help="show the scenario's hint in the console")
 
+    from console.commands.flags import add_parser as add_flags_parser
+
+    add_flags_parser(sub, _add_env)
+
     # `rollout promote --help` should say what promote does, not only list its options.
     for action in sub._choices_actions:
         child = sub.choices[action.dest]
@@ -283,6 +288,7 @@ _MODULES = {
     "retry": "verbs",
     "history": "history",
     "drill": "drill",
+    "flags": "flags",
 }
 
 

@@ -9,6 +9,7 @@ connection is ``BackendUnavailable``, 404 ``NotFound``, 401 ``Forbidden``, any o
 from __future__ import annotations
 
 import threading
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -192,6 +193,15 @@ class LocalMetrics:
         raise Unsupported(
             "custom queries need Prometheus; start the demo with `rollout demo --metrics prometheus`"
         )
+
+    def flag_sample(
+        self, flag: str, variants: Sequence[str], window: float
+    ) -> dict[str, MetricSample]:
+        """Per variant of ``flag`` (FlagMetrics): the gateway's x-lms-flags accounting."""
+        params = {"variants": ",".join(variants), "window": window}
+        path = f"/v1/flags/{urllib.parse.quote(flag, safe='')}/metrics"
+        data = self.client.call("GET", path, params=params)
+        return {v: _sample(s) for v, s in data.items()}
 
 
 class DemoControl:

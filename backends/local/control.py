@@ -21,6 +21,7 @@ Routes (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx status)
     GET    /v1/load                    PUT /v1/load {rps}
     PUT    /v1/metrics                 {available}  false: metrics and history answer 503
                                        (a drill's "metrics source gone"; the gateway keeps counting)
+    GET    /v1/flags/{f}/metrics?variants=on,off&window=30   per flag variant (all services)
 """
 
 from __future__ import annotations
@@ -57,8 +58,15 @@ FAULT_FIELDS = {
     "slow_start": "slow_start",
     "crash": "crash",
     "unready": "unready",
+    "gradebook_bug": "gradebook_bug",  # share of new-gradebook answers that fail
 }
-CLEAR_FAULT = {"errors": 0.0, "extra_latency": 0.0, "crash": False, "unready": False}
+CLEAR_FAULT = {
+    "errors": 0.0,
+    "extra_latency": 0.0,
+    "crash": False,
+    "unready": False,
+    "gradebook_bug": 0.0,
+}
 
 Handler = Callable[..., Awaitable[tuple[int, Any]]]
 
@@ -114,6 +122,7 @@ class ControlAPI:
             ("GET", re.compile(r"/v1/load"), self.get_load),
             ("PUT", re.compile(r"/v1/load"), self.set_load),
             ("PUT", re.compile(r"/v1/metrics"), self.set_metrics),
+            ("GET", re.compile(r"/v1/flags/(?P<flag>[^/]+)/metrics"), self.flag_metrics),
         ]
 
     async def start(self, port: int = 0) -> int:
@@ -397,6 +406,15 @@ class ControlAPI:
         return 200, self.gateway.recorder.history(
             service, self._versions_param(svc, req), since, step
         )
+
+    async def flag_metrics(self, req: Request, flag: str) -> tuple[int, Any]:
+        window = self._float_param(req, "window", 30.0)
+        if window <= 0:
+            raise ApiError(400, "'window' must be > 0 seconds")
+        raw = req.params().get("variants", "") if req.query else ""
+        recorder = self.gateway.flag_recorder
+        variants = [v for v in raw.split(",") if v] or recorder.variants(flag)
+        return 200, recorder.sample(flag, variants, window)
 
     async def get_load(self, req: Request) -> tuple[int, Any]:
         return 200, self.load.stats()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from backends.local.flag_metrics import FlagRecorder, header_of
 from backends.local.http11 import (
     HOP_BY_HOP,
     HttpError,
@@ -135,6 +136,7 @@ class Gateway:
     def __init__(self, services: dict[str, GatewayService], recorder: Recorder) -> None:
         self.services = services
         self.recorder = recorder
+        self.flag_recorder = FlagRecorder(recorder.clock)
         self.server: asyncio.Server | None = None
         self.port = 0
         self._clients: set[HttpServerProtocol] = set()
@@ -194,7 +196,11 @@ class Gateway:
             return error_response(503, f"no ready instance of {svc.name} to serve this request")
         data = self._upstream_request(req)
         status, out = await self.forward(svc, version, req.method, data)
-        self.recorder.observe(svc.name, version, status, time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        self.recorder.observe(svc.name, version, status, took)
+        flags = header_of(out)  # the flag variants the answer used, for per-variant metrics
+        if flags:
+            self.flag_recorder.observe(svc.name, flags, status, took)
         mirror = route.mirror_to(version)
         if mirror is not None and mirror in ready:
             if self._mirrors < MAX_MIRRORS_IN_FLIGHT:
@@ -271,7 +277,8 @@ class Gateway:
 
     def _own(self, req: Request, first: str) -> bytes:
         if req.path == "/metrics":
-            body = self.recorder.prometheus(self.gauges()).encode()
+            text = self.recorder.prometheus(self.gauges()) + self.flag_recorder.prometheus()
+            body = text.encode()
             return response_bytes(200, body, content_type=b"text/plain; version=0.0.4")
         if req.path == "/healthz":
             return json_response(200, {"ready": True})

@@ -3,6 +3,8 @@
 Requests are scheduled by the clock (``rate`` per second over all services), never by the
 previous response, so a slow version does not slow the load down and hide itself. The mix
 is a few realistic LMS calls; about 5 % carry the beta-tester header ``x-lms-beta: true``.
+Every request names its user in ``x-lms-user`` (one of ``USERS`` stable ids, ``u1``..``u500``),
+so feature flags split by user see the same users again and again, as real traffic would.
 Counts of what was sent, answered and failed are kept for the control API.
 """
 
@@ -21,6 +23,8 @@ BETA_HEADER = (b"x-lms-beta", b"true")
 BETA_SHARE = 0.05
 MAX_IN_FLIGHT = 1000
 TICK = 0.01
+USERS = 500  # the load's users: u1 .. u500
+USER_HEADER = b"x-lms-user"
 
 
 def pick_request(rng: random.Random) -> tuple[str, str, str, bytes]:
@@ -119,6 +123,7 @@ class LoadGenerator:
     async def _one(self) -> None:
         service, method, target, body = pick_request(self.rng)
         headers = [BETA_HEADER] if self.rng.random() < BETA_SHARE else []
+        headers.append((USER_HEADER, b"u%d" % self.rng.randint(1, USERS)))
         if body:
             headers.append((b"content-type", b"application/json"))
         data = request_bytes(method, target, headers, body)

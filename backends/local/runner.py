@@ -23,6 +23,7 @@ from typing import Any
 
 from backends.local.companion import Companion
 from backends.local.control import FAULT_FIELDS, ControlAPI
+from backends.local.demo_flags import ENV_VAR, seed_flags
 from backends.local.gateway import Gateway, GatewayService
 from backends.local.loadgen import LoadProcess
 from backends.local.metrics import Recorder
@@ -72,6 +73,8 @@ async def run(state_dir: Path, cfg: dict[str, Any]) -> int:
         )
         watcher = loop.create_task(_watch_stdin(stdin_reader, stop))
 
+    # The flag file the services evaluate (flagd format); children inherit the variable.
+    os.environ[ENV_VAR] = str(seed_flags(state_dir))
     log_path = state_dir / "demo.log"
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the demo
     services = {

@@ -7,7 +7,9 @@ and can be changed at run time with ``PUT /_admin/behaviour`` (the gateway never
 ``/_admin``). It exits when its stdin closes, so it never outlives the demo that started it,
 and on SIGTERM it stops accepting, finishes what is in flight and exits.
 
-Only the standard library is imported: 18 of these run on a two-core laptop.
+Only the standard library is imported, except by an instance of a service that evaluates
+feature flags (``SERVICE_FLAGS``; see ``backends/local/flag_eval.py``): 18 of these run on a
+two-core laptop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 import time
 from typing import Any
 
+from backends.local.flag_eval import ServiceFlags, from_environment, header_value
 from backends.local.http11 import (
     Request,
     error_response,
@@ -38,6 +41,7 @@ DEFAULT_BEHAVIOUR: dict[str, Any] = {
     "slow_start": 0.0,  # seconds after start before /healthz says ready
     "crash": False,  # exit 1 right after start (a crash loop)
     "unready": False,  # /healthz answers 503 while true
+    "gradebook_bug": 0.0,  # share of new-gradebook answers that fail (flag drills)
 }
 
 BEHAVIOUR_TYPES = {
@@ -48,6 +52,7 @@ BEHAVIOUR_TYPES = {
     "slow_start": float,
     "crash": bool,
     "unready": bool,
+    "gradebook_bug": float,
 }
 
 COURSES: list[dict[str, Any]] = [
@@ -72,6 +77,15 @@ COURSES: list[dict[str, Any]] = [
 ]
 
 
+# The flags each service evaluates, with the value its code falls back to (flag absent,
+# disabled or not loaded). Answers name the variants used in ``x-lms-flags``.
+SERVICE_FLAGS: dict[str, dict[str, Any]] = {
+    "grades": {"new-gradebook": False},
+    "courses": {"course-recommendations": False},
+}
+NEW_GRADEBOOK_LATENCY = 0.008  # seconds the new gradebook's computation adds
+
+
 def validate_behaviour(raw: object) -> dict[str, Any]:
     """Check a behaviour patch; raises ValueError naming the bad field."""
     if not isinstance(raw, dict):
@@ -90,7 +104,7 @@ def validate_behaviour(raw: object) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"'{key}' must be a number")
-        if value < 0 or (key == "errors" and value > 1) or value > 120:
+        if value < 0 or (key in ("errors", "gradebook_bug") and value > 1) or value > 120:
             raise ValueError(f"'{key}' is out of range: {value}")
         out[key] = float(value)
     return out
@@ -99,8 +113,17 @@ def validate_behaviour(raw: object) -> dict[str, Any]:
 class Instance:
     """The state of this process: who it is, how it behaves, what is in flight."""
 
-    def __init__(self, service: str, version: str, name: str, behaviour: dict[str, Any]):
+    def __init__(
+        self,
+        service: str,
+        version: str,
+        name: str,
+        behaviour: dict[str, Any],
+        flags: ServiceFlags | None = None,
+    ):
         self.service = service
+        self.flags = flags
+        self.flag_defaults = SERVICE_FLAGS.get(service, {}) if flags is not None else {}
         self.version = version
         self.name = name
         self.behaviour = dict(DEFAULT_BEHAVIOUR)
@@ -127,10 +150,22 @@ class Instance:
             return json_response(200 if ok else 503, {"ready": ok, "instance": self.name})
         if path == "/_admin/behaviour":
             return self.admin(req)
+        if path == "/_admin/flags":
+            loaded = self.flags.status() if self.flags is not None else {"loaded": False}
+            return json_response(200, loaded)
         self.inflight += 1
         try:
             b = self.behaviour
+            on: dict[str, Any] = {}
+            headers = self.headers
+            if self.flag_defaults and self.flags is not None:
+                found = self.flags.evaluate_many(self.flag_defaults, req.headers)
+                on = {k: value for k, (value, _) in found.items()}
+                labels = {k: label for k, (_, label) in found.items()}
+                headers = [*headers, (b"x-lms-flags", header_value(labels))]
             delay = float(b["latency"]) + float(b["extra_latency"])
+            if on.get("new-gradebook") and req.method == "GET":
+                delay += NEW_GRADEBOOK_LATENCY
             jitter = float(b["jitter"])
             if jitter > 0:
                 delay += random.expovariate(1.0 / jitter)
@@ -142,12 +177,17 @@ class Instance:
                 return response_bytes(
                     status,
                     json.dumps({"error": "injected fault", "instance": self.name}).encode(),
-                    self.headers,
+                    headers,
                 )
+            if on.get("new-gradebook") and random.random() < float(b["gradebook_bug"]):
+                body = {"error": "the new gradebook failed (injected bug)", "instance": self.name}
+                return response_bytes(500, json.dumps(body).encode(), headers)
             status, obj = self.route(req)
             if isinstance(obj, dict):
                 obj["served_by"] = {"version": self.version, "instance": self.name}
-            return response_bytes(status, json.dumps(obj).encode(), self.headers)
+                if on:
+                    flagged(self.service, obj, on)
+            return response_bytes(status, json.dumps(obj).encode(), headers)
         finally:
             self.inflight -= 1
 
@@ -247,6 +287,26 @@ class Instance:
         return 200, out
 
 
+def flagged(service: str, out: dict[str, Any], on: dict[str, Any]) -> None:
+    """What the flags change in an answer: the new gradebook's GPA, course recommendations."""
+    if service == "grades" and on.get("new-gradebook") and "grades" in out:
+        grades = [g["grade"] for g in out["grades"]]
+        # The new computation: a credit-weighted GPA on a 4.0 scale, and a letter.
+        weighted = sum(g * (1 + i % 3) for i, g in enumerate(grades))
+        gpa = round(weighted / sum(1 + i % 3 for i in range(len(grades))), 2) if grades else 0.0
+        out["gradebook"] = {"engine": "new", "gpa": gpa, "letter": _letter(gpa)}
+    if service == "courses" and on.get("course-recommendations"):
+        seed = int(out.get("id", 0) or 0)
+        out["recommended"] = [COURSES[(seed + k) % len(COURSES)]["code"] for k in (1, 4, 7)]
+
+
+def _letter(gpa: float) -> str:
+    for bound, letter in ((3.7, "A"), (3.0, "B"), (2.0, "C"), (1.0, "D")):
+        if gpa >= bound:
+            return letter
+    return "F"
+
+
 def _course(raw: str) -> dict[str, Any] | None:
     try:
         i = int(raw)
@@ -314,11 +374,17 @@ def main(argv: list[str]) -> int:
         time.sleep(0.2)
         print(f"{name}: crashing on start (injected fault)", file=sys.stderr)
         return 1
-    inst = Instance(service, version, name, behaviour)
+    flags = from_environment(name) if service in SERVICE_FLAGS else None
+    if flags is not None:
+        flags.start()
+    inst = Instance(service, version, name, behaviour, flags)
     try:
         asyncio.run(main_async(inst))
     except KeyboardInterrupt:
         pass
+    finally:
+        if flags is not None:
+            flags.stop()
     return 0
 
 

@@ -20,7 +20,8 @@ DEMO = "demo"
 CLUSTER_KINDS = ("kubernetes", "demo")
 METRICS_KINDS = ("prometheus", "demo")
 TOP_KEYS = ("default", "environments", "keys", "standby")
-ENV_KEYS = ("cluster", "metrics")
+ENV_KEYS = ("cluster", "metrics", "flags")
+FLAGS_KINDS = ("flagd",)
 
 
 class ConfigError(Exception):
@@ -32,6 +33,7 @@ class EnvironmentConfig:
     name: str
     cluster: Mapping[str, Any] | None = None  # {kind: kubernetes, context, namespace}
     metrics: Mapping[str, Any] | None = None  # {kind: prometheus, url, provider, ...}
+    flags: Mapping[str, Any] | None = None  # {kind: flagd, file: PATH}
 
 
 @dataclass(frozen=True)
@@ -157,9 +159,11 @@ def load_config(path: Path | None = None) -> Config:
             if str(key) not in ENV_KEYS:
                 raise ConfigError(_unknown_key(path, lines, f"environments.{name}.{key}", ENV_KEYS))
         cluster, metrics = body.get("cluster"), body.get("metrics")
+        flags = body.get("flags")
         for part, value, kinds in (
             ("cluster", cluster, CLUSTER_KINDS),
             ("metrics", metrics, METRICS_KINDS),
+            ("flags", flags, FLAGS_KINDS),
         ):
             if value is None:
                 continue
@@ -167,7 +171,9 @@ def load_config(path: Path | None = None) -> Config:
                 raise ConfigError(
                     f"{path}: environments.{name}.{part}.kind must be one of {', '.join(kinds)}"
                 )
-        envs[str(name)] = EnvironmentConfig(name=str(name), cluster=cluster, metrics=metrics)
+        envs[str(name)] = EnvironmentConfig(
+            name=str(name), cluster=cluster, metrics=metrics, flags=flags
+        )
     default = str(raw.get("default") or DEMO)
     if default != DEMO and default not in envs:
         raise ConfigError(f"{path}: default '{default}' is not one of the environments")

@@ -45,6 +45,7 @@ from console.tui.palette import RolloutCommands
 from console.tui.screens.base import Chrome, RolloutScreen
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.dialogs import ConfirmDialog, HelpScreen
+from console.tui.screens.flags import FlagsScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.threads import Background, Flash, HistoryReady, SnapshotReady, spawn
 from console.view.detail import SampleBuffer, candidate_version, versions_of
@@ -64,7 +65,7 @@ from console.view.snapshot import collect_snapshot, fetch_history
 from widgets.status_bar import HeaderParts
 
 # The console's main screens, in the order the help lists their keys.
-MAIN_SCREENS: tuple[type[RolloutScreen], ...] = (OverviewScreen, DetailScreen)
+MAIN_SCREENS: tuple[type[RolloutScreen], ...] = (OverviewScreen, DetailScreen, FlagsScreen)
 
 
 def _command_failed(what: str, service: str, exc: Exception) -> Flash:
@@ -107,6 +108,15 @@ class RolloutApp(App[int]):
             id="drive_here",
             tooltip="Drive an unguarded rollout from this console",
             # Out of the key bar (it is for a rare moment); the unguarded banner names it.
+            show=False,
+        ),
+        Binding(
+            "f",
+            "flags",
+            "Flags",
+            id="flags",
+            tooltip="Feature flags: who gets which variant; toggle, percent, kill switch",
+            # Out of the key bar (the overview's keys fill it at 80 columns); help lists it.
             show=False,
         ),
         Binding("escape", "go_back", "Back", id="back", tooltip="Back to the overview"),
@@ -414,6 +424,13 @@ class RolloutApp(App[int]):
         screen = self.screen
         if isinstance(screen, RolloutScreen):
             screen.go_back()
+
+    def action_flags(self) -> None:
+        """Open the Flags screen (once: `f` on it again says so)."""
+        if isinstance(self.screen, FlagsScreen):
+            self.flash("already on the flags screen; esc goes back")
+            return
+        self.push_screen(FlagsScreen())
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows(self.screen)))

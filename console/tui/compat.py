@@ -12,10 +12,11 @@ from typing import Any
 
 from textual.app import App
 from textual.notifications import Notification
+from textual.screen import Screen
 
 
-def hide_bindings(app: App[Any], ids: Collection[str]) -> None:
-    """Hide the app's bindings with these ids from the key bar, help and palette, while their
+def hide_bindings(app: App[Any] | Screen[Any], ids: Collection[str]) -> None:
+    """Hide the app's (or a screen's) bindings with these ids from the key bar, help and palette, while their
     keys still reach the actions (which then refuse and say why: a silent key is worse).
 
     Private: ``App._bindings``. ``check_action`` returning False hides a binding but also

@@ -26,6 +26,10 @@ DANGEROUS = frozenset(
         "inject_fault",
         "clear_fault",
         "drive_here",
+        # The Flags screen's changes.
+        "flag_toggle",
+        "flag_percent",
+        "flag_kill_all",
     }
 )
 # Actions only the embedded demo answers to (it has a fault injector).

@@ -146,6 +146,7 @@ KEY_NAMES = {
     "enter": "enter",
     "space": "space",
     "tab": "tab",
+    "percent_sign": "%",
 }
 
 
