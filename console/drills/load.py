@@ -297,7 +297,7 @@ def _fault(
         where = f"{path}.{key}"
         if key in ("version", "service"):
             v = name_field(ctx, vnode, where)
-        elif key == "errors":
+        elif key in ("errors", "gradebook_bug"):
             v = _number(ctx, vnode, where, 0, 1)
         elif key in ("latency", "jitter"):
             v = duration_field(ctx, vnode, where)

@@ -20,7 +20,8 @@ SAME_AS = {"abort": "rollback"}
 FAULT, CLEAR, LOAD, METRICS, KILL, FLAG = "fault", "clear", "load", "metrics", "kill", "flag"
 EVENT_KINDS = (FAULT, CLEAR, LOAD, METRICS, KILL, FLAG)
 # Fields of a fault, as the demo's control API names them.
-FAULT_FIELDS = ("errors", "latency", "jitter", "crash", "unready")
+# ``gradebook_bug``: the share of the demo's new-gradebook flag answers that fail.
+FAULT_FIELDS = ("errors", "latency", "jitter", "crash", "unready", "gradebook_bug")
 
 
 def canonical(action: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendError, Environment
+from backends.base import FLAG_AUDIT_SERVICE, AuditEntry, BackendError, Environment, Flag
 from console.drills import scoring, timeline
 from console.drills.model import CLEAR, FAULT, FLAG, KILL, LOAD, METRICS, Event, Scenario
 from console.drills.report import ActionTaken, Report
@@ -37,8 +37,8 @@ AUDIT_ACTIONS = {
     "resume": "resume",
     "promote": "promote",
     "promote-full": "promote",
-    "flag-off": "flag-off",
 }
+DRILL_ACTOR = "drill"  # the actor of the drill's own (scenario) changes in the audit
 
 
 class DrillError(Exception):
@@ -107,6 +107,7 @@ class Drill:
         self._touched: set[tuple[str, str]] = set()
         self._jittered: set[tuple[str, str]] = set()
         self._rps: float | None = None
+        self._flags_before: dict[str, Flag] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ for the console
@@ -133,7 +134,7 @@ class Drill:
         control = self.env.extras.get("control")
         if control is None or self.env.store is None or self.env.traffic is None:
             raise DrillError("drills run on the embedded demo (`rollout demo`); this is not it")
-        if self.scenario.needs_flags() and self.env.extras.get("flags") is None:
+        if self.scenario.needs_flags() and self.env.flags is None:
             raise DrillError(
                 f"scenario {self.scenario.name} needs feature flags, and this demo has none"
             )
@@ -298,7 +299,7 @@ class Drill:
         if event.kind == FAULT:
             key = (d["service"], d["version"])
             self._touched.add(key)
-            extra = {k: d[k] for k in ("jitter", "crash", "unready") if k in d}
+            extra = {k: d[k] for k in ("jitter", "crash", "unready", "gradebook_bug") if k in d}
             if "jitter" in d:
                 self._jittered.add(key)
             control.inject_fault(
@@ -322,7 +323,7 @@ class Drill:
                 self._proc.kill()  # SIGKILL: a terminal closed, nothing handed back
                 self._proc.wait(5)
         elif event.kind == FLAG:
-            self.env.extras["flags"].set_variant(d["service"], d["flag"], d["variant"])
+            self._flag_change("flag-set", d["flag"], d["variant"])
 
     def _clear(self, control: Any, service: str, version: str) -> None:
         control.clear_fault(service, version)
@@ -341,8 +342,9 @@ class Drill:
         steps += [functools.partial(self._clear, control, *k) for k in sorted(self._touched)]
         if self._rps is not None:
             steps.append(lambda: control.set_rps(self._rps))
+        steps += [functools.partial(self._restore_flag, f) for f in self._flags_before.values()]
         for step in steps:
-            with contextlib.suppress(BackendError, OSError):
+            with contextlib.suppress(BackendError, OSError, ValueError):
                 step()
 
     # ------------------------------------------------------------------ the operator
@@ -352,8 +354,10 @@ class Drill:
         from console.driver.send import ControlError, send_command
 
         if action == "flag-off":
-            flags = self.env.extras["flags"]
-            flags.turn_off(self.scenario.service, self._flag_name(), user=self.operator)
+            from console.driver.flag_ops import FlagChange, apply
+
+            change = FlagChange("flag-off", self._flag_name())
+            apply(self.env, change, reason=f"drill {self.scenario.name}: scripted response")
             return
         kind = {"rollback": "abort", "abort": "abort"}.get(action, action)
         with contextlib.suppress(ControlError):  # refused: the audit says so
@@ -365,28 +369,69 @@ class Drill:
                 user=getpass.getuser(),
             )
 
+    def _flag_change(self, action: str, flag: str, variant: str) -> None:
+        """The scenario's own change to a flag, audited as the drill's (not the operator's);
+        the flag as it was before the first one is put back at the end."""
+        from console.driver.flag_ops import FlagChange, apply
+
+        if flag not in self._flags_before and self.env.flags is not None:
+            self._flags_before[flag] = self.env.flags.flag(flag)
+        apply(
+            self.env,
+            FlagChange(action, flag, variant),
+            reason=f"drill {self.scenario.name}",
+            actor=f"{DRILL_ACTOR} {self.scenario.name}",
+        )
+
+    def _restore_flag(self, before: Flag) -> None:
+        """Put a flag the scenario changed back as it was: default, cohorts, split, state."""
+        backend = self.env.flags
+        if backend is None or before.default_variant is None:
+            return
+        backend.set_default(before.key, before.default_variant)
+        for rule in before.cohorts:
+            backend.set_cohort(before.key, rule)
+        if before.fractional:
+            backend.set_fractional(before.key, before.fractional)
+        backend.set_enabled(before.key, before.enabled)
+
     def _flag_name(self) -> str:
         names = [e.data["flag"] for e in self.scenario.timeline if e.kind == FLAG]
         return names[0] if names else ""
 
     def actions(self) -> list[ActionTaken]:
-        """The operator's applied actions on the drill's rollout since it began."""
+        """The operator's applied actions on the drill's rollout (and, for a scenario with
+        flags, on its flags) since it began."""
         store = self.env.store
         if store is None or self.t0 is None:
             return []
-        try:
-            entries = store.read_audit(self.scenario.service, limit=200)
-        except BackendError:
-            return []
+        streams = [self.scenario.service]
+        if self.scenario.needs_flags():
+            streams.append(FLAG_AUDIT_SERVICE)
         out = []
-        for entry in entries:
-            action = AUDIT_ACTIONS.get(entry.action)
-            if action is None or entry.actor == "engine" or entry.at < self.t0 - 0.5:
+        for stream in streams:
+            try:
+                entries = store.read_audit(stream, limit=200)
+            except BackendError:
                 continue
-            if entry.data.get("applied", True) is False:
-                continue
-            out.append(ActionTaken(entry.at - self.t0, action, entry.actor))
+            for entry in entries:
+                action = self._operator_action(entry)
+                if action is not None and entry.at >= self.t0 - 0.5:
+                    out.append(ActionTaken(entry.at - self.t0, action, entry.actor))
         return sorted(out, key=lambda a: a.at)
+
+    def _operator_action(self, entry: AuditEntry) -> str | None:
+        """The drill's name for an audit entry's verb; None for what is not the operator's
+        (the engine, the drill itself, a refused command, another flag)."""
+        if entry.actor == "engine" or entry.actor.startswith(DRILL_ACTOR):
+            return None
+        if entry.data.get("applied", True) is False:
+            return None
+        if entry.service == FLAG_AUDIT_SERVICE:
+            flags = {e.data["flag"] for e in self.scenario.timeline if e.kind == FLAG}
+            off = entry.action in ("flag-off", "flag-disable") and entry.data.get("flag") in flags
+            return "flag-off" if off or entry.action == "flag-kill-all" else None
+        return AUDIT_ACTIONS.get(entry.action)
 
     # ------------------------------------------------------------------ the figures
 

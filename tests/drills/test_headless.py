@@ -28,6 +28,7 @@ CASES = {
     "bluegreen-crashloop": ("rollback@9", "promote@8", "wrong"),
     "metrics-outage": ("rollback@14", "rollback@26", "late"),
     "driver-dies": ("rollback@14", "rollback@28", "late"),
+    "bad-flag-variant": ("flag-off@12", "rollback@10", "wrong"),
 }
 
 
