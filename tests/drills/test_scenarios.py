@@ -190,3 +190,13 @@ def test_cli_malformed_file_exits_2_with_line_and_field(
     assert main(["drill", "--file", str(path), "--headless"]) == 2
     err = capsys.readouterr().err
     assert f"{path}:8: timeline[0].fault.errors:" in err
+
+
+def test_the_example_in_the_docs_is_a_valid_scenario() -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "drills.md").read_text()
+    found = re.search(r"```yaml\n(name: monday-peak.*?)```", doc, re.S)
+    assert found is not None
+    s = parse_scenario(found.group(1), "monday-peak.yaml")
+    assert (s.incident, s.expect.action, s.slow) == (10.0, "rollback", 0.4)
