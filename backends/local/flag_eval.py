@@ -2,8 +2,8 @@
 
 The instance evaluates through the OpenFeature Python SDK (a client of the global API) with
 ``CheckedFlagdProvider`` (backends/local/flag_provider.py: flagd's own evaluator, fed only
-checked definitions; it says why not flagd's file-mode provider). A watcher thread here
-polls the demo's flag file (every 0.1 s: a change shows within about 0.2 s), checks it with
+checked definitions; it says why not flagd's file-mode provider). A task in the instance's
+event loop polls the demo's flag file (every 0.1 s: a change shows within about 0.2 s), checks it with
 ``backends.flagd.model`` and loads only a good one into the provider. A malformed file is
 reported on stderr (the demo log) once per change, with file and field, and the instance
 keeps serving the last good flags.
@@ -16,11 +16,11 @@ when ``ServiceFlags.start`` runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -71,7 +71,6 @@ class ServiceFlags:
         self._client: Any = None
         self._ctx: Any = None
         self._provider: Any = None
-        self._stop = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -90,18 +89,22 @@ class ServiceFlags:
         api.set_provider_and_wait(self._provider)
         self._client = api.get_client()
         self._ctx = EvaluationContext
-        threading.Thread(target=self._watch, daemon=True, name="flag-watch").start()
         return loaded
 
-    def stop(self) -> None:
-        self._stop.set()
+    async def watch(self) -> None:
+        """Poll the file every POLL seconds, in the instance's event loop: a thread of its
+        own would take the GIL from the loop ten times a second (on a loaded machine each
+        hand-back waits for the scheduler)."""
+        while True:
+            await asyncio.sleep(POLL)
+            self.poll()
 
-    def _watch(self) -> None:
-        while not self._stop.wait(POLL):
-            try:
-                self._refresh()
-            except Exception as exc:  # the watcher must outlive any surprise
-                self._report(f"flags: {self.source}: {exc}; keeping the last good flags")
+    def poll(self) -> None:
+        """One check of the file (what ``watch`` does every POLL seconds)."""
+        try:
+            self._refresh()
+        except Exception as exc:  # the watch must outlive any surprise
+            self._report(f"flags: {self.source}: {exc}; keeping the last good flags")
 
     # ------------------------------------------------------------------ the check
 
@@ -184,11 +187,6 @@ def _kind(variants: Mapping[str, Any]) -> str:
     if isinstance(first, str):
         return "string"
     return "object"
-
-
-def header_value(labels: Mapping[str, str]) -> bytes:
-    """``x-lms-flags`` value: ``new-gradebook=on, course-recommendations=off``."""
-    return ", ".join(f"{k}={v}" for k, v in labels.items()).encode("latin-1", "replace")
 
 
 def from_environment(instance: str) -> ServiceFlags | None:

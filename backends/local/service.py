@@ -22,9 +22,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from backends.local.flag_eval import ServiceFlags, from_environment, header_value
 from backends.local.http11 import (
     Request,
     error_response,
@@ -54,6 +53,9 @@ BEHAVIOUR_TYPES = {
     "unready": bool,
     "gradebook_bug": float,
 }
+
+if TYPE_CHECKING:
+    from backends.local.flag_eval import ServiceFlags
 
 COURSES: list[dict[str, Any]] = [
     {"id": i, "code": f"CS{100 + i}", "title": t, "credits": 3 + i % 3, "seats": 40 + 5 * i}
@@ -162,7 +164,8 @@ class Instance:
                 found = self.flags.evaluate_many(self.flag_defaults, req.headers)
                 on = {k: value for k, (value, _) in found.items()}
                 labels = {k: label for k, (_, label) in found.items()}
-                headers = [*headers, (b"x-lms-flags", header_value(labels))]
+                value = ", ".join(f"{k}={v}" for k, v in labels.items())
+                headers = [*headers, (b"x-lms-flags", value.encode("latin-1", "replace"))]
             delay = float(b["latency"]) + float(b["extra_latency"])
             if on.get("new-gradebook") and req.method == "GET":
                 delay += NEW_GRADEBOOK_LATENCY
@@ -342,12 +345,15 @@ async def main_async(inst: Instance) -> None:
 
     server = await asyncio.start_server(on_conn, "127.0.0.1", 0, backlog=512)
     port = server.sockets[0].getsockname()[1]
+    watch = loop.create_task(inst.flags.watch()) if inst.flags is not None else None
     sys.stdout.write(f"PORT {port}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await stop.wait()
+    if watch is not None:
+        watch.cancel()
     # Graceful stop: refuse new connections, finish in-flight requests, close idle ones.
     inst.draining = True
     server.close()
@@ -374,7 +380,12 @@ def main(argv: list[str]) -> int:
         time.sleep(0.2)
         print(f"{name}: crashing on start (injected fault)", file=sys.stderr)
         return 1
-    flags = from_environment(name) if service in SERVICE_FLAGS else None
+    flags = None
+    if service in SERVICE_FLAGS and os.environ.get("LMS_FLAGS_FILE"):
+        # Imported only here: the other services stay on the standard library.
+        from backends.local.flag_eval import from_environment
+
+        flags = from_environment(name)
     if flags is not None:
         flags.start()
     inst = Instance(service, version, name, behaviour, flags)
@@ -382,9 +393,6 @@ def main(argv: list[str]) -> int:
         asyncio.run(main_async(inst))
     except KeyboardInterrupt:
         pass
-    finally:
-        if flags is not None:
-            flags.stop()
     return 0
 
 
