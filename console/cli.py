@@ -32,6 +32,7 @@ examples:
   rollout controller                   drive every rollout of the environment (headless)
   rollout status --json
   rollout promote courses --full
+  rollout drill bad-canary             rehearse an incident on the demo (--list shows them)
   rollout flags set new-gradebook on --percent 20
 
 exit codes (auto): 0 completed, 1 rolled back or aborted, 2 bad input,
@@ -274,6 +275,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.add_argument("--limit", type=int, default=None, help="show only the last N entries")
 
+    p = sub.add_parser(
+        "drill", help="rehearse an incident on the demo (console, or --headless with --respond)"
+    )
+    p.add_argument("name", nargs="?", help="a built-in scenario (see --list)")
+    p.add_argument("--list", action="store_true", help="list the built-in scenarios")
+    p.add_argument("--report", action="store_true", help="list past drills and their verdicts")
+    p.add_argument("--file", metavar="PATH", help="run a scenario file of your own")
+    p.add_argument("--headless", action="store_true", help="no console: play and print the report")
+    p.add_argument(
+        "--respond",
+        metavar="ACTION@SECONDS",
+        help="headless: act at this time from the drill's start (rollback, abort, pause, "
+        "resume, promote, flag-off), e.g. rollback@12; without it nobody acts",
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed the demo's load generator")
+    p.add_argument("--hints", action="store_true", help="show the scenario's hint in the console")
+
     from console.commands.flags import add_parser as add_flags_parser
 
     add_flags_parser(sub, _add_env)
@@ -325,6 +343,7 @@ _MODULES = {
     "retry": "verbs",
     "undo": "verbs",
     "history": "history",
+    "drill": "drill",
     "flags": "flags",
 }
 

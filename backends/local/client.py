@@ -249,6 +249,10 @@ class DemoControl:
     def set_rps(self, rps: float) -> dict[str, Any]:
         return dict(self.client.call("PUT", "/v1/load", {"rps": rps}))
 
+    def set_metrics_available(self, available: bool) -> None:
+        """Switch the demo's metrics source off (its metrics and history answer 503) or on."""
+        self.client.call("PUT", "/v1/metrics", {"available": bool(available)})
+
     def restart(self, service: str, version: str, surge: int = 1) -> None:
         """Rolling replacement of every instance of a version, ``surge`` at a time."""
         path = f"/v1/services/{_svc(service)}/versions/{version}/restart"

@@ -19,6 +19,8 @@ Routes (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx status)
     GET    /v1/services/{s}/metrics?versions=v1,v2&window=30
     GET    /v1/services/{s}/history?versions=v1,v2&since=T&step=S
     GET    /v1/load                    PUT /v1/load {rps}
+    PUT    /v1/metrics                 {available}  false: metrics and history answer 503
+                                       (a drill's "metrics source gone"; the gateway keeps counting)
     GET    /v1/flags/{f}/metrics?variants=on,off&window=30   per flag variant (all services)
     GET    /v1/flags/{f}/users?variants=on,off&window=30     distinct users per variant
 """
@@ -97,6 +99,8 @@ class ControlAPI:
         self.port = 0
         self._idle: set[asyncio.StreamWriter] = set()
         self._lock = asyncio.Lock()  # one scaling operation at a time per demo
+        # Drills switch the metrics source off and on (``PUT /v1/metrics``).
+        self.metrics_available = True
         s = r"/v1/services/(?P<service>[^/]+)"
         v = s + r"/versions/(?P<version>[^/]+)"
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -118,6 +122,7 @@ class ControlAPI:
             ("GET", re.compile(s + "/history"), self.history),
             ("GET", re.compile(r"/v1/load"), self.get_load),
             ("PUT", re.compile(r"/v1/load"), self.set_load),
+            ("PUT", re.compile(r"/v1/metrics"), self.set_metrics),
             ("GET", re.compile(r"/v1/flags/(?P<flag>[^/]+)/metrics"), self.flag_metrics),
             ("GET", re.compile(r"/v1/flags/(?P<flag>[^/]+)/users"), self.flag_users),
             ("PUT", re.compile(s + "/user-routing"), self.set_user_routing),
@@ -384,7 +389,19 @@ class ControlAPI:
         failed = await self.supervisor.set_behaviour(service, version, dict(CLEAR_FAULT))
         return 200, {"service": service, "version": version, "cleared": True, "unreachable": failed}
 
+    def _metrics_up(self) -> None:
+        if not self.metrics_available:
+            raise ApiError(503, "metrics source unavailable (switched off by a drill)")
+
+    async def set_metrics(self, req: Request) -> tuple[int, Any]:
+        available = self._body(req).get("available")
+        if not isinstance(available, bool):
+            raise ApiError(400, f"'available' must be true or false, got {available!r}")
+        self.metrics_available = available
+        return 200, {"available": available}
+
     async def metrics(self, req: Request, service: str) -> tuple[int, Any]:
+        self._metrics_up()
         svc = self._service(service)
         window = self._float_param(req, "window", 30.0)
         if window <= 0:
@@ -392,6 +409,7 @@ class ControlAPI:
         return 200, self.gateway.recorder.sample(service, self._versions_param(svc, req), window)
 
     async def history(self, req: Request, service: str) -> tuple[int, Any]:
+        self._metrics_up()
         svc = self._service(service)
         since = self._float_param(req, "since", time.time() - 300)
         step = self._float_param(req, "step", 5.0)

@@ -56,6 +56,7 @@ __all__ = [
     "load_plan",
     "parse_duration",
     "parse_plan",
+    "plan_from_node",
     "summarize",
 ]
 
@@ -161,6 +162,32 @@ def check_plan(text: str, source: str = "<plan>") -> tuple[Plan, tuple[FieldErro
         raise PlanError(sorted(ctx.errors, key=lambda e: e.line))
     assert plan is not None
     return plan, tuple(sorted(ctx.warnings, key=lambda e: e.line))
+
+
+def plan_from_node(ctx: PlanReader, node: Node, prefix: str = "") -> Plan | None:
+    """Validate a plan written inside another YAML document (a drill scenario's ``plan:``).
+
+    Errors go to ``ctx`` with the enclosing file's lines and ``prefix`` before each field
+    (``plan.steps[0]``); None when the plan has errors.
+    """
+    sub = PlanReader(ctx.source, [], [], ctx.constructor)
+    plan = None
+    if not isinstance(node, MappingNode):
+        sub.error(
+            node,
+            "",
+            "a plan is a mapping of keys (service: ..., strategy: ...), not " + node_kind(node),
+        )
+    else:
+        try:
+            plan = _plan(sub, node)
+        except RecursionError:
+            sub.error(node, "", "nested too deeply")
+    for kept, found in ((ctx.errors, sub.errors), (ctx.warnings, sub.warnings)):
+        for e in found:
+            field = f"{prefix}.{e.field}" if prefix and e.field else prefix or e.field
+            kept.append(FieldError(e.file, e.line, field, e.message))
+    return None if sub.errors else plan
 
 
 def _compose(text: str, source: str) -> Node:
