@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,19 @@ def flag_off(demo_env: Any) -> Any:
         for p in (demo_env.state_dir / "rollouts").glob("grades.*"):
             p.unlink()
 
+    def settled() -> None:
+        # The plan's 2 s window must not still hold answers from before the reset (the
+        # faulty test's bug, served to the beta cohort): wait until it shows none, bounded.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            on = demo_env.env.metrics.flag_sample("new-gradebook", ["on"], 3.0)["on"]
+            if not on.error_ratio:
+                return
+            time.sleep(0.5)
+        pytest.fail(f"the on variant still fails 20 s after the reset: {on}")
+
     reset()
+    settled()
     yield flags
     reset()
 
