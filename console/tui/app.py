@@ -96,6 +96,15 @@ class RolloutApp(App[int]):
         Binding("p", "pause", "Pause/resume", id="pause", tooltip="Hold or continue the rollout"),
         Binding("r", "rollback", "Roll back", id="rollback", tooltip="All traffic to stable now"),
         Binding("R", "retry", "Retry", id="retry", tooltip="Restart a rolled-back rollout"),
+        Binding(
+            "U",
+            "undo",
+            "Undo",
+            id="undo",
+            tooltip="Argo Rollouts: back to the previous revision (kubectl argo rollouts undo)",
+            # Out of the key bar: only a foreign controller's rollouts take it; help lists it.
+            show=False,
+        ),
         Binding("s", "start", "Start", id="start", tooltip="Start a rollout from a plan file"),
         Binding(
             "x", "inject_fault", "Fault", id="inject_fault", tooltip="Demo: break the candidate"
@@ -619,6 +628,58 @@ class RolloutApp(App[int]):
         if self.service_state(service).foreign is None:  # its controller drives a foreign one
             self.adopt(service)
         self._send(service, CommandKind.RETRY, "retry")
+
+    def action_undo(self) -> None:
+        """A foreign controller's undo (Argo Rollouts: the previous revision's pod template
+        back in the Rollout), confirmed; ours roll back with ``r``."""
+        service = self._guard("undo", "undo")
+        if service is None:
+            return
+        state = self.service_state(service)
+        if state.foreign is None:
+            rollback = self.keys.key_of("rollback", "rollback")
+            self.flash(
+                f"undo is for rollouts Argo Rollouts drives; {rollback} rolls back {service}",
+                "warning",
+            )
+            return
+        if "undo" not in self._foreign_verbs(state.foreign):
+            controller = state.foreign.controller
+            self.flash(f"{controller} has no undo: {service} keeps its revision", "warning")
+            return
+        body = (
+            f"{service} goes back to its previous revision: its controller rolls that pod "
+            "template out again, with the Rollout's own steps and analysis."
+        )
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._undo(service)
+            else:
+                self.flash("undo cancelled: nothing sent")
+
+        self.push_screen(ConfirmDialog(f"Undo {service}?", body), done)
+
+    def _undo(self, service: str) -> None:
+        def run() -> None:
+            from console.driver import foreign
+
+            try:
+                message = foreign.act(
+                    self.env,
+                    service,
+                    "undo",
+                    reason="undo from the console",
+                    user=getpass.getuser(),
+                )
+                self.post_message(Flash(message))
+            except foreign.ForeignRefused as exc:  # not now: nothing to go back to
+                self.post_message(Flash(f"undo {service} refused: {exc}", "warning"))
+            except Exception as exc:
+                self.post_message(_command_failed("undo", service, exc))
+            self.call_from_thread(self._every_second)
+
+        spawn(run)
 
     def action_drive_here(self) -> None:
         """Make this console the driver of the selected rollout (confirmed): for a rollout

@@ -22,6 +22,7 @@ DANGEROUS = frozenset(
         "pause",
         "rollback",
         "retry",
+        "undo",
         "start",
         "inject_fault",
         "clear_fault",

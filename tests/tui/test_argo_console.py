@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from console.tui.app import RolloutApp
+from console.tui.screens.dialogs import ConfirmDialog
 from tests.kubernetes.argotest import argo_env, rollout_obj, start_argo
 from tests.support.pilot import ready, settle
 
@@ -69,3 +70,34 @@ async def test_keys_send_argos_verbs(argo) -> None:
         await pilot.press("p")
         assert await settle(pilot, lambda: "'grades' paused" in str(app.last_flash[0]), tries=400)
         assert argo.get("grades")["spec"]["paused"] is True
+
+
+async def test_undo_key_sends_argos_undo_after_a_confirmation(argo) -> None:
+    # courses fully promoted to 2.0 (revision 2); grades has no revision to go back to.
+    for name in ("courses", "grades"):
+        argo.add(rollout_obj(name, f"ghcr.io/lms/{name}:1.0"))
+    argo.settle()
+    argo.set_image("courses", "ghcr.io/lms/courses:2.0")
+    argo.settle(2)
+    argo_env(argo).foreign.act("courses", "promote-full", user="alice@laptop")
+    argo.settle(3)
+    app = RolloutApp(argo_env(argo), poll_interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("U")  # courses, the first row
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        assert await settle(pilot, lambda: "undo cancelled" in str(app.last_flash[0]))
+        assert _image(argo, "courses") == "ghcr.io/lms/courses:2.0"
+        await pilot.press("U", "y")
+        assert await settle(pilot, lambda: "revision 1" in str(app.last_flash[0]), tries=400)
+        assert _image(argo, "courses") == "ghcr.io/lms/courses:1.0"
+        await pilot.press("down", "U", "y")  # grades: nothing to go back to
+        assert await settle(pilot, lambda: "undo grades refused" in str(app.last_flash[0]))
+        assert "no revision found" in str(app.last_flash[0])
+        assert app.last_flash[1] == "warning"
+        assert _image(argo, "grades") == "ghcr.io/lms/grades:1.0"
+
+
+def _image(argo, name: str) -> str:
+    return str(argo.get(name)["spec"]["template"]["spec"]["containers"][0]["image"])

@@ -530,3 +530,17 @@ async def test_plan_picker_advises_on_each_step_at_the_live_request_rate(
         summary = str(app.screen.query_one("#plan-summary").render())
         assert f"at {rps:.0f} req/s now" in summary
         assert "setWeight 10" in summary or "10%" in summary  # the step it advises on
+
+
+async def test_undo_key_on_our_own_rollout_points_to_rollback(
+    make_app: Any, recorder: Any
+) -> None:
+    # Undo is a foreign controller's verb; ours roll back with r, and nothing is sent.
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot, app)
+        await pilot.press("U")
+        assert await settle(pilot, lambda: "undo is for rollouts" in flash_text(app))
+        assert "r rolls back courses" in flash_text(app)
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert recorder.sent == []
