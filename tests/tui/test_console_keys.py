@@ -532,9 +532,7 @@ async def test_plan_picker_advises_on_each_step_at_the_live_request_rate(
         assert "setWeight 10" in summary or "10%" in summary  # the step it advises on
 
 
-async def test_undo_key_on_our_own_rollout_points_to_rollback(
-    make_app: Any, recorder: Any
-) -> None:
+async def test_undo_key_on_our_own_rollout_points_to_rollback(make_app: Any, recorder: Any) -> None:
     # Undo is a foreign controller's verb; ours roll back with r, and nothing is sent.
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
