@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from backends.kubernetes.errors import Target, translate
+from backends.kubernetes.errors import Target, call_json, translate
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -69,16 +69,7 @@ class KubeApi:
         with self._lock:
             self.calls[(target.verb, target.resource)] += 1
         kw.setdefault("_request_timeout", TIMEOUT)
-        try:
-            resp = fn(*args, _preload_content=False, **kw)
-        except Exception as exc:
-            raise translate(exc, target, self.server) from exc
-        if kw.get("watch"):
-            return resp
-        try:
-            return json.loads(resp.data or b"{}")
-        finally:
-            resp.release_conn()
+        return call_json(target, self.server, fn, *args, **kw)
 
     def _method(self, kind: Kind, verb: str) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The generated method for ``verb`` on ``kind`` and its leading positional args."""

@@ -26,7 +26,6 @@ discovery request a minute and nothing else.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -45,7 +44,7 @@ from backends.base import (
 )
 from backends.kubernetes import argo_parse as parse
 from backends.kubernetes import argo_patches as patches
-from backends.kubernetes.errors import Target, translate
+from backends.kubernetes.errors import Target, call_json, translate
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -99,14 +98,7 @@ class ArgoRollouts:
 
     def _call(self, target: Target, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         kw.setdefault("_request_timeout", TIMEOUT)
-        try:
-            resp = fn(*args, _preload_content=False, **kw)
-        except Exception as exc:
-            raise translate(exc, target, self.server) from exc
-        try:
-            return json.loads(resp.data or b"{}")
-        finally:
-            resp.release_conn()
+        return call_json(target, self.server, fn, *args, **kw)
 
     def _target(
         self, verb: str, plural: str, name: str | None = None, group: str = parse.GROUP

@@ -8,7 +8,9 @@ the API server -> ``BackendUnavailable`` saying what to check. Messages never ca
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from backends.base import (
     BackendError,
@@ -35,6 +37,22 @@ class Target:
         label = self.kind or self.resource
         where = f" in namespace '{self.namespace}'" if self.namespace else ""
         return f"{label} '{self.name}'{where}" if self.name else f"{self.resource}{where}"
+
+
+def call_json(target: Target, server: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """Call a generated client method ``fn`` unparsed (``_preload_content=False``) and
+    return its JSON body; the client's exceptions become the contract's (``translate``).
+    With ``watch=True`` the raw response is returned for the caller to stream."""
+    try:
+        resp = fn(*args, _preload_content=False, **kw)
+    except Exception as exc:
+        raise translate(exc, target, server) from exc
+    if kw.get("watch"):
+        return resp
+    try:
+        return json.loads(resp.data or b"{}")
+    finally:
+        resp.release_conn()
 
 
 def _status_message(body: object) -> str:

@@ -12,7 +12,6 @@ each change is recorded as an Event on the Canary (reason ``RolloutConsole``), w
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from backends.base import (
     Unsupported,
 )
 from backends.kubernetes import flagger_parse as parse
-from backends.kubernetes.errors import Target, translate
+from backends.kubernetes.errors import Target, call_json
 from backends.kubernetes.flagger_gates import GateState, after_verb
 
 TIMEOUT = (5.0, 20.0)
@@ -54,14 +53,7 @@ class KubeCalls:
 
     def call(self, target: Target, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         kw.setdefault("_request_timeout", TIMEOUT)
-        try:
-            resp = fn(*args, _preload_content=False, **kw)
-        except Exception as exc:
-            raise translate(exc, target, self.server) from exc
-        try:
-            return json.loads(resp.data or b"{}")
-        finally:
-            resp.release_conn()
+        return call_json(target, self.server, fn, *args, **kw)
 
     def target(
         self, verb: str, group: str, plural: str, kind: str, name: str | None = None

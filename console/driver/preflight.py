@@ -88,31 +88,15 @@ def preflight(env: Environment, plan: Plan) -> Refusal | None:
             "a flag and give the experiment flag: ...",
         )
     if plan.experiment is not None and "control" in env.extras:
-        try:
-            versions = env.traffic.versions(plan.service)
-        except BackendError as exc:
-            return Refusal(BACKEND, f"{env.name}: cannot list versions: {exc}")
-        missing = [a.name for a in plan.experiment.arms if a.name not in versions]
-        if missing:
-            return Refusal(
-                BAD_INPUT,
-                f"{where}: arm {missing[0]} is not a version of {plan.service} in the demo; "
-                f"known: {', '.join(versions)}",
-            )
-        return None
+        arms = [a.name for a in plan.experiment.arms]
+        return _missing_version(env, plan, arms, "arm {} is not a version of {} in the demo")
     if "control" in env.extras:  # the embedded demo, under any environment name
         # The demo's versions are fixed processes: a typo would otherwise wait on health
         # until the timeout. (On Kubernetes the candidate is an image to deploy.)
-        try:
-            versions = env.traffic.versions(plan.service)
-        except BackendError as exc:
-            return Refusal(BACKEND, f"{env.name}: cannot list versions: {exc}")
-        if plan.candidate not in versions:
-            return Refusal(
-                BAD_INPUT,
-                f"{where}: candidate '{plan.candidate}' is not a version of {plan.service} "
-                f"in the demo; known: {', '.join(versions)}",
-            )
+        problem = "candidate '{}' is not a version of {} in the demo"
+        refused = _missing_version(env, plan, [plan.candidate], problem)
+        if refused is not None:
+            return refused
     if isinstance(env.traffic, RoutingInfo):
         try:
             routing = env.traffic.routing(plan.service)
@@ -122,17 +106,28 @@ def preflight(env: Environment, plan: Plan) -> Refusal | None:
         if problems:
             return Refusal(BAD_INPUT, f"{where}: " + "; ".join(problems))
         if routing.fixed_fleet:  # no deployer: the candidate's servers must be there
-            try:
-                versions = env.traffic.versions(plan.service)
-            except BackendError as exc:
-                return Refusal(BACKEND, f"{env.name}: cannot list versions: {exc}")
-            if plan.candidate not in versions:
-                return Refusal(
-                    BAD_INPUT,
-                    f"{where}: candidate '{plan.candidate}' has no servers in {plan.service}'s "
-                    f"fixed fleet on {env.traffic.name}; known: {', '.join(versions)}",
-                )
+            problem = f"candidate '{{}}' has no servers in {{}}'s fixed fleet on {env.traffic.name}"
+            return _missing_version(env, plan, [plan.candidate], problem)
     return None
+
+
+def _missing_version(
+    env: Environment, plan: Plan, wanted: list[str], problem: str
+) -> Refusal | None:
+    """A refusal naming the first of ``wanted`` that is not a version of the plan's service
+    (``problem`` formatted with it and the service) and the versions there are; None when all
+    are there."""
+    assert env.traffic is not None
+    try:
+        versions = env.traffic.versions(plan.service)
+    except BackendError as exc:
+        return Refusal(BACKEND, f"{env.name}: cannot list versions: {exc}")
+    missing = [w for w in wanted if w not in versions]
+    if not missing:
+        return None
+    where = plan.source or plan.service
+    text = problem.format(missing[0], plan.service)
+    return Refusal(BAD_INPUT, f"{where}: {text}; known: {', '.join(versions)}")
 
 
 def flag_preflight(env: Environment, plan: Plan) -> Refusal | None:

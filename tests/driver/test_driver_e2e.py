@@ -376,6 +376,14 @@ def test_bad_input_exits_2_with_a_message(demo_env: Any, tmp_path: Path) -> None
     typo.write_text(PLAN.format(service="courses", steps=FAST_STEPS, extra="").replace("v2", "v9"))
     res = _run("auto", str(typo))
     assert res.returncode == 2 and "candidate 'v9' is not a version of courses" in res.stderr
+    assert "known: v1, v2" in res.stderr
+    arms = tmp_path / "arms.yaml"
+    arms.write_text(
+        "service: courses\nstrategy: experiment\narms:\n  - {name: v1, weight: 50}\n"
+        "  - {name: v8, weight: 50}\nduration: 1m\nmetric: {name: error-rate}\n"
+    )
+    res = _run("auto", str(arms))
+    assert res.returncode == 2 and "arm v8 is not a version of courses" in res.stderr, res.stderr
     res = _run("auto", str(unknown), "--timeout", "soon")
     assert res.returncode == 2 and "--timeout" in res.stderr
     res = _run("status", "nope")

@@ -179,7 +179,9 @@ def test_validate_refuses_rolling_and_an_unknown_candidate(
     assert done.returncode == 2 and "rolling" in done.stderr, done.stderr
     unknown = GATED.format(tail="").replace("candidate: v2", "candidate: v7")
     done = rollout("validate", _plan(tmp_path, unknown), "--env", "ha", env=home)
-    assert done.returncode == 2 and "v7" in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert "candidate 'v7' has no servers in courses's fixed fleet" in done.stderr
+    assert "known: v1, v2" in done.stderr
     done = rollout("validate", _plan(tmp_path, GATED.format(tail="")), "--env", "ha", env=home)
     assert done.returncode == 0, done.stderr
 
