@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from backends.base import (
@@ -44,13 +42,12 @@ from backends.base import (
 )
 from backends.kubernetes import argo_parse as parse
 from backends.kubernetes import argo_patches as patches
+from backends.kubernetes import console_events as events
 from backends.kubernetes.errors import Target, call_json, translate
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 TIMEOUT = (5.0, 20.0)
-REPORTER = "rollout-console"
-EVENT_REASON = "RolloutConsole"
 VERBS = frozenset({"promote", "promote-full", "pause", "abort", "retry", "undo"})
 DETECT_TTL = 60.0
 
@@ -285,37 +282,16 @@ class ArgoRollouts:
     def _record(self, obj: dict[str, Any], verb: str, user: str, reason: str) -> None:
         """An Event on the Rollout saying who did what (the audit; never fails the verb)."""
         meta = obj.get("metadata") or {}
-        now = datetime.now(UTC)
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        message = f"{verb} by {user}" + (f": {reason}" if reason else "")
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "name": f"{meta.get('name')}.{uuid.uuid4().hex[:12]}",
-                "namespace": self.namespace,
-                "annotations": {"rollout.console/user": user, "rollout.console/verb": verb},
-            },
-            "involvedObject": {
-                "apiVersion": f"{parse.GROUP}/{parse.VERSION}",
-                "kind": "Rollout",
-                "name": meta.get("name"),
-                "namespace": self.namespace,
-                "uid": meta.get("uid"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "reason": EVENT_REASON,
-            "action": verb,
-            "message": message,
-            "type": "Normal",
-            "source": {"component": REPORTER},
-            "reportingComponent": REPORTER,
-            "reportingInstance": user,
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "count": 1,
+        involved = {
+            "apiVersion": f"{parse.GROUP}/{parse.VERSION}",
+            "kind": "Rollout",
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
         }
+        event = events.event_body(
+            involved, self.namespace, verb, user, events.verb_message(verb, user, reason)
+        )
         target = self._target("create", "events", meta.get("name"), group="")
         try:
             self._call(target, self._core.create_namespaced_event, self.namespace, event)
@@ -329,36 +305,4 @@ class ArgoRollouts:
         body = self._call(
             target, self._core.list_namespaced_event, self.namespace, field_selector=selector
         )
-        entries = []
-        for e in body.get("items") or []:
-            inv = e.get("involvedObject") or {}
-            if inv.get("kind") != "Rollout" or inv.get("name") != name:
-                continue  # a server that ignored the field selector (the emulator)
-            entries.append(_audit(name, e))
-        entries.sort(key=lambda a: a.at)
-        return entries[-limit:] if limit else entries
-
-
-def _audit(name: str, event: dict[str, Any]) -> AuditEntry:
-    at = (  # eventTime has microseconds: two verbs in one second keep their order
-        parse.epoch(event.get("eventTime"))
-        or parse.epoch(event.get("lastTimestamp"))
-        or parse.epoch(event.get("firstTimestamp"))
-        or 0.0
-    )
-    notes = (event.get("metadata") or {}).get("annotations") or {}
-    if event.get("reason") == EVENT_REASON:
-        user = str(notes.get("rollout.console/user", ""))
-        verb = str(notes.get("rollout.console/verb") or event.get("action") or "")
-        message = str(event.get("message", ""))
-        why = message.split(": ", 1)[1] if ": " in message else ""
-        who, _, host = user.partition("@")
-        return AuditEntry(at, name, user, verb, why, user=who, host=host)
-    source = (event.get("source") or {}).get("component") or event.get("reportingComponent")
-    return AuditEntry(
-        at,
-        name,
-        str(source or parse.CONTROLLER),
-        str(event.get("reason", "")),
-        str(event.get("message", "")),
-    )
+        return events.history(body.get("items") or [], "Rollout", name, parse.CONTROLLER, limit)

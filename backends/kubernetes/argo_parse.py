@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from backends.base import (
@@ -21,6 +20,7 @@ from backends.base import (
     Phase,
     Strategy,
 )
+from backends.kubernetes.console_events import epoch  # RFC 3339 -> seconds
 
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"
@@ -46,16 +46,6 @@ def dig(obj: Any, *path: str) -> Any:
             return None
         obj = obj.get(key)
     return obj
-
-
-def epoch(stamp: Any) -> float | None:
-    """RFC 3339 (``2026-12-03T16:00:00Z``) -> POSIX seconds; None when absent or unreadable."""
-    if not isinstance(stamp, str) or not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def as_int(value: Any) -> int | None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from backends.base import (
@@ -27,14 +25,13 @@ from backends.base import (
     NotFound,
     Unsupported,
 )
+from backends.kubernetes import console_events as events
 from backends.kubernetes import flagger_parse as parse
 from backends.kubernetes.errors import Target, call_json
 from backends.kubernetes.flagger_gates import GateState, after_verb
 
 TIMEOUT = (5.0, 20.0)
 GATES_CONFIGMAP = "rollout-flagger-gates"
-REPORTER = "rollout-console"
-EVENT_REASON = "RolloutConsole"
 VERBS = frozenset({"promote", "resume", "pause", "abort"})
 RETRIES = 5
 
@@ -125,34 +122,9 @@ class GateStore:
 
 def record_event(calls: KubeCalls, canary: str, action: str, user: str, message: str) -> None:
     """An Event on the Canary saying who changed which gate (the audit; never raises)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    event_name = f"{canary}.{uuid.uuid4().hex[:12]}"
-    event: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {
-            "name": event_name,
-            "namespace": calls.namespace,
-            "annotations": {"rollout.console/user": user, "rollout.console/verb": action},
-        },
-        "involvedObject": {
-            "apiVersion": f"{parse.GROUP}/{parse.VERSION}",
-            "kind": parse.KIND,
-            "name": canary,
-            "namespace": calls.namespace,
-        },
-        "reason": EVENT_REASON,
-        "action": action,
-        "message": message,
-        "type": "Normal",
-        "source": {"component": REPORTER},
-        "reportingComponent": REPORTER,
-        "reportingInstance": user,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
-    target = calls.target("create", "", "events", "Event", event_name)
+    involved = {"apiVersion": f"{parse.GROUP}/{parse.VERSION}", "kind": parse.KIND, "name": canary}
+    event = events.event_body(involved, calls.namespace, action, user, message)
+    target = calls.target("create", "", "events", "Event", event["metadata"]["name"])
     try:
         calls.call(target, calls.core.create_namespaced_event, calls.namespace, event)
     except BackendError:
@@ -305,8 +277,8 @@ class FlaggerCanaries:
         _, after = self.gates.update(
             name, lambda s: after_verb(s, verb, waiting=waiting, by=user, at=now)
         )
-        message = f"{verb} by {user}" + (f": {reason}" if reason else "")
-        record_event(self.calls, name, verb, user, f"{message} ({after.summary()})")
+        message = f"{events.verb_message(verb, user, reason)} ({after.summary()})"
+        record_event(self.calls, name, verb, user, message)
         return f"canary '{name}' {verb}: {after.summary()}"
 
     # ------------------------------------------------------------------ history
@@ -317,36 +289,4 @@ class FlaggerCanaries:
         selector = f"involvedObject.kind={parse.KIND},involvedObject.name={name}"
         target = c.target("list", "", "events", "Event")
         body = c.call(target, c.core.list_namespaced_event, self.namespace, field_selector=selector)
-        entries = []
-        for e in body.get("items") or []:
-            inv = e.get("involvedObject") or {}
-            if inv.get("kind") != parse.KIND or inv.get("name") != name:
-                continue  # a server that ignored the field selector
-            entries.append(_audit(name, e))
-        entries.sort(key=lambda a: a.at)
-        return entries[-limit:] if limit else entries
-
-
-def _audit(name: str, event: dict[str, Any]) -> AuditEntry:
-    at = (
-        parse.epoch(event.get("lastTimestamp"))
-        or parse.epoch(event.get("eventTime"))
-        or parse.epoch(event.get("firstTimestamp"))
-        or 0.0
-    )
-    notes = (event.get("metadata") or {}).get("annotations") or {}
-    if event.get("reason") == EVENT_REASON:
-        user = str(notes.get("rollout.console/user", ""))
-        verb = str(notes.get("rollout.console/verb") or event.get("action") or "")
-        message = str(event.get("message", ""))
-        why = message.split(": ", 1)[1] if ": " in message else message
-        who, _, host = user.partition("@")
-        return AuditEntry(at, name, user, verb, why, user=who, host=host)
-    source = (event.get("source") or {}).get("component") or event.get("reportingComponent")
-    return AuditEntry(
-        at,
-        name,
-        str(source or parse.CONTROLLER),
-        str(event.get("reason", "")),
-        str(event.get("message", "")),
-    )
+        return events.history(body.get("items") or [], parse.KIND, name, parse.CONTROLLER, limit)

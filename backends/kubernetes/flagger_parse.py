@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from backends.base import (
@@ -26,6 +25,7 @@ from backends.base import (
     Phase,
     Strategy,
 )
+from backends.kubernetes.console_events import epoch  # RFC 3339 -> seconds
 
 GROUP = "flagger.app"
 VERSION = "v1beta1"
@@ -155,16 +155,6 @@ def _float(value: Any) -> float | None:
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def epoch(stamp: Any) -> float | None:
-    """RFC 3339 -> POSIX seconds; None when absent or unreadable."""
-    if not isinstance(stamp, str) or not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _metric(m: Mapping[str, Any]) -> CanaryMetric:
