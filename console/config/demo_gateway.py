@@ -12,7 +12,10 @@ keeps every reader right: ``mark_pending`` before the demo starts (a process ope
 demo in between, such as the demo's controller, is told to retry), then HAProxy, then
 ``<demo_dir>/haproxy.json`` (runtime socket, gateway and Prometheus URLs, our pid). While it
 runs, a thread keeps each server's address on its instance's port (a restarted instance
-gets a new one).
+gets a new one), and restarts HAProxy if it exits: same port, socket and exporter, each
+server on its instance's port and each service's split as last read (at most
+``MAX_RESTARTS`` in ``RESTART_WINDOW`` seconds; then it says it gives up). Each restart is
+said on stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +35,9 @@ from backends.base import BackendError, BackendUnavailable
 
 GATEWAY_FILE = "haproxy.json"
 SYNC_EVERY = 0.5
+SPLIT_EVERY = 2.0  # how often the split is read, to restore it after a restart
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 def mark_pending(state_dir: Path) -> None:
@@ -99,6 +109,14 @@ class HAProxyGateway:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ports: dict[tuple[str, str], int | None] = {}
+        self._render: Callable[[], str] | None = None  # the config for the ports now
+        self._splits: dict[str, dict[str, int]] = {}  # each service's split, as last read
+        self._split_read = 0.0
+        self._restarts: deque[float] = deque(maxlen=MAX_RESTARTS)
+        self.gave_up = False
+        self.say: Callable[[str], None] = lambda text: print(
+            f"rollout demo: {text}", file=sys.stderr, flush=True
+        )
 
     def start(self, env: Any) -> None:
         """``env``: the demo's environment as the embedded gateway serves it (before the
@@ -111,26 +129,28 @@ class HAProxyGateway:
         control = env.extras["control"]
         services = list(env.traffic.services())
         servers = _servers(control.status(), services)
-        workdir = self.state_dir / "haproxy"
-        sock = str(workdir / "admin.sock")
+        self.workdir = workdir = self.state_dir / "haproxy"
+        self.socket_path = sock = str(workdir / "admin.sock")
         exporter = free_port()
-        config = render_config(
-            port=self.port,
-            socket_path=sock,
+        self._ports = {(s, n): p for s, names in servers.items() for n, p in names.items()}
+
+        def render() -> str:
             # An instance still starting has no port yet: the sync thread fills it in.
-            backends={
-                s: [ServerLine(n, "127.0.0.1", p or 1) for n, p in sorted(names.items())]
-                for s, names in servers.items()
-            },
-            exporter_port=exporter,
-        )
-        self.process = start_haproxy(config, workdir, self.port, sock)
+            lines: dict[str, list[ServerLine]] = {s: [] for s in services}
+            for (service, name), port in sorted(self._ports.items()):
+                lines[service].append(ServerLine(name, "127.0.0.1", port or 1))
+            return render_config(
+                port=self.port, socket_path=sock, backends=lines, exporter_port=exporter
+            )
+
+        self._render = render
+        self.process = start_haproxy(render(), workdir, self.port, sock)
         traffic = HAProxyTraffic(RuntimeClient(sock), label="demo (haproxy)")
         # The demo's split as it is now (v1 100%, v2 drained) before any load arrives.
         for service in services:
             weights = env.traffic.get_split(service).weights
             traffic.set_split(service, weights)
-        self._ports = {(s, n): p for s, names in servers.items() for n, p in names.items()}
+            self._splits[service] = dict(weights)
         self.prometheus = prometheus_runner.start_prometheus(
             [f"127.0.0.1:{exporter}"], self.state_dir / "prometheus"
         )
@@ -150,8 +170,13 @@ class HAProxyGateway:
         )
 
     def _sync(self, control: Any, services: list[str], traffic: Any) -> None:
-        """Keep each server on its instance's current port until stopped."""
+        """Keep each server on its instance's current port, and HAProxy running, until
+        stopped."""
         while not self._stop.wait(SYNC_EVERY):
+            if self.process is not None and not self.process.alive():
+                self._restart(traffic)
+                continue
+            self._read_splits(services, traffic)
             try:
                 servers = _servers(control.status(), services)
             except BackendError:
@@ -173,6 +198,53 @@ class HAProxyGateway:
                 for name, port in names.items():
                     if port:
                         self._ports[(service, name)] = port
+
+    def _read_splits(self, services: list[str], traffic: Any) -> None:
+        now = time.monotonic()
+        if now - self._split_read < SPLIT_EVERY:
+            return
+        self._split_read = now
+        for service in services:
+            try:
+                self._splits[service] = dict(traffic.get_split(service).weights)
+            except Exception:  # HAProxy is going (or answers oddly): keep the last split read
+                return
+
+    def _restart(self, traffic: Any) -> None:
+        """HAProxy exited: start it again with the servers where they are now and the
+        split each service had; bounded, and said on stderr."""
+        from backends.haproxy.process import HAProxyFailed, start_haproxy
+
+        if self.gave_up or self._render is None:
+            return
+        code = self.process.proc.returncode
+        now = time.monotonic()
+        if len(self._restarts) == MAX_RESTARTS and now - self._restarts[0] < RESTART_WINDOW:
+            self.gave_up = True
+            self.say(
+                f"HAProxy exited (code {code}) {MAX_RESTARTS} times in "
+                f"{RESTART_WINDOW:.0f}s; not restarting it again. Requests to the demo fail "
+                f"until the demo is restarted; HAProxy's log: {self.process.log}"
+            )
+            return
+        self._restarts.append(now)
+        try:
+            self.process = start_haproxy(self._render(), self.workdir, self.port, self.socket_path)
+        except (HAProxyFailed, OSError) as exc:
+            self.say(f"HAProxy exited (code {code}) and did not start again: {exc}")
+            return
+        restored = []
+        for service, weights in sorted(self._splits.items()):
+            try:
+                traffic.set_split(service, weights)
+            except BackendError as exc:
+                self.say(f"HAProxy restarted, but {service}'s split is not restored: {exc}")
+                continue
+            restored.append(f"{service} " + " / ".join(f"{v} {w}" for v, w in weights.items()))
+        self.say(
+            f"HAProxy exited (code {code}); restarted on port {self.port} with the split "
+            f"it had: {', '.join(restored) or 'none'}"
+        )
 
     def stop(self) -> None:
         self._stop.set()

@@ -4,11 +4,13 @@ requests sent through HAProxy; without HAProxy the demo says so and exits 4."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,23 +53,19 @@ def _env(tmp: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def haproxy_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
-    tmp = tmp_path_factory.mktemp("hademo")
-    env = _env(tmp)
+@contextlib.contextmanager
+def _demo(tmp: Path) -> Iterator[dict]:
+    """``rollout demo --headless --gateway haproxy`` in ``tmp`` (its output in demo.out and
+    demo.err); its gateway file; stopped afterwards."""
     argv = [sys.executable, "-m", "console.cli", "demo", "--headless", "--gateway", "haproxy"]
     argv += ["--rps", "40", "--instances", "2", "--no-controller"]
-    proc = subprocess.Popen(
-        argv,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Files, not pipes: nobody reads a pipe while the demo runs (and a test reads stderr).
+    with open(tmp / "demo.out", "w") as out, open(tmp / "demo.err", "w") as err:
+        proc = subprocess.Popen(argv, env=_env(tmp), stdout=out, stderr=err, text=True)
     try:
         gateway = wait_for(lambda: _gateway(tmp / "demo") or proc.poll(), 90, "HAProxy's file")
-        assert isinstance(gateway, dict), proc.stderr.read() if proc.stderr else ""
-        yield tmp, gateway
+        assert isinstance(gateway, dict), (tmp / "demo.err").read_text()
+        yield gateway
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -75,6 +73,13 @@ def haproxy_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def haproxy_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
+    tmp = tmp_path_factory.mktemp("hademo")
+    with _demo(tmp) as gateway:
+        yield tmp, gateway
 
 
 def _gateway(state: Path) -> dict | None:
@@ -184,3 +189,71 @@ def test_a_restarted_instance_is_followed_to_its_new_port(haproxy_demo: tuple[Pa
         "HAProxy's server v1-1 on the new port",
     )
     wait_until(lambda: haproxy.health("grades")["v1"].all_ready, 30, "v1-1 UP again")
+
+
+def _haproxy_pid(runtime: str) -> int | None:
+    """HAProxy's pid from ``show info``; None while nothing answers on the Runtime API."""
+    from backends.haproxy.runtime import RuntimeClient
+
+    try:
+        text = RuntimeClient(runtime).execute("show info")
+    except Exception:
+        return None
+    info = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    return int(info["Pid"]) if "Pid" in info else None
+
+
+def _kill_and_wait_for_another(runtime: str, timeout: float = 30) -> int:
+    old = _haproxy_pid(runtime)
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    return int(
+        wait_for(
+            lambda: (_haproxy_pid(runtime) or old) != old and _haproxy_pid(runtime),
+            timeout,
+            "a new HAProxy answering on the Runtime API",
+        )
+    )
+
+
+def test_haproxy_that_dies_is_restarted_with_the_split_it_had(
+    haproxy_demo: tuple[Path, dict],
+) -> None:
+    import httpx
+
+    from backends.haproxy.runtime import RuntimeClient
+    from backends.haproxy.traffic import HAProxyTraffic
+
+    tmp, gateway = haproxy_demo
+    haproxy = HAProxyTraffic(RuntimeClient(gateway["runtime"]))
+    haproxy.set_split("grades", {"v1": 70, "v2": 30})
+    time.sleep(3)  # the demo reads each split every 2 s, to restore it after a restart
+    _kill_and_wait_for_another(gateway["runtime"])
+    wait_until(
+        lambda: haproxy.get_split("grades").weights == {"v1": 70, "v2": 30},
+        15,
+        "grades' split 70/30 restored",
+    )
+    answer = httpx.get(f"{gateway['gateway_url']}/grades/1", timeout=5)
+    assert answer.status_code == 200
+    said = (tmp / "demo.err").read_text()
+    assert "HAProxy exited (code" in said and "restarted on port" in said, said
+    assert "grades v1 70 / v2 30" in said, said
+
+
+def test_haproxy_that_keeps_dying_is_given_up_on_with_a_message(tmp_path: Path) -> None:
+    from console.config.demo_gateway import MAX_RESTARTS
+
+    with _demo(tmp_path) as gateway:
+        for _ in range(MAX_RESTARTS):
+            _kill_and_wait_for_another(gateway["runtime"])
+        last = _haproxy_pid(gateway["runtime"])
+        assert last is not None
+        os.kill(last, signal.SIGKILL)
+        said = wait_for(
+            lambda: "not restarting it again" in (t := (tmp_path / "demo.err").read_text()) and t,
+            30,
+            "the demo giving up on HAProxy",
+        )
+        assert f"{MAX_RESTARTS} times in 60s" in said and "haproxy.log" in said
+        assert _haproxy_pid(gateway["runtime"]) is None  # not restarted
