@@ -54,11 +54,12 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _demo(tmp: Path) -> Iterator[dict]:
+def _demo(tmp: Path, controller: bool = False) -> Iterator[dict]:
     """``rollout demo --headless --gateway haproxy`` in ``tmp`` (its output in demo.out and
-    demo.err); its gateway file; stopped afterwards."""
+    demo.err), with the demo's controller or not; its gateway file; stopped afterwards."""
     argv = [sys.executable, "-m", "console.cli", "demo", "--headless", "--gateway", "haproxy"]
-    argv += ["--rps", "40", "--instances", "2", "--no-controller"]
+    argv += ["--rps", "40", "--instances", "2"]
+    argv += [] if controller else ["--no-controller"]
     # Files, not pipes: nobody reads a pipe while the demo runs (and a test reads stderr).
     with open(tmp / "demo.out", "w") as out, open(tmp / "demo.err", "w") as err:
         proc = subprocess.Popen(argv, env=_env(tmp), stdout=out, stderr=err, text=True)
@@ -257,3 +258,39 @@ def test_haproxy_that_keeps_dying_is_given_up_on_with_a_message(tmp_path: Path) 
         )
         assert f"{MAX_RESTARTS} times in 60s" in said and "haproxy.log" in said
         assert _haproxy_pid(gateway["runtime"]) is None  # not restarted
+
+
+def test_the_demos_controller_guards_a_rollout_on_haproxy(tmp_path: Path) -> None:
+    # `rollout start` with no console: the controller drives on HAProxy, judged on HAProxy's
+    # exporter through Prometheus, and rolls a fault back by itself.
+    from backends.haproxy.runtime import RuntimeClient
+    from backends.haproxy.traffic import HAProxyTraffic
+    from backends.local import connect
+    from console.driver.presence import controller_running
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN)
+    store = FileStateStore(tmp_path / "demo" / "rollouts")
+    with _demo(tmp_path, controller=True) as gateway:
+        wait_until(lambda: controller_running(store), 60, "the demo's controller")
+        holder = controller_running(store)
+        started = _rollout(tmp_path, "start", str(plan))
+        assert started.returncode == 0, started.stdout + started.stderr
+        wait_until(
+            lambda: (r := store.load("courses")) is not None and r.phase is Phase.PAUSED,
+            120,
+            "the canary at its gate after a passing measurement",
+        )
+        lease = store.lease("courses")
+        assert lease is not None and lease.holder == holder
+        haproxy = HAProxyTraffic(RuntimeClient(gateway["runtime"]))
+        assert haproxy.get_split("courses").weights == {"v1": 50, "v2": 50}
+        connect(tmp_path / "demo").extras["control"].inject_fault("courses", "v2", errors=0.5)
+        wait_until(
+            lambda: (r := store.load("courses")) is not None and r.phase is Phase.ROLLED_BACK,
+            90,
+            "the controller rolling the faulty v2 back",
+        )
+        assert haproxy.get_split("courses").weights == {"v1": 100, "v2": 0}
+        record = store.load("courses")
+        assert record is not None and "error-rate" in record.message
