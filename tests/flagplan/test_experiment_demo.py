@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,68 @@ def demo_options() -> dict[str, Any]:
     return {"rps": 0, "instances": 1}  # the test's requests are the only ones
 
 
+@contextmanager
+def _auto(
+    plan: Path, text: str, state_dir: Path
+) -> Iterator[tuple[subprocess.Popen[str], FileStateStore]]:
+    """``text`` written to ``plan`` and ``rollout auto PLAN`` in a subprocess, with the demo's
+    store to watch it in; the process is killed on the way out if it still runs."""
+    plan.write_text(text)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "auto", str(plan), "--timeout", "120"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    store = FileStateStore(state_dir / "rollouts")
+    try:
+        yield proc, store
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _wait_started(store: FileStateStore, service: str) -> float:
+    """When the experiment on ``service`` started, once a second has passed since: requests
+    go only after a whole second boundary past the start (and the callers stop them well
+    before the end), so the report's window holds exactly them."""
+    started = wait_for(
+        lambda: (
+            (store.load(service) or None)
+            and store.load(service).engine.get("experiment", {}).get("started")
+        ),  # type: ignore[union-attr]
+        timeout=60,
+        what="the experiment to start",
+    )
+    wait_for(lambda: time.time() > started + 1.5, timeout=10, what="a second past start")
+    return started
+
+
+def _send(
+    gateway_url: str,
+    stop_at: float,
+    user_count: int,
+    ask: Callable[[http.client.HTTPConnection, str], str],
+) -> tuple[dict[str, int], dict[str, set[str]]]:
+    """Up to SENT_MAX requests until ``stop_at``, from users u1..u``user_count`` in turn;
+    ``ask`` sends one and returns its arm. Requests and distinct users per arm."""
+    url = urllib.parse.urlsplit(gateway_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    sent: dict[str, int] = {}
+    users: dict[str, set[str]] = {}
+    for i in range(SENT_MAX):
+        if time.time() > stop_at:
+            break
+        user = f"u{i % user_count + 1}"
+        arm = ask(conn, user)
+        sent[arm] = sent.get(arm, 0) + 1
+        users.setdefault(arm, set()).add(user)
+    conn.close()
+    return sent, users
+
+
 def _variant(conn: http.client.HTTPConnection, user: str) -> tuple[str | None, int]:
     conn.request("GET", f"/grades/{user}", headers={"x-lms-user": user})
     resp = conn.getresponse()
@@ -61,49 +125,18 @@ def test_experiment_report_counts_match_the_requests_sent(demo_env: Any, tmp_pat
     flags = demo_flags(demo_env.state_dir)
     flags.set_fractional("new-gradebook", {})
     flags.set_default("new-gradebook", "off")
-    plan = tmp_path / "experiment.yaml"
-    plan.write_text(PLAN)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "auto", str(plan), "--timeout", "120"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    store = FileStateStore(demo_env.state_dir / "rollouts")
-    try:
-        started = wait_for(
-            lambda: (
-                (store.load("grades") or None)
-                and store.load("grades").engine.get("experiment", {}).get("started")
-            ),  # type: ignore[union-attr]
-            timeout=60,
-            what="the experiment to start",
-        )
-        # The split is in the flag file; services re-read it within a second. Requests go
-        # only after a whole second boundary past the start and stop well before the end,
-        # so the report's window holds exactly them.
-        wait_for(lambda: time.time() > started + 1.5, timeout=10, what="a second past start")
-        url = urllib.parse.urlsplit(demo_env.gateway_url)
-        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-        sent: dict[str, int] = {}
-        users: dict[str, set[str]] = {}
-        stop_at = started + DURATION - 3.0
-        for i in range(SENT_MAX):
-            if time.time() > stop_at:
-                break
-            user = f"u{i % 97 + 1}"
+    with _auto(tmp_path / "experiment.yaml", PLAN, demo_env.state_dir) as (proc, store):
+        # The split is in the flag file; services re-read it within a second.
+        started = _wait_started(store, "grades")
+
+        def ask(conn: http.client.HTTPConnection, user: str) -> str:
             variant, status = _variant(conn, user)
             assert status == 200 and variant in ("on", "off"), (status, variant)
-            sent[variant] = sent.get(variant, 0) + 1
-            users.setdefault(variant, set()).add(user)
-        conn.close()
+            return variant
+
+        sent, users = _send(demo_env.gateway_url, started + DURATION - 3.0, 97, ask)
         assert sum(sent.values()) >= 40, sent
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, out + err
     rec = store.load("grades")
     assert rec is not None and rec.phase is Phase.COMPLETED
@@ -168,47 +201,19 @@ interval: 1s
 
 def test_experiment_between_versions_is_sticky_per_user(demo_env: Any, tmp_path: Path) -> None:
     demo_env.env.traffic.set_split("courses", {"v1": 100, "v2": 0})
-    plan = tmp_path / "versions.yaml"
-    plan.write_text(VERSION_PLAN)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "auto", str(plan), "--timeout", "120"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    store = FileStateStore(demo_env.state_dir / "rollouts")
-    try:
-        started = wait_for(
-            lambda: (
-                (store.load("courses") or None)
-                and store.load("courses").engine.get("experiment", {}).get("started")
-            ),  # type: ignore[union-attr]
-            timeout=60,
-            what="the experiment to start",
-        )
-        wait_for(lambda: time.time() > started + 1.5, timeout=10, what="a second past start")
-        url = urllib.parse.urlsplit(demo_env.gateway_url)
-        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-        sent: dict[str, int] = {}
-        users: dict[str, set[str]] = {}
-        for i in range(SENT_MAX):
-            if time.time() > started + 12.0 - 3.0:
-                break
-            user = f"u{i % 41 + 1}"
+    with _auto(tmp_path / "versions.yaml", VERSION_PLAN, demo_env.state_dir) as (proc, store):
+        started = _wait_started(store, "courses")
+
+        def ask(conn: http.client.HTTPConnection, user: str) -> str:
             conn.request("GET", "/courses/3", headers={"x-lms-user": user})
             resp = conn.getresponse()
             resp.read()
             version = resp.getheader("x-lms-version") or "?"
             assert resp.status == 200
-            sent[version] = sent.get(version, 0) + 1
-            users.setdefault(version, set()).add(user)
-        conn.close()
+            return version
+
+        sent, users = _send(demo_env.gateway_url, started + 12.0 - 3.0, 41, ask)
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, out + err
     assert not (users.get("v1", set()) & users.get("v2", set())), users  # sticky per user
     rec = store.load("courses")

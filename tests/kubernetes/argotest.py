@@ -145,6 +145,15 @@ def start_argo(tmp_path: Path, *, status_subresource: bool = True) -> Iterator[A
         emu.stop()
 
 
+def paused_at_first_step(c: ArgoCluster, names: tuple[str, ...] = ("courses", "grades")) -> None:
+    """Rollouts ``names`` added at 1.0 and updated to 2.0, each at its first pause step (1/5)."""
+    for name in names:
+        c.add(rollout_obj(name, f"ghcr.io/lms/{name}:1.0"))
+        c.settle()
+        c.set_image(name, f"ghcr.io/lms/{name}:2.0")
+    c.settle(2)
+
+
 def argo_env(c: ArgoCluster, **extra: Any):
     """The environment ``open_environment`` gives for ``controller: argo-rollouts``."""
     from console.config.environments import open_environment

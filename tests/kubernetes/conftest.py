@@ -43,3 +43,31 @@ def argo(tmp_path: Path):
     from tests.kubernetes.argotest import start_argo
 
     yield from start_argo(tmp_path)
+
+
+@pytest.fixture
+def flagger(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Flagger's CRDs on ``cluster``, the simulated Flagger (stepped by the test) and a config
+    file whose environment says ``controller: flagger`` (flaggertest.py); the kubectl flags
+    are reset afterwards."""
+    from console.config import kubeflags
+    from tests.kubernetes.flaggertest import setup
+
+    yield from setup(cluster, tmp_path, monkeypatch)
+    kubeflags.use(kubeflags.KubeFlags())
+
+
+@pytest.fixture
+def gate(flagger: Any) -> Iterator[Any]:
+    """The gate for the ``flagger`` environment on 127.0.0.1 (a free port); what it logs is
+    kept in ``gate.logged``."""
+    from console.config.environments import open_gate
+    from tests.kubernetes.flaggertest import ENV
+
+    calls: list[dict[str, Any]] = []
+    server = open_gate(ENV, listen="127.0.0.1", port=0, log=calls.append).start()
+    server.logged = calls
+    try:
+        yield server
+    finally:
+        server.close()

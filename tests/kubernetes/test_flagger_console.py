@@ -5,44 +5,23 @@ WaitingPromotion, Failed; the metric templates with their thresholds and queries
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from backends.base import Phase
 from console.cli import main
 from console.commands.exits import EXIT_OK
-from console.config import kubeflags
-from console.config.environments import open_environment, open_gate
+from console.config.environments import open_environment
 from console.view import foreign_detail
 from console.view.overview import overview_rows
 from console.view.snapshot import collect_snapshot
 from tests.kubernetes.flaggertest import (
     ENV,
-    FlaggerSetup,
     new_revision,
     phase,
     reconcile_until,
     seed,
-    setup,
     status,
 )
-
-
-@pytest.fixture
-def flagger(cluster, tmp_path, monkeypatch) -> Iterator[FlaggerSetup]:
-    yield from setup(cluster, tmp_path, monkeypatch)
-    kubeflags.use(kubeflags.KubeFlags())
-
-
-@pytest.fixture
-def gate(flagger: FlaggerSetup) -> Iterator[Any]:
-    server = open_gate(ENV, listen="127.0.0.1", port=0, log=lambda _: None).start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def rows(name: str | None = None) -> tuple[Any, Any]:

@@ -11,15 +11,12 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from console.cli import main
 from console.commands.exits import EXIT_BAD_INPUT, EXIT_OK
-from console.config import kubeflags
-from console.config.environments import open_gate
 from tests.kubernetes.flaggertest import (
     ENV,
     FlaggerSetup,
@@ -27,27 +24,9 @@ from tests.kubernetes.flaggertest import (
     phase,
     reconcile_until,
     seed,
-    setup,
     status,
 )
 from tests.kubernetes.kubetest import NS, ROOT
-
-
-@pytest.fixture
-def flagger(cluster, tmp_path, monkeypatch) -> Iterator[FlaggerSetup]:
-    yield from setup(cluster, tmp_path, monkeypatch)
-    kubeflags.use(kubeflags.KubeFlags())
-
-
-@pytest.fixture
-def gate(flagger: FlaggerSetup) -> Iterator[Any]:
-    calls: list[dict[str, Any]] = []
-    server = open_gate(ENV, listen="127.0.0.1", port=0, log=calls.append).start()
-    server.logged = calls
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

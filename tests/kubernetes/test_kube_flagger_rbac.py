@@ -6,35 +6,23 @@ refused, and every rule the Role grants is used."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from console.cli import main
 from console.commands.exits import EXIT_OK
-from console.config import kubeflags
 from console.config.environments import open_gate
 from tests.kubernetes.fakecluster.flagger_crd import GROUP
 from tests.kubernetes.flaggertest import (
     ENV,
-    FlaggerSetup,
     new_revision,
     phase,
     reconcile_until,
     seed,
-    setup,
 )
 from tests.kubernetes.kubetest import DEPLOY, manifests
 from tests.kubernetes.test_kube_rbac import granted
 
 ROLE = DEPLOY / "flagger" / "rbac.yaml"
-
-
-@pytest.fixture
-def flagger(cluster, tmp_path, monkeypatch) -> Iterator[FlaggerSetup]:
-    yield from setup(cluster, tmp_path, monkeypatch)
-    kubeflags.use(kubeflags.KubeFlags())
 
 
 def role() -> dict[str, Any]:

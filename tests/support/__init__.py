@@ -7,6 +7,7 @@
 - ``records``: rollout records to seed a store with;
 - ``envs``: an environment of fakes and a real file store that the commands open;
 - ``webhook``: a webhook receiver on 127.0.0.1;
+- ``tmux``: the real CLI in a detached tmux session (keys in, the pane read back, cleanup);
 - ``properties``: the Hypothesis profile and per-module example counts.
 
 Tests import them as ``tests.support.<module>`` (``tests/`` is a package; pytest puts the

@@ -5,53 +5,32 @@ promotes it and its step advances on screen while the other stays where it was."
 
 from __future__ import annotations
 
-import shutil
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.kubernetes.argotest import ArgoCluster, rollout_obj, start_argo, write_config
+from tests.kubernetes.argotest import ArgoCluster, paused_at_first_step, start_argo, write_config
+from tests.support.tmux import Tmux, cluster_env_line, needs_tmux, rollout_cli, row
 from tests.support.waits import wait_for
-from tests.tui.test_tmux_e2e import Tmux
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-]
+pytestmark = [pytest.mark.slow, needs_tmux]
 
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[tuple[Tmux, ArgoCluster]]:
     gen = start_argo(tmp_path)
     argo = next(gen)
-    for name in ("courses", "grades"):
-        argo.add(rollout_obj(name, f"ghcr.io/lms/{name}:1.0"))
-        argo.settle()
-        argo.set_image(name, f"ghcr.io/lms/{name}:2.0")
-    argo.settle(2)  # both at their first pause step (1/5)
+    paused_at_first_step(argo)  # courses and grades, both at 1/5
     argo.sim.start()  # from here the controller reconciles on its own
     env = write_config(argo, tmp_path)
-    rollout = Path(sys.executable).parent / "rollout"
-    keep = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "ROLLOUT_DEMO_DIR", "USER")
-    env_line = " ".join([*(f"{k}={env[k]}" for k in keep), "TERM=xterm-256color"])
-    tmux = Tmux(f"rollout-argo-{uuid.uuid4().hex[:8]}")
-    tmux.run(
-        "new-session", "-d", "-s", tmux.name, "-x", "80", "-y", "24",
-        f"env {env_line} {rollout} --env argo",
-    )  # fmt: skip
+    command = f"env {cluster_env_line(env)} {rollout_cli()} --env argo"
+    tmux = Tmux.start("rollout-argo", 80, 24, command=command)
     try:
         yield tmux, argo
     finally:
-        if tmux.alive():
-            tmux.run("kill-session", "-t", tmux.name)
+        tmux.kill()
         gen.close()
-
-
-def row(screen: str, name: str) -> str:
-    return next((ln for ln in screen.splitlines() if f" {name} " in f" {ln} "), "")
 
 
 def test_promote_from_the_keyboard_advances_the_step(console) -> None:

@@ -7,27 +7,21 @@ Rollouts stay at their pause step."""
 
 from __future__ import annotations
 
-import shutil
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.kubernetes.argotest import rollout_obj, start_argo, write_config
+from tests.kubernetes.argotest import paused_at_first_step, start_argo, write_config
 from tests.kubernetes.fakecluster import flagger_crd
 from tests.kubernetes.fakecluster.flaggersim import FlaggerSim
 from tests.kubernetes.flaggertest import new_revision, phase, reconcile_until, seed
 from tests.kubernetes.kubetest import NS
+from tests.support.tmux import Tmux, cluster_env_line, needs_tmux, rollout_cli, row
 from tests.support.waits import wait_for
-from tests.tui.test_tmux_e2e import Tmux
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-]
+pytestmark = [pytest.mark.slow, needs_tmux]
 
 
 @pytest.fixture
@@ -36,11 +30,7 @@ def console(tmp_path: Path) -> Iterator[tuple[Tmux, Any, FlaggerSim]]:
 
     gen = start_argo(tmp_path)
     argo = next(gen)
-    for name in ("courses", "grades"):
-        argo.add(rollout_obj(name, f"ghcr.io/lms/{name}:1.0"))
-        argo.settle()
-        argo.set_image(name, f"ghcr.io/lms/{name}:2.0")
-    argo.settle(2)  # both at their first pause step (1/5)
+    paused_at_first_step(argo)  # courses and grades, both at 1/5
     flagger_crd.install(argo.emu)
     cluster = argo.cluster_cfg(controller=["argo-rollouts", "flagger"])
     gate = gate_server(cluster, "mixed", listen="127.0.0.1", port=0).start()
@@ -58,26 +48,15 @@ def console(tmp_path: Path) -> Iterator[tuple[Tmux, Any, FlaggerSim]]:
     argo.sim.start()  # from here both controllers reconcile on their own
     sim.start()
     env = write_config(argo, tmp_path, controller=["argo-rollouts", "flagger"])
-    rollout = Path(sys.executable).parent / "rollout"
-    keep = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "ROLLOUT_DEMO_DIR", "USER")
-    env_line = " ".join([*(f"{k}={env[k]}" for k in keep), "TERM=xterm-256color"])
-    tmux = Tmux(f"rollout-mixed-{uuid.uuid4().hex[:8]}")
-    tmux.run(
-        "new-session", "-d", "-s", tmux.name, "-x", "80", "-y", "24",
-        f"env {env_line} {rollout} --env argo",
-    )  # fmt: skip
+    command = f"env {cluster_env_line(env)} {rollout_cli()} --env argo"
+    tmux = Tmux.start("rollout-mixed", 80, 24, command=command)
     try:
         yield tmux, argo, sim
     finally:
-        if tmux.alive():
-            tmux.run("kill-session", "-t", tmux.name)
+        tmux.kill()
         sim.stop()
         gate.close()
         gen.close()
-
-
-def row(screen: str, name: str) -> str:
-    return next((ln for ln in screen.splitlines() if f" {name} " in f" {ln} "), "")
 
 
 # At 80 columns the phase column may be cut to its first letters: match on those.

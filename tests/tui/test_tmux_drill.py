@@ -4,10 +4,7 @@ with the console's key, and read the report (correct) from the screen and the dr
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,44 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.test_tmux_e2e import Tmux, _procs_with
+from tests.support.tmux import Tmux, demo_cleanup, demo_env_line, needs_tmux, rollout_cli
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-]
+pytestmark = [pytest.mark.slow, needs_tmux]
 
 
 @pytest.fixture
 def drill_session(tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
     demo_dir = tmp_path / f"demo-{uuid.uuid4().hex[:8]}"
-    rollout = Path(sys.executable).parent / "rollout"
-    env_line = " ".join(
-        [
-            f"XDG_CONFIG_HOME={tmp_path / 'config'}",
-            f"XDG_STATE_HOME={tmp_path / 'state'}",
-            f"ROLLOUT_DEMO_DIR={demo_dir}",
-            "TERM=xterm-256color",
-        ]
-    )
-    tmux = Tmux(f"rollout-drill-{uuid.uuid4().hex[:8]}")
+    tmux = Tmux.start("rollout-drill", 80, 24, cwd=tmp_path)
     # `; sleep` keeps the pane (and the printed report) readable after the command ends.
-    command = f"env {env_line} {rollout} drill bad-canary; sleep 60"
-    tmux.run("new-session", "-d", "-s", tmux.name, "-x", "80", "-y", "24", "-c", str(tmp_path))
-    tmux.run("send-keys", "-t", tmux.name, command, "Enter")
-    try:
+    command = f"env {demo_env_line(tmp_path, demo_dir)} {rollout_cli()} drill bad-canary; sleep 60"
+    tmux.keys(command, "Enter")
+    with demo_cleanup(tmux, demo_dir):
         yield tmux, tmp_path
-    finally:
-        if tmux.alive():
-            tmux.run("kill-session", "-t", tmux.name)
-        deadline = time.monotonic() + 15
-        while _procs_with(str(demo_dir)) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        for pid in _procs_with(str(demo_dir)):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
 
 
 def _elapsed(screen: str) -> int:

@@ -7,21 +7,23 @@ pane that it rolled back and why, quits with `q`, and checks that no demo proces
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-]
+from tests.support.tmux import (
+    Tmux,
+    demo_cleanup,
+    demo_env_line,
+    needs_tmux,
+    procs_with,
+    rollout_cli,
+    wait_no_procs_with,
+)
+
+pytestmark = [pytest.mark.slow, needs_tmux]
 
 PLAN = """\
 service: courses
@@ -42,62 +44,6 @@ analysis:
 """
 
 
-def _procs_with(marker: str) -> list[int]:
-    """Pids whose environment carries ``marker`` (our temporary demo directory)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-class Tmux:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10)
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", self.name).stdout
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", self.name, *keys)
-
-    def alive(self) -> bool:
-        return self.run("has-session", "-t", self.name).returncode == 0
-
-    def wait(self, check: Callable[[str], bool], timeout: float, what: str) -> str:
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if check(text):
-                return text
-            time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what}; screen:\n{text}")
-
-    def press_until(
-        self, key: str, check: Callable[[str], bool], timeout: float, what: str, tries: int = 3
-    ) -> str:
-        """Press ``key`` and wait for ``check``; press again (bounded) if the screen does not
-        get there: on a loaded machine a key can arrive while the app is still switching
-        screens. Every key used here is harmless to repeat."""
-        for attempt in range(tries):
-            self.keys(key)
-            try:
-                return self.wait(check, timeout / tries, what)
-            except AssertionError:
-                if attempt == tries - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
     demo_dir = tmp_path / f"demo-{uuid.uuid4().hex[:8]}"
@@ -106,42 +52,10 @@ def session(tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
     (config / "rollout" / "plans" / "fast-canary.yaml").write_text(PLAN)
     work = tmp_path / "work"  # no ./examples here: the picker shows only our plan
     work.mkdir()
-    rollout = Path(sys.executable).parent / "rollout"
-    env_line = " ".join(
-        [
-            f"XDG_CONFIG_HOME={config}",
-            f"XDG_STATE_HOME={tmp_path / 'state'}",
-            f"ROLLOUT_DEMO_DIR={demo_dir}",
-            "TERM=xterm-256color",
-        ]
-    )
-    tmux = Tmux(f"rollout-e2e-{uuid.uuid4().hex[:8]}")
-    tmux.run(
-        "new-session",
-        "-d",
-        "-s",
-        tmux.name,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "-c",
-        str(work),
-        f"env {env_line} {rollout} demo --rps 60 --instances 1",
-    )
-    try:
+    command = f"env {demo_env_line(tmp_path, demo_dir)} {rollout_cli()} demo --rps 60 --instances 1"
+    tmux = Tmux.start("rollout-e2e", 100, 30, cwd=work, command=command)
+    with demo_cleanup(tmux, demo_dir):
         yield tmux, demo_dir
-    finally:
-        if tmux.alive():
-            tmux.run("kill-session", "-t", tmux.name)
-        deadline = time.monotonic() + 15
-        while _procs_with(str(demo_dir)) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        for pid in _procs_with(str(demo_dir)):  # never leave a process behind, even on failure
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
 
 
 def test_canary_rolls_back_on_injected_fault_in_tmux(session: tuple[Tmux, Path]) -> None:
@@ -153,13 +67,9 @@ def test_canary_rolls_back_on_injected_fault_in_tmux(session: tuple[Tmux, Path])
     screen = tmux.press_until("x", lambda s: "ROLLED BACK courses" in s, 90, "the rollback banner")
     assert "error-rate" in screen and "max 0.05" in screen  # the reason, in numbers
     assert "RolledBack" in screen
-    assert _procs_with(str(demo_dir))  # the demo is still up while the console runs
+    assert procs_with(str(demo_dir))  # the demo is still up while the console runs
     tmux.keys("q")
-    deadline = time.monotonic() + 30
-    while tmux.alive() and time.monotonic() < deadline:
-        time.sleep(0.3)
+    tmux.wait_gone(30)
     assert not tmux.alive(), "rollout demo did not exit after q"
-    deadline = time.monotonic() + 15
-    while _procs_with(str(demo_dir)) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert _procs_with(str(demo_dir)) == [], "demo processes left after quitting"
+    wait_no_procs_with(str(demo_dir), 15)
+    assert procs_with(str(demo_dir)) == [], "demo processes left after quitting"

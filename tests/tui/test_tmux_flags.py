@@ -8,55 +8,24 @@ the demo's flag file and the audit log behind the screen.
 from __future__ import annotations
 
 import json
-import shutil
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.tui.test_tmux_e2e import Tmux, _procs_with
+from tests.support.tmux import Tmux, demo_cleanup, demo_env_line, needs_tmux, rollout_cli
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-]
+pytestmark = [pytest.mark.slow, needs_tmux]
 
 
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
     demo_dir = tmp_path / f"demo-{uuid.uuid4().hex[:8]}"
-    rollout = Path(sys.executable).parent / "rollout"
-    env_line = " ".join(
-        [
-            f"XDG_CONFIG_HOME={tmp_path / 'config'}",
-            f"XDG_STATE_HOME={tmp_path / 'state'}",
-            f"ROLLOUT_DEMO_DIR={demo_dir}",
-            "TERM=xterm-256color",
-        ]
-    )
-    tmux = Tmux(f"rollout-flags-{uuid.uuid4().hex[:8]}")
-    tmux.run(
-        "new-session", "-d", "-s", tmux.name, "-x", "80", "-y", "24", "-c", str(tmp_path),
-        f"env {env_line} {rollout} demo --rps 40 --instances 1",
-    )  # fmt: skip
-    try:
+    command = f"env {demo_env_line(tmp_path, demo_dir)} {rollout_cli()} demo --rps 40 --instances 1"
+    tmux = Tmux.start("rollout-flags", 80, 24, cwd=tmp_path, command=command)
+    with demo_cleanup(tmux, demo_dir):
         yield tmux, demo_dir
-    finally:
-        if tmux.alive():
-            tmux.run("kill-session", "-t", tmux.name)
-        deadline = time.monotonic() + 15
-        while _procs_with(str(demo_dir)) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        for pid in _procs_with(str(demo_dir)):  # never leave a process behind
-            try:
-                import os
-
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
 
 
 def flag_file(demo_dir: Path) -> dict:
@@ -96,7 +65,5 @@ def test_flags_screen_toggle_and_kill_switch_in_tmux(session: tuple[Tmux, Path])
     tmux.keys("Escape")
     tmux.wait(lambda s: "3 services" in s, 15, "back on the overview")
     tmux.keys("q")
-    deadline = time.monotonic() + 30
-    while tmux.alive() and time.monotonic() < deadline:
-        time.sleep(0.3)
+    tmux.wait_gone(30)
     assert not tmux.alive(), "rollout demo did not exit after q"

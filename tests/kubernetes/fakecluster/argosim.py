@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from typing import Any
 
 from .emulator import Emulator
 from .kubesim import template_hash
+from .periodic import Periodic
 
 GROUP = "argoproj.io"
 HASH = "rollouts-pod-template-hash"
@@ -76,26 +76,15 @@ class ArgoSim:
         measure: Measure = healthy_measure,
     ) -> None:
         self.emu, self.ns, self.period, self.measure = emu, namespace, period, measure
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic(lambda: self.reconcile(), lambda: self.period)
         self.frozen: set[str] = set()  # rollouts left as a test wrote them
 
     def start(self) -> ArgoSim:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period):
-            try:
-                self.reconcile()
-            except Exception:  # a half-written test object must not kill the thread
-                continue
+        self._loop.stop(timeout=5)
 
     def reconcile(self) -> None:
         with self.emu.lock:

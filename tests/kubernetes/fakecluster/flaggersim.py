@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 from .emulator import Emulator, now_iso
 from .flagger_crd import GROUP, canary_problems
+from .periodic import Periodic
 
 ACTIVE_FOR_ROLLBACK = ("Progressing", "Waiting", "WaitingPromotion")
 
@@ -46,26 +46,18 @@ class FlaggerSim:
     fail_analysis: bool = False
     calls: list[HookCall] = field(default_factory=list)
     period: float = 0.3
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _loop: Periodic = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._loop = Periodic(lambda: self.step(), lambda: self.period)
 
     def start(self) -> FlaggerSim:
         """Reconcile on a thread every ``period`` seconds (for end-to-end tests)."""
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period):
-            try:
-                self.step()
-            except Exception:  # a half-written test object must not kill the thread
-                continue
+        self._loop.stop(timeout=10)
 
     # ------------------------------------------------------------------ helpers
 
