@@ -10,8 +10,9 @@ two parsers would frame differently is a request-smuggling vector: conflicting o
 Content-Length, Transfer-Encoding with Content-Length (or in HTTP/1.0, or without chunked
 last), obsolete line folding, a header line without a colon or with whitespace before it,
 control characters, bare CR, and bare LF line endings (RFC 9112 2.2 allows a recipient to
-accept them; this one answers 400 instead, as llhttp does) are all answered with 400 and
-the connection is closed; a head over ``MAX_HEAD`` bytes gets 431.
+accept them; this one answers 400 instead, as llhttp does), and an HTTP/1.1 request with no
+Host header, more than one, or one that is not host[:port] (RFC 9112 3.2) are all answered
+with 400 and the connection is closed; a head over ``MAX_HEAD`` bytes gets 431.
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 _LINE_CHARS = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 _CTL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # control characters but HTAB, CR, LF
 _HTTP1 = (b"HTTP/1.1", b"HTTP/1.0")
+# Host = uri-host [ ":" port ] (RFC 9110 7.2, RFC 3986 3.2.2): an IP literal or a reg-name.
+_HOST = re.compile(rb"(\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 
 
 def _head_lines(head: bytes, status: int, request: bool) -> list[bytes]:
@@ -237,6 +240,7 @@ def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[bytes, bytes]]
     length: bytes | None = None
     codings: bytes | None = None
     conn = b""
+    hosts = 0
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
         if not sep or not name or name.translate(None, _TCHAR):
@@ -250,6 +254,12 @@ def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[bytes, bytes]]
             codings = value if codings is None else codings + b"," + value
         elif name == b"connection":
             conn = value.lower()
+        elif name == b"host":
+            hosts += 1
+            if hosts > 1:
+                raise HttpError(400, "more than one Host header")
+            if not _HOST.fullmatch(value):
+                raise HttpError(400, "a Host header that is not host[:port]")
     keep_alive = b"keep-alive" in conn if version == b"HTTP/1.0" else b"close" not in conn
     # RFC 9112 6.1 and 6.3: how long the body is, or why that cannot be known.
     if codings is not None:
@@ -263,6 +273,8 @@ def parse_request_head(head: bytes) -> tuple[str, str, list[tuple[bytes, bytes]]
     n = 0 if length is None else _length(length)
     if n > MAX_BODY:
         raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
+    if not hosts and version != b"HTTP/1.0":
+        raise HttpError(400, "a request without a Host header (RFC 9112, 3.2)")
     return parts[0].decode(), parts[1].decode(), headers, keep_alive, n
 
 
@@ -286,6 +298,7 @@ def parse_response_head(
     length: bytes | None = None
     codings: bytes | None = None
     conn = b""
+    hosts = 0
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
         if not sep or not name or name.translate(None, _TCHAR):
@@ -299,6 +312,12 @@ def parse_response_head(
             codings = value if codings is None else codings + b"," + value
         elif name == b"connection":
             conn = value.lower()
+        elif name == b"host":
+            hosts += 1
+            if hosts > 1:
+                raise HttpError(400, "more than one Host header")
+            if not _HOST.fullmatch(value):
+                raise HttpError(400, "a Host header that is not host[:port]")
     keep_alive = b"keep-alive" in conn if version == b"HTTP/1.0" else b"close" not in conn
     n = None if length is None else _length(length)
     return int(parts[1]), headers, keep_alive, n, codings

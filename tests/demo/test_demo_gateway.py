@@ -168,7 +168,7 @@ def test_gateway_answers_bad_requests_with_a_4xx(demo_env: Any) -> None:
     port = int(demo_env.gateway_url.rsplit(":", 1)[1])
     for raw, code in [
         (b"GARBAGE\r\n\r\n", b" 400 "),
-        (b"POST /grades HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", b" 411 "),
+        (b"POST /grades HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", b" 411 "),
     ]:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.sendall(raw)
@@ -203,6 +203,12 @@ HOSTILE = [
         b"GET /courses/1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", b" 400 ", id="obs-fold"
     ),
     pytest.param(b"GET /courses/1 HTTP/1.1\r\nHost a\r\n\r\n", b" 400 ", id="no-colon"),
+    pytest.param(b"GET /courses/1 HTTP/1.1\r\n\r\n" + SMUGGLED, b" 400 ", id="no-host"),
+    pytest.param(
+        b"GET /courses/1 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" + SMUGGLED,
+        b" 400 ",
+        id="two-hosts",
+    ),
     pytest.param(
         b"GET /courses/1 HTTP/1.1\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
         b" 431 ",

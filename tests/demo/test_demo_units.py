@@ -217,6 +217,19 @@ def test_identical_repeated_content_lengths_are_one_length() -> None:
     assert req is not None and req.body == b"{}"
 
 
+@pytest.mark.parametrize(
+    "host", [b"", b"lms", b"lms.example.org:8080", b"127.0.0.1:80", b"[::1]:8080", b"xn--m-1a.de"]
+)
+def test_a_host_of_any_valid_form_is_accepted(host: bytes) -> None:
+    req = _framer(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n").pop()
+    assert req is not None and req.header(b"host") == host
+
+
+def test_http_1_0_needs_no_host() -> None:
+    req = _framer(b"GET /health HTTP/1.0\r\n\r\n").pop()  # HAProxy's plain httpchk
+    assert req is not None and req.path == "/health"
+
+
 def test_requests_before_a_malformed_one_are_served_first() -> None:
     framer = _framer(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\nHost: a\n\n")
     first = framer.pop()
@@ -241,9 +254,9 @@ def test_a_head_growing_over_reads_is_refused_at_the_limit() -> None:
 # Hostile and malformed requests (RFC 9112): each is refused with its status, never framed.
 MALFORMED = [
     (b"NONSENSE\r\n\r\n", 400),
-    (b"GET / HTTP/1.1\r\nbad header\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
-    (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n", 400),
     # Two different lengths: a proxy and its upstream could frame it differently (6.3).
     (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd", 400),
     (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 40\r\n\r\nabcd", 400),
@@ -274,6 +287,13 @@ MALFORMED = [
     (b"GET / HTTP/1.1\nHost: a\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\rX-B: 1\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n", 400),
+    # Host (RFC 9112 3.2): exactly one in HTTP/1.1, and host[:port].
+    (b"GET / HTTP/1.1\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", 400),
     # Request line.
     (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
