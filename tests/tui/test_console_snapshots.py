@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 
 from backends.base import Phase
 from tests.support.pilot import settle
@@ -32,11 +33,31 @@ async def _wait_data(pilot: Any, detail: bool = False) -> None:
     app.flash("? for help, : for commands")
     app.repaint()
     await pilot.pause(0.3)
+
     # A DataTable measures its columns when its message pump goes idle; on a loaded machine
-    # that can come after the pause above, and the picture would show label-wide columns.
-    tables = list(app.screen.query("DataTable"))
-    assert await settle(pilot, lambda: not any(t._require_update_dimensions for t in tables))
-    await pilot.pause(0.1)
+    # that can come after the pause above (or a late resize rebuilds the table), and the
+    # picture would show label-wide columns. Wait until every table holds rows and each
+    # column is as wide as its widest cell, twice in a row across a pause.
+    async def measured() -> bool:
+        tables = list(app.screen.query("DataTable"))
+        return await settle(pilot, lambda: all(_measured(t) for t in tables))
+
+    assert await measured()
+    await pilot.pause(0.2)
+    assert await measured()
+
+
+def _measured(table: Any) -> bool:
+    """The table has rows and has measured its columns for them."""
+    if table.row_count == 0 or table._require_update_dimensions:
+        return False
+    for key, column in table.columns.items():
+        widest = max(
+            (cell_len(str(getattr(c, "plain", c))) for c in table.get_column(key)), default=0
+        )
+        if column.content_width < widest:
+            return False
+    return True
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
