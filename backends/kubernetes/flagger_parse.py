@@ -350,7 +350,8 @@ def builtin_metric(c: FlaggerCanary, metric: CanaryMetric, mesh_provider: str) -
         provider="prometheus",
         address=c.metrics_server,
         query=query,
-        message=f"{said} ({provider})" if query else f"{said}; {builtins.why_not(provider)}",
+        message=f"{said} ({provider})" if query else said,
+        no_chart="" if query else builtins.why_not(provider),
     )
 
 

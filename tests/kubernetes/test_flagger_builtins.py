@@ -13,7 +13,7 @@ from backends.kubernetes import flagger_builtins as builtins
 from backends.kubernetes import flagger_parse as parse
 from console.config.environments import open_foreign
 from console.config.settings import ConfigError
-from console.view.foreign_detail import queries
+from console.view.foreign_detail import analysis_panel, queries
 
 # Flagger's templates filled for: namespace lms, target search, service search-svc, ingress
 # search-web, route search-route, interval 30s (skipper: its route pattern, non-word -> _).
@@ -181,27 +181,41 @@ def test_metrics_server_is_where_the_chart_asks():
     assert got["request-success-rate"] == ("http://prom.mesh:9090", EXPECTED["istio"][0])
 
 
+def detail_rows(obj: dict[str, Any], mesh: str = "istio") -> dict[str, str]:
+    """The detail screen's analysis rows: metric -> its threshold column."""
+    panel = analysis_panel(parse.to_foreign(parse.canary(obj), mesh_provider=mesh))
+    assert panel is not None
+    return {r.metric: r.threshold for r in panel.rows}
+
+
 @pytest.mark.parametrize("provider", ["consul", "istio-typo", ""])
 def test_an_unknown_provider_has_no_query_and_says_so(provider):
     obj = canary_obj(provider or None)
-    mesh = provider or "my-mesh"
-    assert builtin_queries(obj, mesh=mesh) == {}
-    said = messages(obj, mesh=mesh)
-    name = provider or "my-mesh"
-    assert said["request-success-rate"] == (
-        f"percentage of non-5xx responses; provider '{name}' has no built-in query known to rollout"
+    name = provider or "my-mesh"  # no spec.provider: the environment's setting
+    assert builtin_queries(obj, mesh=name) == {}
+    rows = detail_rows(obj, mesh=name)
+    why = f"provider '{name}' has no built-in query known to rollout"
+    assert rows["request-success-rate"] == (
+        f"ok: result >= 99 · failed 0/5 inconclusive 0/- errors 0/- · {why}"
     )
-    assert said["request-duration"].endswith(
-        f"provider '{name}' has no built-in query known to rollout"
-    )
+    assert rows["request-duration"].endswith(f" · {why}")
+    said = messages(obj, mesh=name)
+    assert said["request-success-rate"] == "percentage of non-5xx responses"
 
 
 def test_knative_is_not_charted_and_says_why():
-    said = messages(canary_obj("knative"))
     assert builtin_queries(canary_obj("knative")) == {}
+    row = detail_rows(canary_obj("knative"))["request-success-rate"]
+    assert row.endswith(
+        " · provider 'knative': Flagger fills its query with the Knative Service's latest "
+        "revision, which rollout does not read"
+    )
+
+
+def test_a_charted_builtin_row_is_as_before():
+    rows = detail_rows(canary_obj("istio"))
     assert (
-        "provider 'knative': Flagger fills its query with the Knative Service"
-        in said["request-success-rate"]
+        rows["request-success-rate"] == "ok: result >= 99 · failed 0/5 inconclusive 0/- errors 0/-"
     )
 
 
