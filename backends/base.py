@@ -978,6 +978,7 @@ class ForeignMetric:
     query: str = ""
     message: str = ""
     measurements: tuple[ForeignMeasurement, ...] = ()
+    no_chart: str = ""  # why a metric that would be charted has no query (its analysis row says)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ imports the ``kubernetes`` package until ``from_config`` is called. See docs/kub
 
 Environment entry keys: ``context``, ``namespace``, ``kubeconfig`` (all optional), and the
 rarely needed ``gatewayApiVersion`` (skip discovery), ``mirrorField`` (``percent`` or
-``fraction``), ``watchTimeout`` (seconds each watch request lives, default 300).
+``fraction``), ``watchTimeout`` (seconds each watch request lives, default 300). With
+``controller: flagger``: ``flaggerProvider`` (Flagger's ``-mesh-provider``, default
+``istio``), the provider of the built-in metrics of a Canary without ``spec.provider``.
 """
 
 from __future__ import annotations
@@ -55,12 +57,20 @@ def argo_from_config(cluster_cfg: Mapping[str, Any], env_name: str, *, detect: b
 
 def flagger_from_config(cluster_cfg: Mapping[str, Any], env_name: str) -> Any:
     """The Flagger Canaries of the environment's namespace (``backends.base.ForeignController``;
-    flagger.py): read through the API, verbs through the gate state ``rollout gate`` serves."""
+    flagger.py): read through the API, verbs through the gate state ``rollout gate`` serves.
+    ``flaggerProvider``: Flagger's ``-mesh-provider`` (ValueError unless a non-empty string)."""
     from backends.kubernetes.connection import connect
     from backends.kubernetes.flagger import FlaggerCanaries
+    from backends.kubernetes.flagger_builtins import DEFAULT_PROVIDER
 
+    provider = cluster_cfg.get("flaggerProvider", DEFAULT_PROVIDER)
+    if not isinstance(provider, str) or not provider.strip():
+        raise ValueError(
+            "cluster.flaggerProvider must be the name of Flagger's mesh provider "
+            f"(its -mesh-provider flag, e.g. istio, linkerd, nginx), got {provider!r}"
+        )
     conn = connect(cluster_cfg, env_name)
-    return FlaggerCanaries(conn.api_client, conn.namespace)
+    return FlaggerCanaries(conn.api_client, conn.namespace, mesh_provider=provider.strip())
 
 
 def gate_server(

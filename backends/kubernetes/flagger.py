@@ -28,6 +28,7 @@ from backends.base import (
 from backends.kubernetes import console_events as events
 from backends.kubernetes import flagger_parse as parse
 from backends.kubernetes.errors import Target, call_json
+from backends.kubernetes.flagger_builtins import DEFAULT_PROVIDER
 from backends.kubernetes.flagger_gates import GateState, after_verb
 
 TIMEOUT = (5.0, 20.0)
@@ -138,10 +139,16 @@ class FlaggerCanaries:
     verbs = VERBS
 
     def __init__(
-        self, api_client: Any, namespace: str, *, clock: Callable[[], float] = time.time
+        self,
+        api_client: Any,
+        namespace: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        mesh_provider: str = DEFAULT_PROVIDER,
     ) -> None:
         self.calls = KubeCalls(api_client, namespace)
         self.namespace = namespace
+        self.mesh_provider = mesh_provider  # Flagger's -mesh-provider (cluster.flaggerProvider)
         self.gates = GateStore(self.calls)
         self._clock = clock
         self._lock = threading.Lock()
@@ -226,7 +233,13 @@ class FlaggerCanaries:
         templates = self._templates(canaries)
         held = self._held() if any(c.phase == "Progressing" for c in canaries) else set()
         return [
-            parse.to_foreign(c, deployments=deployments, templates=templates, held=c.name in held)
+            parse.to_foreign(
+                c,
+                deployments=deployments,
+                templates=templates,
+                held=c.name in held,
+                mesh_provider=self.mesh_provider,
+            )
             for c in sorted(canaries, key=lambda c: c.name)
         ]
 

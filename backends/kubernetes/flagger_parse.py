@@ -7,7 +7,9 @@ Field names and defaults follow Flagger's API (pkg/apis/flagger/v1beta1/canary.g
 metric.go) and its scheduler (``maxWeight`` 100 unless set, ``threshold`` 1 unless set, the
 strategy: A/B with ``match`` and ``iterations``, blue/green with ``iterations`` alone, else
 canary). Flagger keeps no measured values in the Canary: the console charts its metrics from
-Prometheus with the MetricTemplate's query (``fill_query``).
+Prometheus with the MetricTemplate's query (``fill_query``), and the built-in
+``request-success-rate`` and ``request-duration`` with the query Flagger runs for the
+Canary's provider (flagger_builtins.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from backends.base import (
     Phase,
     Strategy,
 )
+from backends.kubernetes import flagger_builtins as builtins
 from backends.kubernetes.console_events import epoch  # RFC 3339 -> seconds
 
 GROUP = "flagger.app"
@@ -59,7 +62,8 @@ PHASES: Mapping[str, Phase] = {
 # Phases in which a rollout is under way (the canary takes or may take traffic).
 ACTIVE = ("Waiting", "Progressing", "WaitingPromotion", "Promoting", "Finalising")
 
-# Flagger's built-in metrics (no templateRef): what they measure, for the detail screen.
+# Flagger's built-in metrics (no templateRef): what they measure, for the detail screen
+# (flagger_builtins.describe says it per provider).
 BUILTIN = {
     "request-success-rate": "percentage of non-5xx responses",
     "request-duration": "P99 request duration in milliseconds",
@@ -125,6 +129,13 @@ class FlaggerCanary:
     metrics: tuple[CanaryMetric, ...]
     webhooks: tuple[CanaryWebhook, ...]
     skip_analysis: bool = False
+    # what Flagger's built-in metrics are queried by (toMetricModel, runBuiltinMetricChecks)
+    provider: str = ""  # spec.provider ("": Flagger's -mesh-provider)
+    target_api: str = ""  # spec.targetRef.apiVersion
+    service: str = ""  # spec.service.name
+    ingress: str = ""  # spec.ingressRef.name
+    route: str = ""  # spec.routeRef.name
+    metrics_server: str = ""  # spec.metricsServer (Prometheus for the built-ins)
 
     def gates(self) -> tuple[CanaryWebhook, ...]:
         """The webhooks that gate the rollout (confirm-*, rollback)."""
@@ -230,6 +241,12 @@ def canary(obj: Mapping[str, Any]) -> FlaggerCanary:
             _webhook(w) for w in analysis.get("webhooks") or [] if isinstance(w, Mapping)
         ),
         skip_analysis=bool(spec.get("skipAnalysis")),
+        provider=str(spec.get("provider") or ""),
+        target_api=str(_get(spec, "targetRef", "apiVersion") or ""),
+        service=str(_get(spec, "service", "name") or ""),
+        ingress=str(_get(spec, "ingressRef", "name") or ""),
+        route=str(_get(spec, "routeRef", "name") or ""),
+        metrics_server=str(spec.get("metricsServer") or ""),
     )
 
 
@@ -302,13 +319,55 @@ def template_key(c: FlaggerCanary, metric: CanaryMetric) -> tuple[str, str]:
     return (metric.template_namespace or c.namespace, metric.template)
 
 
+def builtin_model(c: FlaggerCanary, metric: CanaryMetric) -> builtins.Model:
+    """Flagger's template model for a built-in metric (toMetricModel; the interval is the
+    metric's, else Flagger's 1m, not the analysis interval)."""
+    return builtins.Model(
+        namespace=c.namespace,
+        target=c.target,
+        service=c.service or c.target,
+        ingress=c.ingress or c.target,
+        route=c.route or c.target,
+        interval=metric.interval or builtins.DEFAULT_INTERVAL,
+    )
+
+
+def builtin_metric(c: FlaggerCanary, metric: CanaryMetric, mesh_provider: str) -> ForeignMetric:
+    """A built-in metric with the query Flagger runs for it: the Canary's provider, else
+    ``mesh_provider`` (the environment's ``cluster.flaggerProvider``), asked of the Canary's
+    ``metricsServer`` when it names one. No query for a provider rollout has none for."""
+    provider = builtins.metrics_provider(c.provider, mesh_provider, c.target_kind, c.target_api)
+    model = builtin_model(c, metric)
+    query = builtins.query(metric.name, provider, model)
+    said = builtins.describe(metric.name, provider)
+    return ForeignMetric(
+        name=metric.name,
+        phase=c.phase,
+        success_condition=metric.condition(),
+        failed=c.failed_checks,
+        failure_limit=c.threshold,
+        interval=model.interval,
+        provider="prometheus",
+        address=c.metrics_server,
+        query=query,
+        message=f"{said} ({provider})" if query else said,
+        no_chart="" if query else builtins.why_not(provider),
+    )
+
+
 def metric_of(
-    c: FlaggerCanary, metric: CanaryMetric, template: Mapping[str, Any] | None
+    c: FlaggerCanary,
+    metric: CanaryMetric,
+    template: Mapping[str, Any] | None,
+    *,
+    mesh_provider: str = builtins.DEFAULT_PROVIDER,
 ) -> ForeignMetric:
     """One metric for the detail screen: its bounds as a condition, the Canary's failed
     checks against ``threshold``, and the provider's query filled in (for charts)."""
     provider = _get(template, "spec", "provider") or {}
     query = str(_get(template, "spec", "query") or metric.query)
+    if not query and not metric.template and metric.name in BUILTIN:
+        return builtin_metric(c, metric, mesh_provider)
     kind = str(provider.get("type") or ("prometheus" if metric.name in BUILTIN else ""))
     return ForeignMetric(
         name=metric.name,
@@ -327,10 +386,16 @@ def metric_of(
 
 
 def analysis_of(
-    c: FlaggerCanary, templates: Mapping[tuple[str, str], Mapping[str, Any]]
+    c: FlaggerCanary,
+    templates: Mapping[tuple[str, str], Mapping[str, Any]],
+    *,
+    mesh_provider: str = builtins.DEFAULT_PROVIDER,
 ) -> ForeignAnalysis:
     """The Canary's analysis as one ``ForeignAnalysis`` (Flagger has no separate runs)."""
-    metrics = tuple(metric_of(c, m, templates.get(template_key(c, m))) for m in c.metrics)
+    metrics = tuple(
+        metric_of(c, m, templates.get(template_key(c, m)), mesh_provider=mesh_provider)
+        for m in c.metrics
+    )
     phase = {"Succeeded": "Successful", "Failed": "Failed"}.get(
         c.phase, "Running" if c.phase in ACTIVE else ""
     )
@@ -355,11 +420,13 @@ def to_foreign(
     deployments: Mapping[str, Mapping[str, Any]] | None = None,
     templates: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
     held: bool = False,
+    mesh_provider: str = builtins.DEFAULT_PROVIDER,
 ) -> ForeignRollout:
     """The console's view of a Canary. ``deployments`` by name (the target and its
     ``-primary``, when readable) give the images and replica counts; ``held``: the gate's
     confirm-traffic-increase is closed (``rollout pause``), so a Progressing Canary with
-    that webhook holds its weight and shows as paused."""
+    that webhook holds its weight and shows as paused; ``mesh_provider``: Flagger's
+    ``-mesh-provider``, for the built-in metrics of a Canary without ``spec.provider``."""
     deployments = deployments or {}
     primary = deployments.get(f"{c.target}-primary")
     target = deployments.get(c.target)
@@ -392,7 +459,7 @@ def to_foreign(
         updated=_int(replicas.get("updatedReplicas")),
         pause_reasons=reasons,
         aborted=c.phase == "Failed",
-        analyses=(analysis_of(c, templates or {}),),
+        analyses=(analysis_of(c, templates or {}, mesh_provider=mesh_provider),),
         failed_checks=c.failed_checks,
         threshold=c.threshold,
         iterations=c.iterations,

@@ -240,6 +240,8 @@ def open_foreign(env_name: str, cluster: dict[str, object]) -> ForeignController
             return kube.flagger_from_config(cluster, env_name)
         except KubeconfigError as exc:
             raise ConfigError(str(exc)) from None
+        except ValueError as exc:  # cluster.flaggerProvider not a provider name
+            raise ConfigError(f"environment '{env_name}': {exc}") from None
     raise ConfigError(
         f"environment '{env_name}': cluster.controller must be one of "
         f"{', '.join(FOREIGN_CONTROLLERS)}, a list of them, or none (rollout drives), "

@@ -135,7 +135,7 @@ def analysis_rows(analysis: ForeignAnalysis) -> list[AnalysisRow]:
         AnalysisRow(
             metric=m.name,
             value=m.measurements[-1].value if m.measurements else "-",
-            threshold=f"{condition_text(m)} · {counts_text(m)}",
+            threshold=" · ".join(x for x in (condition_text(m), counts_text(m), m.no_chart) if x),
             ok=_ok(m),
         )
         for m in analysis.metrics

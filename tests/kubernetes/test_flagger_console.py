@@ -88,10 +88,16 @@ def test_canaries_in_each_phase_on_the_overview_and_detail(flagger, gate, capsys
     texts = {r.metric: r.threshold for r in panel.rows}
     assert texts["request-success-rate"].startswith("ok: result >= 99 · failed 2/5")
     assert texts["error-rate"].startswith("ok: result <= 1 · failed 2/5")
-    # the MetricTemplate's query, filled in, is what a chart asks Prometheus for
-    [(metric, address, query)] = foreign_detail.queries(fr)
-    assert (metric, address) == ("error-rate", "http://prometheus.monitoring:9090")
+    # the MetricTemplate's query, filled in, is what a chart asks Prometheus for; the
+    # built-in request-success-rate gets Flagger's Istio query (no provider: the default)
+    charted = {metric: (address, query) for metric, address, query in foreign_detail.queries(fr)}
+    assert set(charted) == {"request-success-rate", "error-rate"}
+    address, query = charted["error-rate"]
+    assert address == "http://prometheus.monitoring:9090"
     assert 'service="enrollments-canary"' in query and "[1m]" in query
+    address, query = charted["request-success-rate"]
+    assert address == "" and query.startswith("sum(rate(istio_requests_total{")
+    assert 'destination_workload=~"enrollments"' in query
 
     # rolled back: an alert on the overview
     foreign.act("enrollments", "abort", user="alice@laptop")
