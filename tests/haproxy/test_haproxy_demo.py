@@ -291,6 +291,11 @@ def test_the_demos_controller_guards_a_rollout_on_haproxy(tmp_path: Path) -> Non
             90,
             "the controller rolling the faulty v2 back",
         )
-        assert haproxy.get_split("courses").weights == {"v1": 100, "v2": 0}
+        # The driver saves the record before it applies the tick's actions (docs/internals.md).
+        wait_until(
+            lambda: haproxy.get_split("courses").weights == {"v1": 100, "v2": 0},
+            30,
+            "courses back to v1 100 on HAProxy",
+        )
         record = store.load("courses")
         assert record is not None and "error-rate" in record.message

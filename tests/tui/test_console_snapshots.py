@@ -6,12 +6,14 @@ console is a viewer (no driver runs). Update with ``pytest --snapshot-update`` a
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
 from rich.cells import cell_len
 
 from backends.base import Phase
+from console.view.overview import columns_for
 from tests.support.pilot import settle
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -22,8 +24,14 @@ def _prepare(env_parts: Any) -> None:
     env.store.acquire_lease("courses", "bob@ops:auto:42", 1e9)
 
 
-async def _wait_data(pilot: Any, detail: bool = False) -> None:
+async def _wait_data(pilot: Any, size: tuple[int, int], detail: bool = False) -> None:
     app = pilot.app
+    # On a loaded machine the terminal's size can reach the app after the first paint: the
+    # overview then rebuilds its table for the wider column set, and a picture taken before
+    # that table is measured shows header-wide columns. Start from the final size.
+    assert await settle(pilot, lambda: tuple(app.size) == size)
+    overview = app.screen
+    assert await settle(pilot, lambda: overview.columns == columns_for(size[0]))
     assert await settle(pilot, lambda: app.snapshot is not None and app.snapshot.services)
     if detail:
         await pilot.press("enter")
@@ -76,7 +84,7 @@ def test_overview_snapshot(
         ),
         0,
     )
-    assert snap_compare(make_app(), terminal_size=size, run_before=_wait_data)
+    assert snap_compare(make_app(), terminal_size=size, run_before=partial(_wait_data, size=size))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
@@ -86,6 +94,6 @@ def test_detail_snapshot(
     _prepare(env_parts)
 
     async def run_before(pilot: Any) -> None:
-        await _wait_data(pilot, detail=True)
+        await _wait_data(pilot, size, detail=True)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
