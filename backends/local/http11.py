@@ -298,7 +298,6 @@ def parse_response_head(
     length: bytes | None = None
     codings: bytes | None = None
     conn = b""
-    hosts = 0
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
         if not sep or not name or name.translate(None, _TCHAR):
@@ -312,12 +311,6 @@ def parse_response_head(
             codings = value if codings is None else codings + b"," + value
         elif name == b"connection":
             conn = value.lower()
-        elif name == b"host":
-            hosts += 1
-            if hosts > 1:
-                raise HttpError(400, "more than one Host header")
-            if not _HOST.fullmatch(value):
-                raise HttpError(400, "a Host header that is not host[:port]")
     keep_alive = b"keep-alive" in conn if version == b"HTTP/1.0" else b"close" not in conn
     n = None if length is None else _length(length)
     return int(parts[1]), headers, keep_alive, n, codings

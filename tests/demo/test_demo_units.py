@@ -382,3 +382,13 @@ def test_short_windows_hold_about_their_length_and_tile_time() -> None:
             counts.append(rec.sample("courses", ["v2"], 1.0)["v2"]["requests"])
     assert all(36 <= n <= 44 for n in counts), counts
     assert sum(counts) == pytest.approx(40 * 19, abs=8)
+
+
+def test_the_host_rules_are_for_requests_only() -> None:
+    # A response has no Host to check: one with two (odd, but not a framing problem) parses.
+    from backends.local.http11 import parse_response_head
+
+    head = b"HTTP/1.1 200 OK\r\nHost: a\r\nHost: b c\r\nContent-Length: 0"
+    status, headers, keep_alive, length, _ = parse_response_head(head)
+    assert (status, keep_alive, length) == (200, True, 0)
+    assert [v for k, v in headers if k == b"host"] == [b"a", b"b c"]
